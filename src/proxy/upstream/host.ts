@@ -1,0 +1,43 @@
+// Host: one upstream endpoint of a cluster, shared by the cluster's load balancer, connection pools,
+// health checking and the admin API. A host's identity is its "address:port".
+
+export interface Locality {
+  region?: string;
+  zone?: string;
+  sub_zone?: string;
+}
+
+export class Host {
+  readonly address: string; // IP literal (or a hostname for LOGICAL_DNS before resolution)
+  readonly port: number;
+  readonly id: string; // "address:port" ([v6]:port for IPv6)
+  /** load_balancing_weight (1 when unset) */
+  weight: number;
+  priority: number;
+  locality: Locality | undefined;
+  /** the hostname the endpoint was configured with (Endpoint.hostname or the DNS name it came from) */
+  hostname: string | undefined;
+  metadata: Record<string, unknown> | undefined;
+  /** health as the last health check / EDS status said; true until something says otherwise */
+  healthy = true;
+  /** in-flight requests, maintained by the router; LEAST_REQUEST reads it */
+  activeRequests = 0;
+  /** open upstream connections, maintained by the pools */
+  activeConnections = 0;
+  // per-host stats the admin /clusters page shows
+  rqTotal = 0;
+  rqError = 0;
+  rqSuccess = 0;
+  cxConnectFail = 0;
+
+  constructor(address: string, port: number, opts?: { weight?: number; priority?: number; locality?: Locality; hostname?: string; metadata?: Record<string, unknown> }) {
+    this.address = address;
+    this.port = port;
+    this.id = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    this.weight = opts?.weight ?? 1;
+    this.priority = opts?.priority ?? 0;
+    this.locality = opts?.locality;
+    this.hostname = opts?.hostname;
+    this.metadata = opts?.metadata;
+  }
+}

@@ -1,0 +1,25 @@
+// The load-balancer family's interface. As in undici's pool-base/BalancedPool split, a balancer only picks a
+// host: connection pools, retries, health and priorities belong to the cluster, which hands the balancer the
+// hosts it may choose from and calls `update` whenever that set changes (so per-pick work stays O(1) or
+// O(log n): rings and tables are rebuilt in `update`, never in `chooseHost`).
+import type { Host } from './host.js';
+
+export interface LbContext {
+  /** a 64-bit hash computed by the route's hash_policy, when it has one (RING_HASH / MAGLEV use it) */
+  hash?: bigint;
+  /** hosts the caller would rather not get (e.g. a retry's previous hosts); the balancer may still return one */
+  shouldSkip?: (host: Host) => boolean;
+}
+
+export interface LoadBalancer {
+  /** Replace the set of hosts to choose from (already filtered to one priority / health set by the cluster). */
+  update(hosts: readonly Host[]): void;
+  /** Pick a host, or null when there is none. */
+  chooseHost(ctx: LbContext | undefined): Host | null;
+}
+
+/**
+ * Builds a balancer from the cluster's decoded config (the Cluster resource, snake_case as in the v3 API;
+ * e.g. `cluster.ring_hash_lb_config`, `cluster.least_request_lb_config`).
+ */
+export type LoadBalancerFactory = (cluster: Record<string, any>) => LoadBalancer;
