@@ -1,6 +1,6 @@
 // The process logger (not access logs): structured JSON lines through pino, on stderr, with Envoy's level
 // names accepted (`-l trace|debug|info|warning|warn|error|critical|off`).
-import { pino, type Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 
 const LEVELS: Record<string, string> = {
   trace: 'trace',

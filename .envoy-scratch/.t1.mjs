@@ -1,0 +1,36 @@
+import protobuf from 'protobufjs';
+import path from 'node:path';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+const req = createRequire(import.meta.url);
+const PB = path.dirname(req.resolve('protobufjs/package.json'));
+const D = path.resolve('node_modules/@grpc/grpc-js-xds/deps');
+const inc = ['envoy-api','xds','googleapis','protoc-gen-validate'].map(d=>path.join(D,d)).concat([PB]);
+const m0 = process.memoryUsage().rss;
+const t0 = performance.now();
+const root = new protobuf.Root();
+root.resolvePath = (origin, target) => {
+  for (const i of inc) { const p = path.join(i, target); if (fs.existsSync(p)) return p; }
+  return null;
+};
+const files = process.argv.slice(2);
+root.loadSync(['envoy/config/bootstrap/v3/bootstrap.proto', ...files], {keepCase:true});
+const t1 = performance.now();
+root.resolveAll();
+const t2 = performance.now();
+global.gc?.(); global.gc?.();
+console.log('load ms', (t1-t0).toFixed(0), 'resolve ms', (t2-t1).toFixed(0), 'rss delta MB', ((process.memoryUsage().rss-m0)/1e6).toFixed(1), 'rss', (process.memoryUsage().rss/1e6).toFixed(1), 'heap', (process.memoryUsage().heapUsed/1e6).toFixed(1), 'files', root.files.length);
+if (files.length) process.exit(0);
+const L = root.lookupType('envoy.config.listener.v3.Listener');
+console.log(L.fields.name.options, L.fields.address.options);
+const C = root.lookupType('envoy.config.cluster.v3.Cluster');
+console.log(C.fields.connect_timeout.options, C.fields.lb_policy.options, C.fields.lb_policy.parsedOptions);
+console.log(C.oneofs.cluster_discovery_type?.options, Object.keys(C.oneofs));
+console.log('h2', C.fields.http2_protocol_options.options, C.options);
+const VH = root.lookupType('envoy.config.route.v3.VirtualHost');
+console.log(VH.fields.domains.options, JSON.stringify(VH.fields.domains.parsedOptions));
+const R = root.lookupType('envoy.config.route.v3.Route'); console.log(R.oneofs.action.options, R.oneofs.action.parsedOptions);
+const RA = root.lookupType('envoy.config.route.v3.RouteAction'); console.log(RA.fields.cluster_not_found_response_code.options, RA.fields.timeout.options);
+const LR = root.lookupType('envoy.config.cluster.v3.Cluster.LeastRequestLbConfig'); console.log(LR.fields.choice_count.options);
+const HM = root.lookupType('envoy.config.route.v3.HeaderMatcher'); console.log(HM.fields.name.options);
+const F = root.lookupType('envoy.config.listener.v3.Filter'); console.log(F.fields, F.oneofs.config_type, F.reserved);

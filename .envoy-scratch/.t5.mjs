@@ -1,0 +1,20 @@
+const {default: protobuf} = await import('protobufjs');
+const path = await import('node:path'); const fs = await import('node:fs');
+const D = path.resolve('node_modules/@grpc/grpc-js-xds/deps');
+const inc = ['envoy-api','xds','googleapis','protoc-gen-validate'].map(d=>path.join(D,d)).concat(['node_modules/protobufjs']);
+const root = new protobuf.Root();
+root.resolvePath = (o, t) => { for (const i of inc) { const p = path.join(i, t); if (fs.existsSync(p)) return p; } return null; };
+const E='envoy/extensions';
+root.loadSync(['envoy/config/bootstrap/v3/bootstrap.proto', ...`${E}/filters/network/http_connection_manager/v3/http_connection_manager.proto ${E}/filters/http/router/v3/router.proto ${E}/filters/network/tcp_proxy/v3/tcp_proxy.proto ${E}/transport_sockets/tls/v3/tls.proto ${E}/access_loggers/file/v3/file.proto ${E}/access_loggers/stream/v3/stream.proto ${E}/filters/http/fault/v3/fault.proto ${E}/filters/http/local_ratelimit/v3/local_rate_limit.proto ${E}/filters/network/local_ratelimit/v3/local_rate_limit.proto ${E}/filters/http/rbac/v3/rbac.proto ${E}/filters/network/rbac/v3/rbac.proto ${E}/filters/http/jwt_authn/v3/config.proto ${E}/upstreams/http/v3/http_protocol_options.proto envoy/service/discovery/v3/discovery.proto ${E}/filters/listener/tls_inspector/v3/tls_inspector.proto ${E}/filters/listener/http_inspector/v3/http_inspector.proto`.split(' ')], {keepCase:true});
+root.resolveAll();
+const keys = new Map(); let ntypes=0;
+function walk(ns){ for (const o of ns.nestedArray){ if (o instanceof protobuf.Type){ ntypes++; for (const f of o.fieldsArray){ for (const k of Object.keys(f.options||{})) { const kk=k.replace(/\.(gt|gte|lt|lte)\.(seconds|nanos)$/,'.$1'); keys.set(kk,(keys.get(kk)||0)+1);} } for (const of of o.oneofsArray) for (const k of Object.keys(of.options||{})) keys.set('oneof '+k,(keys.get('oneof '+k)||0)+1); } if (o.nestedArray) walk(o);} }
+walk(root);
+console.log('types', ntypes);
+console.log([...keys].filter(([k])=>k.includes('validate')).sort((a,b)=>b[1]-a[1]).map(x=>x.join(' ')).join('\n'));
+console.log([...keys].filter(([k])=>!k.includes('validate')).sort((a,b)=>b[1]-a[1]).map(x=>x.join(' ')).join('\n'));
+console.log(!!root.lookup('xds.type.v3.TypedStruct'), !!root.lookup('udpa.type.v1.TypedStruct'));
+const C = root.lookupType('envoy.config.cluster.v3.Cluster');
+console.log(JSON.stringify(C.fields.connect_timeout.parsedOptions), C.fields.connect_timeout.options);
+const H = root.lookupType('envoy.config.core.v3.HealthCheck');
+for (const f of H.fieldsArray) if (f.parsedOptions) console.log(f.name, JSON.stringify(f.parsedOptions), JSON.stringify(f.options));

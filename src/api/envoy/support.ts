@@ -1,0 +1,444 @@
+// Which parts of the Envoy v3 API Meshwork implements. The decoder rejects a config that sets anything else
+// (MW_CONFIG_UNSUPPORTED), so a user learns at load time, with the field's path and line, what would otherwise
+// be silently ignored. docs/envoy-compat.md is generated from this table (scripts/gen-envoy-compat.mjs).
+//
+// How to read and extend it:
+//  - One entry per message type (full proto name). A message with no entry is unsupported as a whole. Types
+//    that may appear as a typed_config's "@type" are marked `extension: true`; any other "@type" there is an
+//    unsupported extension.
+//  - A field not listed is unsupported. `ok` = implemented; `only(...)` = implemented for these enum (or string)
+//    values; `ignore(note)` = accepted and has no effect (safe: it changes no traffic behaviour);
+//    `later(note)` = unsupported, listed so that the docs can say why or when.
+//  - A field whose message type is reached must have an entry for that type too (support.test.ts checks this).
+//  - When an issue implements a feature, it turns `later(...)` into `ok` and adds entries for the new types.
+
+export type FieldStatus = 'supported' | 'ignored' | 'unsupported';
+
+export interface FieldSupport {
+  readonly status: FieldStatus;
+  readonly note?: string;
+  /** For enum (or string) fields: the values Meshwork implements; others are rejected. */
+  readonly values?: readonly string[];
+}
+
+export interface MessageSupport {
+  /** Accepted as the type of a typed_config (google.protobuf.Any); other types are rejected there. */
+  readonly extension?: true;
+  readonly note?: string;
+  readonly fields: Readonly<Record<string, FieldSupport>>;
+}
+
+const ok: FieldSupport = { status: 'supported' };
+const okNote = (note: string): FieldSupport => ({ status: 'supported', note });
+const only = (...values: string[]): FieldSupport => ({ status: 'supported', values });
+const ignore = (note: string): FieldSupport => ({ status: 'ignored', note });
+const later = (note: string): FieldSupport => ({ status: 'unsupported', note });
+
+const NOT_YET = 'not implemented yet';
+const METADATA = ignore('accepted; no Meshwork feature reads metadata yet');
+
+const core = 'envoy.config.core.v3';
+const route = 'envoy.config.route.v3';
+const cluster = 'envoy.config.cluster.v3';
+const listener = 'envoy.config.listener.v3';
+const tls = 'envoy.extensions.transport_sockets.tls.v3';
+const hcm = 'envoy.extensions.filters.network.http_connection_manager.v3';
+const upstreamHttp = 'envoy.extensions.upstreams.http.v3';
+const matcher = 'envoy.type.matcher.v3';
+
+const TABLE: Record<string, MessageSupport> = {
+  // ---- bootstrap
+  'envoy.config.bootstrap.v3.Bootstrap': {
+    fields: {
+      node: ok,
+      static_resources: ok,
+      admin: ok,
+      dynamic_resources: later('xDS (LDS/CDS/ADS) is not implemented yet'),
+      layered_runtime: ignore('runtime layers are not implemented; the static defaults apply'),
+    },
+  },
+  'envoy.config.bootstrap.v3.Bootstrap.StaticResources': {
+    fields: { listeners: ok, clusters: ok, secrets: later('SDS secrets are not implemented yet') },
+  },
+  'envoy.config.bootstrap.v3.Admin': {
+    fields: {
+      address: ok,
+      access_log: ok,
+      access_log_path: ok,
+      profile_path: ignore('there is no CPU profiler endpoint'),
+    },
+  },
+  [`${core}.Node`]: {
+    fields: {
+      id: ok,
+      cluster: ok,
+      metadata: ok,
+      locality: ok,
+      user_agent_name: ignore('informational'),
+      user_agent_version: ignore('informational'),
+      client_features: ignore('informational'),
+    },
+  },
+  [`${core}.Locality`]: { fields: { region: ok, zone: ok, sub_zone: ok } },
+
+  // ---- addresses, data sources, matchers
+  [`${core}.Address`]: { fields: { socket_address: ok } },
+  [`${core}.SocketAddress`]: {
+    fields: {
+      protocol: only('TCP'),
+      address: ok,
+      port_value: ok,
+      ipv4_compat: okNote('on an IPv6 wildcard address, also accept IPv4 connections'),
+    },
+  },
+  [`${core}.DataSource`]: {
+    note: 'read once when the config is applied',
+    fields: { filename: ok, inline_string: ok, inline_bytes: ok, environment_variable: ok },
+  },
+  [`${matcher}.StringMatcher`]: {
+    fields: { exact: ok, prefix: ok, suffix: ok, contains: ok, safe_regex: ok, ignore_case: ok },
+  },
+  [`${matcher}.RegexMatcher`]: {
+    note: 'RE2 syntax is compiled as a JavaScript regular expression; constructs that differ are rejected',
+    fields: { regex: ok, google_re2: ignore('RE2 syntax is the only engine') },
+  },
+  [`${matcher}.RegexMatcher.GoogleRE2`]: { fields: { max_program_size: ignore('no effect on the JavaScript engine') } },
+  [`${matcher}.RegexMatchAndSubstitute`]: { fields: { pattern: ok, substitution: ok } },
+  'envoy.type.v3.Int64Range': { fields: { start: ok, end: ok } },
+  'envoy.type.v3.Percent': { fields: { value: ok } },
+
+  // ---- listeners
+  [`${listener}.Listener`]: {
+    fields: {
+      name: ok,
+      address: ok,
+      stat_prefix: okNote('prefix of the listener statistics'),
+      filter_chains: ok,
+      default_filter_chain: ok,
+      listener_filters: ok,
+      per_connection_buffer_limit_bytes: ok,
+      metadata: METADATA,
+      traffic_direction: ignore('only names statistics and traces in Envoy'),
+    },
+  },
+  [`${listener}.FilterChain`]: {
+    fields: { filter_chain_match: ok, filters: ok, transport_socket: ok, name: ok, metadata: METADATA },
+  },
+  [`${listener}.FilterChainMatch`]: {
+    fields: {
+      destination_port: ok,
+      server_names: ok,
+      transport_protocol: only('tls', 'raw_buffer'),
+      application_protocols: ok,
+      prefix_ranges: later(NOT_YET),
+      source_prefix_ranges: later(NOT_YET),
+      source_ports: later(NOT_YET),
+    },
+  },
+  [`${listener}.Filter`]: { fields: { name: ok, typed_config: ok, config_discovery: later('ECDS is not implemented yet') } },
+  [`${listener}.ListenerFilter`]: { fields: { name: ok, typed_config: ok } },
+  'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector': { extension: true, fields: {} },
+  'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector': { extension: true, fields: {} },
+
+  // ---- TLS
+  [`${core}.TransportSocket`]: { fields: { name: ok, typed_config: ok } },
+  [`${tls}.DownstreamTlsContext`]: {
+    extension: true,
+    fields: { common_tls_context: ok, require_client_certificate: ok },
+  },
+  [`${tls}.UpstreamTlsContext`]: { extension: true, fields: { common_tls_context: ok, sni: ok } },
+  [`${tls}.CommonTlsContext`]: {
+    fields: {
+      tls_params: ok,
+      tls_certificates: ok,
+      validation_context: ok,
+      alpn_protocols: ok,
+      tls_certificate_sds_secret_configs: later('SDS secrets are not implemented yet'),
+      validation_context_sds_secret_config: later('SDS secrets are not implemented yet'),
+    },
+  },
+  [`${tls}.TlsParameters`]: {
+    fields: {
+      tls_minimum_protocol_version: only('TLS_AUTO', 'TLSv1_2', 'TLSv1_3'),
+      tls_maximum_protocol_version: only('TLS_AUTO', 'TLSv1_2', 'TLSv1_3'),
+      cipher_suites: later('BoringSSL cipher names and groups are not translated yet'),
+    },
+  },
+  [`${tls}.TlsCertificate`]: { fields: { certificate_chain: ok, private_key: ok } },
+  [`${tls}.CertificateValidationContext`]: {
+    fields: { trusted_ca: ok, match_typed_subject_alt_names: ok, match_subject_alt_names: ok },
+  },
+  [`${tls}.SubjectAltNameMatcher`]: { fields: { san_type: only('EMAIL', 'DNS', 'URI', 'IP_ADDRESS'), matcher: ok } },
+
+  // ---- HTTP connection manager
+  [`${hcm}.HttpConnectionManager`]: {
+    extension: true,
+    fields: {
+      stat_prefix: okNote('prefix of the connection manager statistics'),
+      codec_type: only('AUTO', 'HTTP1', 'HTTP2'),
+      route_config: ok,
+      rds: later('RDS is not implemented yet'),
+      http_filters: ok,
+      access_log: ok,
+      use_remote_address: ok,
+      xff_num_trusted_hops: ok,
+      skip_xff_append: ok,
+      server_name: ok,
+      server_header_transformation: ok,
+      generate_request_id: ok,
+      preserve_external_request_id: ok,
+      max_request_headers_kb: ok,
+      common_http_protocol_options: ok,
+      http_protocol_options: ok,
+      http2_protocol_options: ok,
+      request_timeout: ok,
+      request_headers_timeout: ok,
+      stream_idle_timeout: ok,
+      drain_timeout: ok,
+      delayed_close_timeout: ok,
+      upgrade_configs: ok,
+      normalize_path: ok,
+      merge_slashes: ok,
+      path_with_escaped_slashes_action: ok,
+      via: ok,
+      add_user_agent: ok,
+      forward_client_cert_details: later(NOT_YET),
+      tracing: later('tracing is not implemented yet'),
+    },
+  },
+  [`${hcm}.HttpFilter`]: { fields: { name: ok, typed_config: ok } },
+  [`${hcm}.HttpConnectionManager.UpgradeConfig`]: { fields: { upgrade_type: ok, enabled: ok } },
+  [`${core}.HttpProtocolOptions`]: {
+    fields: {
+      idle_timeout: ok,
+      max_headers_count: ok,
+      max_connection_duration: ok,
+      max_stream_duration: ok,
+      headers_with_underscores_action: ok,
+    },
+  },
+  [`${core}.Http1ProtocolOptions`]: {
+    note: 'setting the message selects HTTP/1.1 where a protocol is chosen; its options are not implemented yet',
+    fields: {},
+  },
+  [`${core}.Http2ProtocolOptions`]: {
+    fields: { hpack_table_size: ok, max_concurrent_streams: ok, initial_stream_window_size: ok, initial_connection_window_size: ok },
+  },
+  'envoy.extensions.filters.http.router.v3.Router': {
+    extension: true,
+    fields: {
+      suppress_envoy_headers: ok,
+      start_child_span: ignore('tracing is not implemented'),
+      dynamic_stats: ignore('only changes which statistics Envoy keeps'),
+    },
+  },
+
+  // ---- routes
+  [`${route}.RouteConfiguration`]: {
+    fields: {
+      name: ok,
+      virtual_hosts: ok,
+      request_headers_to_add: ok,
+      request_headers_to_remove: ok,
+      response_headers_to_add: ok,
+      response_headers_to_remove: ok,
+      max_direct_response_body_size_bytes: ok,
+      validate_clusters: ignore('clusters named by static routes are always checked'),
+      request_mirror_policies: later(NOT_YET),
+      typed_per_filter_config: later('per-route filter config is not implemented yet'),
+      metadata: METADATA,
+    },
+  },
+  [`${route}.VirtualHost`]: {
+    fields: {
+      name: ok,
+      domains: ok,
+      routes: ok,
+      require_tls: ok,
+      request_headers_to_add: ok,
+      request_headers_to_remove: ok,
+      response_headers_to_add: ok,
+      response_headers_to_remove: ok,
+      retry_policy: later('retries are not implemented yet'),
+      request_mirror_policies: later(NOT_YET),
+      typed_per_filter_config: later('per-route filter config is not implemented yet'),
+      metadata: METADATA,
+    },
+  },
+  [`${route}.Route`]: {
+    fields: {
+      name: ok,
+      match: ok,
+      route: ok,
+      redirect: ok,
+      direct_response: ok,
+      request_headers_to_add: ok,
+      request_headers_to_remove: ok,
+      response_headers_to_add: ok,
+      response_headers_to_remove: ok,
+      stat_prefix: ignore('per-route statistics are not emitted'),
+      typed_per_filter_config: later('per-route filter config is not implemented yet'),
+      metadata: METADATA,
+    },
+  },
+  [`${route}.RouteMatch`]: {
+    fields: {
+      prefix: ok,
+      path: ok,
+      safe_regex: ok,
+      path_separated_prefix: ok,
+      case_sensitive: ok,
+      headers: ok,
+      query_parameters: ok,
+      grpc: ok,
+      runtime_fraction: later(NOT_YET),
+    },
+  },
+  [`${route}.RouteMatch.GrpcRouteMatchOptions`]: { fields: {} },
+  [`${route}.RouteAction`]: {
+    fields: {
+      cluster: ok,
+      cluster_header: ok,
+      weighted_clusters: ok,
+      cluster_not_found_response_code: ok,
+      prefix_rewrite: ok,
+      regex_rewrite: ok,
+      host_rewrite_literal: ok,
+      auto_host_rewrite: ok,
+      host_rewrite_header: ok,
+      timeout: ok,
+      idle_timeout: ok,
+      hash_policy: ok,
+      priority: only('DEFAULT'),
+      retry_policy: later('retries are not implemented yet'),
+      request_mirror_policies: later(NOT_YET),
+      max_stream_duration: later(NOT_YET),
+    },
+  },
+  [`${route}.RedirectAction`]: {
+    fields: {
+      https_redirect: ok,
+      scheme_redirect: ok,
+      host_redirect: ok,
+      port_redirect: ok,
+      path_redirect: ok,
+      prefix_rewrite: ok,
+      regex_rewrite: ok,
+      response_code: ok,
+      strip_query: ok,
+    },
+  },
+  [`${route}.DirectResponseAction`]: { fields: { status: ok, body: ok } },
+  [`${route}.WeightedCluster`]: { fields: { clusters: ok, total_weight: ok } },
+  [`${route}.WeightedCluster.ClusterWeight`]: { fields: { name: ok, weight: ok } },
+  [`${route}.HeaderMatcher`]: {
+    fields: {
+      name: ok,
+      exact_match: ok,
+      safe_regex_match: ok,
+      range_match: ok,
+      present_match: ok,
+      prefix_match: ok,
+      suffix_match: ok,
+      contains_match: ok,
+      string_match: ok,
+      invert_match: ok,
+      treat_missing_header_as_empty: ok,
+    },
+  },
+  [`${route}.QueryParameterMatcher`]: { fields: { name: ok, string_match: ok, present_match: ok } },
+  [`${core}.HeaderValueOption`]: { fields: { header: ok, append: ok, append_action: ok, keep_empty_value: ok } },
+  [`${core}.HeaderValue`]: { fields: { key: ok, value: ok, raw_value: ok } },
+  [`${route}.RouteAction.HashPolicy`]: {
+    fields: { header: ok, cookie: ok, connection_properties: ok, query_parameter: ok, terminal: ok, filter_state: later(NOT_YET) },
+  },
+  [`${route}.RouteAction.HashPolicy.Header`]: { fields: { header_name: ok } },
+  [`${route}.RouteAction.HashPolicy.Cookie`]: { fields: { name: ok, ttl: ok, path: ok } },
+  [`${route}.RouteAction.HashPolicy.ConnectionProperties`]: { fields: { source_ip: ok } },
+  [`${route}.RouteAction.HashPolicy.QueryParameter`]: { fields: { name: ok } },
+
+  // ---- clusters and endpoints
+  [`${cluster}.Cluster`]: {
+    fields: {
+      name: ok,
+      alt_stat_name: okNote('name of the cluster statistics'),
+      type: only('STATIC', 'STRICT_DNS', 'LOGICAL_DNS'),
+      connect_timeout: ok,
+      lb_policy: only('ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'),
+      load_assignment: ok,
+      dns_lookup_family: ok,
+      dns_refresh_rate: ok,
+      respect_dns_ttl: ok,
+      typed_extension_protocol_options: ok,
+      http_protocol_options: okNote('selects HTTP/1.1 to the upstream'),
+      http2_protocol_options: okNote('selects HTTP/2 to the upstream'),
+      transport_socket: ok,
+      ring_hash_lb_config: ok,
+      maglev_lb_config: ok,
+      least_request_lb_config: ok,
+      common_lb_config: ok,
+      per_connection_buffer_limit_bytes: ok,
+      metadata: METADATA,
+      circuit_breakers: later('circuit breakers are not implemented yet'),
+      health_checks: later('active health checking is not implemented yet'),
+      outlier_detection: later('outlier detection is not implemented yet'),
+      eds_cluster_config: later('EDS is not implemented yet'),
+    },
+  },
+  [`${cluster}.Cluster.RingHashLbConfig`]: {
+    fields: { minimum_ring_size: ok, maximum_ring_size: ok, hash_function: only('XX_HASH') },
+  },
+  [`${cluster}.Cluster.MaglevLbConfig`]: { fields: { table_size: ok } },
+  [`${cluster}.Cluster.LeastRequestLbConfig`]: { fields: { choice_count: ok } },
+  [`${cluster}.Cluster.CommonLbConfig`]: { fields: { healthy_panic_threshold: ok } },
+  'envoy.config.endpoint.v3.ClusterLoadAssignment': { fields: { cluster_name: ok, endpoints: ok, policy: later(NOT_YET) } },
+  'envoy.config.endpoint.v3.LocalityLbEndpoints': {
+    fields: { locality: ok, lb_endpoints: ok, load_balancing_weight: ok, priority: ok, metadata: METADATA },
+  },
+  'envoy.config.endpoint.v3.LbEndpoint': {
+    fields: { endpoint: ok, health_status: ok, load_balancing_weight: ok, metadata: METADATA },
+  },
+  'envoy.config.endpoint.v3.Endpoint': {
+    fields: { address: ok, hostname: ok, health_check_config: later('active health checking is not implemented yet') },
+  },
+  [`${upstreamHttp}.HttpProtocolOptions`]: {
+    extension: true,
+    fields: { explicit_http_config: ok, use_downstream_protocol_config: ok, common_http_protocol_options: ok, auto_config: later(NOT_YET) },
+  },
+  [`${upstreamHttp}.HttpProtocolOptions.ExplicitHttpConfig`]: { fields: { http_protocol_options: ok, http2_protocol_options: ok } },
+  [`${upstreamHttp}.HttpProtocolOptions.UseDownstreamHttpConfig`]: { fields: { http_protocol_options: ok, http2_protocol_options: ok } },
+
+  // ---- access logs
+  'envoy.config.accesslog.v3.AccessLog': { fields: { name: ok, typed_config: ok, filter: later('access log filters are not implemented yet') } },
+  'envoy.extensions.access_loggers.file.v3.FileAccessLog': {
+    extension: true,
+    fields: {
+      path: ok,
+      log_format: ok,
+      format: okNote('prefer log_format'),
+      json_format: okNote('prefer log_format'),
+    },
+  },
+  'envoy.extensions.access_loggers.stream.v3.StdoutAccessLog': { extension: true, fields: { log_format: ok } },
+  'envoy.extensions.access_loggers.stream.v3.StderrAccessLog': { extension: true, fields: { log_format: ok } },
+  [`${core}.SubstitutionFormatString`]: {
+    fields: {
+      text_format: ok,
+      text_format_source: ok,
+      json_format: ok,
+      omit_empty_values: ok,
+      content_type: ignore('only used by local replies, which are not configurable yet'),
+      formatters: later('formatter extensions are not implemented yet'),
+    },
+  },
+};
+
+/** The support entry of a message type, if Meshwork implements any of it. */
+export function messageSupport(typeName: string): MessageSupport | undefined {
+  return TABLE[typeName];
+}
+
+/** The whole table, for the docs generator and tests: message name → entry, in the order written above. */
+export function supportTable(): ReadonlyArray<readonly [string, MessageSupport]> {
+  return Object.entries(TABLE);
+}

@@ -1,0 +1,241 @@
+// The admin listener, with Envoy's endpoints and output formats, bound only where the bootstrap's `admin`
+// says. It is not on the request path, so it uses node:http.
+import http from 'node:http';
+import { logger, logLevels, setLogLevel, LOG_LEVEL_NAMES } from '../../common/log.js';
+import { statsResponse } from '../observability/stats.js';
+import { buildAccessLogger } from '../http/conn-manager-config.js';
+import type { AccessLogger } from '../observability/access-log.js';
+import { StreamInfo } from '../stream-info.js';
+import { HeaderMap } from '../http/headers.js';
+import type { ProxyServer } from '../server/server.js';
+import { VERSION } from '../server/version.js';
+
+const log = logger('admin');
+
+type Handler = (req: http.IncomingMessage, url: URL) => { status?: number; type?: string; body: string } | Promise<{ status?: number; type?: string; body: string }>;
+
+interface Endpoint {
+  help: string;
+  mutates: boolean;
+  handler: Handler;
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly proxy: ProxyServer;
+  private readonly config: any;
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly accessLoggers: AccessLogger[];
+  port = 0;
+
+  constructor(proxy: ProxyServer, config: any) {
+    this.proxy = proxy;
+    this.config = config;
+    const loggers: AccessLogger[] = (config.access_log ?? []).map((al: any, i: number) => buildAccessLogger(al, `admin.access_log[${i}]`));
+    if (config.access_log_path && config.access_log_path !== '/dev/null') {
+      loggers.push(buildAccessLogger({ typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: config.access_log_path } }, 'admin.access_log_path'));
+    }
+    this.accessLoggers = loggers;
+    this.register();
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+  }
+
+  listen(): Promise<void> {
+    const sa = this.config.address?.socket_address;
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: sa.address, port: sa.port_value ?? 0 }, () => {
+        this.port = (this.server.address() as import('node:net').AddressInfo).port;
+        log.info({ address: `${sa.address}:${this.port}` }, 'admin listening');
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+
+  private add(path: string, help: string, mutates: boolean, handler: Handler): void {
+    this.endpoints.set(path, { help, mutates, handler });
+  }
+
+  private register(): void {
+    const p = this.proxy;
+    const json = (v: unknown) => ({ type: 'application/json', body: JSON.stringify(v, null, 2) + '\n' });
+    this.add('/', 'admin home page', false, () => ({ type: 'text/plain', body: this.helpText() }));
+    this.add('/help', 'print out list of admin commands', false, () => ({ type: 'text/plain', body: this.helpText() }));
+    this.add('/ready', 'print server state, return 200 if LIVE, otherwise return 503', false, () => ({ status: p.state === 'LIVE' ? 200 : 503, type: 'text/plain', body: `${p.state}\n` }));
+    this.add('/server_info', 'print server version/status information', false, () => {
+      const up = Math.floor((Date.now() - p.startedAt) / 1000);
+      return json({
+        version: `meshwork/${VERSION}`,
+        state: p.state,
+        hot_restart_version: 'disabled',
+        command_line_options: { config_path: p.opts.configPath ?? '', config_yaml: p.opts.configYaml ?? '', drain_time: `${p.opts.drainTimeMs / 1000}s`, service_node: p.opts.serviceNode ?? '', service_cluster: p.opts.serviceCluster ?? '', mode: 'Serve', concurrency: 1 },
+        node: p.bootstrap?.node ?? {},
+        uptime_current_epoch: `${up}s`,
+        uptime_all_epochs: `${up}s`,
+        health_check_failed: p.healthCheckFailed,
+      });
+    });
+    this.add('/config_dump', 'dump current Envoy configs', false, () => json(this.configDump()));
+    this.add('/clusters', 'upstream cluster status', false, (_req, url) => (url.searchParams.get('format') === 'json' ? json(this.clustersJson()) : { type: 'text/plain', body: this.clustersText() }));
+    this.add('/listeners', 'print listener info', false, (_req, url) => {
+      const ls = p.listenerManager.describe();
+      if (url.searchParams.get('format') === 'json') {
+        return json({ listener_statuses: ls.map((l) => ({ name: l.name, local_address: { socket_address: { address: l.address, port_value: l.port } } })) });
+      }
+      return { type: 'text/plain', body: ls.map((l) => `${l.name}::${l.address}:${l.port}\n`).join('') };
+    });
+    this.add('/stats', 'print server stats', false, (_req, url) => {
+      p.refreshServerStats();
+      const r = statsResponse(p.stats, '/stats', url.searchParams);
+      return { status: r.status, type: r.contentType, body: r.body };
+    });
+    this.add('/stats/prometheus', 'print server stats in prometheus format', false, (_req, url) => {
+      p.refreshServerStats();
+      const r = statsResponse(p.stats, '/stats/prometheus', url.searchParams);
+      return { status: r.status, type: r.contentType, body: r.body };
+    });
+    this.add('/logging', 'query/change logging levels', true, (req, url) => {
+      const params = [...url.searchParams.entries()];
+      if (params.length > 0 && req.method !== 'POST') return { status: 405, type: 'text/plain', body: 'This endpoint requires POST to change levels\n' };
+      for (const [k, v] of params) {
+        const ok = k === 'level' ? setLogLevel(v) : setLogLevel(v, k);
+        if (!ok) return { status: 404, type: 'text/plain', body: `invalid level "${v}" or logger "${k}"; levels: ${LOG_LEVEL_NAMES.join(', ')}\n` };
+      }
+      const lv = logLevels();
+      return { type: 'text/plain', body: 'active loggers:\n' + Object.keys(lv).sort().map((k) => `  ${k}: ${lv[k]}\n`).join('') };
+    });
+    this.add('/healthcheck/fail', 'cause the server to fail health checks', true, () => {
+      p.healthCheckFailed = true;
+      return { type: 'text/plain', body: 'OK\n' };
+    });
+    this.add('/healthcheck/ok', 'cause the server to pass health checks', true, () => {
+      p.healthCheckFailed = false;
+      return { type: 'text/plain', body: 'OK\n' };
+    });
+    this.add('/quitquitquit', 'exit the server', true, () => {
+      setImmediate(() => void p.shutdown('/quitquitquit').then(() => process.exit(0)));
+      return { type: 'text/plain', body: 'OK\n' };
+    });
+    this.add('/drain_listeners', 'drain listeners', true, (_req, url) => {
+      if (!url.searchParams.has('inboundonly')) p.listenerManager.stopAccepting();
+      p.listenerManager.drainAll();
+      return { type: 'text/plain', body: 'OK\n' };
+    });
+    this.add('/memory', 'print current allocation/heap usage', false, () => {
+      const m = process.memoryUsage();
+      return json({ allocated: String(m.heapUsed), heap_size: String(m.heapTotal), rss: String(m.rss), external: String(m.external) });
+    });
+  }
+
+  private helpText(): string {
+    let out = 'admin commands are:\n';
+    for (const [path, e] of [...this.endpoints].sort()) out += `  ${path}${e.mutates ? ' (POST)' : ''}: ${e.help}\n`;
+    return out;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const info = new StreamInfo({ remote: `${req.socket.remoteAddress}:${req.socket.remotePort}`, local: `${req.socket.localAddress}:${req.socket.localPort}`, id: 0 });
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const ep = this.endpoints.get(url.pathname);
+    let status = 404;
+    let type = 'text/plain';
+    let body = `invalid path. ${this.helpText()}`;
+    if (ep) {
+      if (ep.mutates && req.method !== 'POST' && url.pathname !== '/logging') {
+        status = 405;
+        body = 'This endpoint requires POST\n';
+      } else {
+        try {
+          const r = await ep.handler(req, url);
+          status = r.status ?? 200;
+          type = r.type ?? 'text/plain';
+          body = r.body;
+        } catch (err) {
+          status = 500;
+          body = `${(err as Error).message}\n`;
+        }
+      }
+    }
+    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache, max-age=0', 'x-content-type-options': 'nosniff' });
+    res.end(body);
+    if (this.accessLoggers.length > 0) {
+      info.protocol = `HTTP/${req.httpVersion}`;
+      info.requestHeaders = HeaderMap.from(req.headers as Record<string, string>);
+      info.requestHeaders.raw.unshift(':method', req.method ?? 'GET', ':path', req.url ?? '/', ':authority', req.headers.host ?? '');
+      info.responseCode = status;
+      info.bytesSent = Buffer.byteLength(body);
+      for (const l of this.accessLoggers) l.log(info);
+    }
+  }
+
+  private configDump(): any {
+    const p = this.proxy;
+    const lu = p.lastUpdated.toISOString();
+    const b = p.bootstrap ?? {};
+    const listeners = p.listenerManager.describe();
+    const routes: any[] = [];
+    for (const l of listeners) {
+      for (const fc of [...(l.config.filter_chains ?? []), ...(l.config.default_filter_chain ? [l.config.default_filter_chain] : [])]) {
+        for (const f of fc.filters ?? []) if (f.typed_config?.route_config) routes.push({ route_config: f.typed_config.route_config, last_updated: lu });
+      }
+    }
+    return {
+      configs: [
+        { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b, last_updated: lu },
+        { '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump', static_clusters: p.clusterManager.all().map((c) => ({ cluster: c.config, last_updated: c.lastUpdated.toISOString() })) },
+        { '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump', static_listeners: listeners.map((l) => ({ listener: l.config, last_updated: lu })) },
+        { '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump', static_route_configs: routes },
+      ],
+    };
+  }
+
+  private clustersText(): string {
+    let out = '';
+    for (const c of this.proxy.clusterManager.all()) {
+      const n = c.name;
+      out += `${n}::observability_name::${n}\n`;
+      out += `${n}::default_priority::max_connections::1024\n${n}::default_priority::max_pending_requests::1024\n${n}::default_priority::max_requests::1024\n${n}::default_priority::max_retries::3\n`;
+      out += `${n}::added_via_api::false\n`;
+      for (const h of c.hosts) {
+        const p = `${n}::${h.id}`;
+        out += `${p}::cx_active::${h.activeConnections}\n${p}::cx_connect_fail::${h.cxConnectFail}\n${p}::rq_active::${h.activeRequests}\n`;
+        out += `${p}::rq_error::${h.rqError}\n${p}::rq_success::${h.rqSuccess}\n${p}::rq_total::${h.rqTotal}\n`;
+        out += `${p}::hostname::${h.hostname ?? ''}\n${p}::health_flags::${h.healthy ? 'healthy' : '/failed_eds_health'}\n${p}::weight::${h.weight}\n`;
+        out += `${p}::region::${h.locality?.region ?? ''}\n${p}::zone::${h.locality?.zone ?? ''}\n${p}::sub_zone::${h.locality?.sub_zone ?? ''}\n${p}::priority::${h.priority}\n`;
+      }
+    }
+    return out;
+  }
+
+  private clustersJson(): any {
+    return {
+      cluster_statuses: this.proxy.clusterManager.all().map((c) => ({
+        name: c.name,
+        added_via_api: false,
+        host_statuses: c.hosts.map((h) => ({
+          address: { socket_address: { address: h.address, port_value: h.port } },
+          stats: [
+            { name: 'cx_active', type: 'GAUGE', value: String(h.activeConnections) },
+            { name: 'cx_connect_fail', value: String(h.cxConnectFail) },
+            { name: 'rq_active', type: 'GAUGE', value: String(h.activeRequests) },
+            { name: 'rq_error', value: String(h.rqError) },
+            { name: 'rq_success', value: String(h.rqSuccess) },
+            { name: 'rq_total', value: String(h.rqTotal) },
+          ],
+          health_status: { eds_health_status: h.healthy ? 'HEALTHY' : 'UNHEALTHY' },
+          weight: h.weight,
+          hostname: h.hostname ?? '',
+          priority: h.priority,
+          locality: h.locality ?? {},
+        })),
+      })),
+    };
+  }
+}

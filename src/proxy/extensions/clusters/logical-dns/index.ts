@@ -1,0 +1,41 @@
+// LOGICAL_DNS: one logical host whose address is the first DNS answer, re-resolved every dns_refresh_rate;
+// existing connections stay on the address they were opened to (Envoy's semantics for large web services).
+import { ConfigError } from '../../../../common/errors.js';
+import type { ClusterTypeFactory } from '../../../upstream/cluster.js';
+import { endpointSpecs, hostFromSpec } from '../../../upstream/endpoints.js';
+import { lookupFamily, refreshRate, resolveName } from '../dns.js';
+
+export const logicalDnsCluster: ClusterTypeFactory = {
+  types: ['LOGICAL_DNS'],
+  create(config, ctx, path) {
+    const specs = endpointSpecs(config, path);
+    if (specs.length !== 1) {
+      throw new ConfigError('MW_CONFIG_INVALID', `${path}.load_assignment`, 'LOGICAL_DNS clusters must have exactly one endpoint');
+    }
+    const s = specs[0]!;
+    const family = lookupFamily(config);
+    const rate = refreshRate(config);
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const resolve = async (): Promise<void> => {
+      try {
+        const addrs = await resolveName(s.address, family);
+        if (addrs.length > 0 && !stopped) ctx.setHosts([hostFromSpec(s, addrs[0]!, s.hostname ?? s.address)]);
+      } catch (err) {
+        ctx.updateFailed(`cannot resolve "${s.address}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const loop = (): void => {
+      timer = setTimeout(() => void resolve().then(() => !stopped && loop()), rate);
+      timer.unref();
+    };
+    const initialized = resolve().then(loop);
+    return {
+      initialized,
+      stop() {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+      },
+    };
+  },
+};

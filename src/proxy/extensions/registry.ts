@@ -1,0 +1,49 @@
+// The one place where extensions are registered by name (Envoy type URL, or the enum name for cluster types
+// and load balancers). The core looks extensions up here and never imports an extension folder directly;
+// a new extension is a new folder plus one line below.
+import type { HttpFilterFactory } from '../http/filter.js';
+import type { ClusterTypeFactory } from '../upstream/cluster.js';
+import type { LoadBalancerFactory } from '../upstream/load-balancer.js';
+import type { NetworkFilterFactory } from '../listener/network-filter.js';
+import type { AccessLoggerFactory } from '../observability/access-log.js';
+
+import { staticCluster } from './clusters/static/index.js';
+import { strictDnsCluster } from './clusters/strict-dns/index.js';
+import { logicalDnsCluster } from './clusters/logical-dns/index.js';
+import { allLoadBalancers } from './load-balancers/index.js';
+import { routerFilter } from './http-filters/router/index.js';
+import { httpConnectionManager } from './network-filters/http-connection-manager/index.js';
+import { tcpProxy } from './network-filters/tcp-proxy/index.js';
+import * as fileLogger from './access-loggers/file/index.js';
+import * as streamLogger from './access-loggers/stream/index.js';
+
+class Registry<T> {
+  private readonly map = new Map<string, T>();
+  constructor(readonly family: string) {}
+  register(names: readonly string[], value: T): void {
+    for (const n of names) {
+      if (this.map.has(n)) throw new Error(`${this.family}: "${n}" registered twice`);
+      this.map.set(n, value);
+    }
+  }
+  get(name: string): T | undefined {
+    return this.map.get(name);
+  }
+  names(): string[] {
+    return [...this.map.keys()].sort();
+  }
+}
+
+export const clusterTypes = new Registry<ClusterTypeFactory>('cluster type');
+export const loadBalancers = new Registry<LoadBalancerFactory>('load balancer');
+export const httpFilters = new Registry<HttpFilterFactory>('http filter');
+export const networkFilters = new Registry<NetworkFilterFactory>('network filter');
+export const accessLoggers = new Registry<AccessLoggerFactory>('access logger');
+
+for (const c of [staticCluster, strictDnsCluster, logicalDnsCluster]) clusterTypes.register(c.types, c);
+for (const lb of allLoadBalancers) loadBalancers.register([lb.lbPolicy], lb.create);
+httpFilters.register(routerFilter.typeUrls, routerFilter);
+networkFilters.register(httpConnectionManager.typeUrls, httpConnectionManager);
+networkFilters.register(tcpProxy.typeUrls, tcpProxy);
+accessLoggers.register(fileLogger.typeUrls, fileLogger.createAccessLogger);
+accessLoggers.register(streamLogger.typeUrls, streamLogger.createAccessLogger);

@@ -1,0 +1,202 @@
+// Compiling an HttpConnectionManager config once per listener update: options resolved to plain numbers and
+// flags, the route table compiled, filter factories built, stats created. The per-request path reads only
+// this frozen object.
+import { ConfigError } from '../../common/errors.js';
+import { httpFilters, accessLoggers } from '../extensions/registry.js';
+import type { AccessLogger } from '../observability/access-log.js';
+import type { Counter, Gauge, Histogram, StatsStore } from '../observability/stats.js';
+import { compileRouteConfiguration, type RouteTable } from '../router/route-table.js';
+import type { ClusterManager } from '../upstream/cluster-manager.js';
+import type { FilterCallbacks, HttpFilter } from './filter.js';
+
+export interface HcmStats {
+  downstream_cx_total: Counter;
+  downstream_cx_active: Gauge;
+  downstream_cx_http1_total: Counter;
+  downstream_cx_http2_total: Counter;
+  downstream_cx_http1_active: Gauge;
+  downstream_cx_http2_active: Gauge;
+  downstream_cx_ssl_total: Counter;
+  downstream_cx_protocol_error: Counter;
+  downstream_cx_idle_timeout: Counter;
+  downstream_cx_destroy: Counter;
+  downstream_cx_rx_bytes_total: Counter;
+  downstream_cx_tx_bytes_total: Counter;
+  downstream_cx_upgrades_total: Counter;
+  downstream_cx_upgrades_active: Gauge;
+  downstream_rq_total: Counter;
+  downstream_rq_http1_total: Counter;
+  downstream_rq_http2_total: Counter;
+  downstream_rq_active: Gauge;
+  downstream_rq_completed: Counter;
+  downstream_rq_1xx: Counter;
+  downstream_rq_2xx: Counter;
+  downstream_rq_3xx: Counter;
+  downstream_rq_4xx: Counter;
+  downstream_rq_5xx: Counter;
+  downstream_rq_time: Histogram;
+  downstream_rq_rx_reset: Counter;
+  downstream_rq_tx_reset: Counter;
+  downstream_rq_timeout: Counter;
+  downstream_rq_idle_timeout: Counter;
+  downstream_rq_header_timeout: Counter;
+  downstream_rq_too_large: Counter;
+  downstream_rq_ws_on_non_ws_route: Counter;
+  rs_too_large: Counter;
+  no_route: Counter;
+  no_cluster: Counter;
+  rq_total: Counter;
+  rq_direct_response: Counter;
+  rq_redirect: Counter;
+}
+
+function makeStats(store: StatsStore, prefix: string): HcmStats {
+  const s = store.scope(`http.${prefix}.`);
+  const names = [
+    'downstream_cx_total', 'downstream_cx_http1_total', 'downstream_cx_http2_total', 'downstream_cx_ssl_total',
+    'downstream_cx_protocol_error', 'downstream_cx_idle_timeout', 'downstream_cx_destroy', 'downstream_cx_rx_bytes_total',
+    'downstream_cx_tx_bytes_total', 'downstream_cx_upgrades_total', 'downstream_rq_total', 'downstream_rq_http1_total',
+    'downstream_rq_http2_total', 'downstream_rq_completed', 'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx',
+    'downstream_rq_4xx', 'downstream_rq_5xx', 'downstream_rq_rx_reset', 'downstream_rq_tx_reset', 'downstream_rq_timeout',
+    'downstream_rq_idle_timeout', 'downstream_rq_header_timeout', 'downstream_rq_too_large', 'downstream_rq_ws_on_non_ws_route',
+    'rs_too_large', 'no_route', 'no_cluster', 'rq_total', 'rq_direct_response', 'rq_redirect',
+  ] as const;
+  const gauges = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_cx_upgrades_active', 'downstream_rq_active'] as const;
+  const out: Record<string, unknown> = {};
+  for (const n of names) out[n] = s.counter(n);
+  for (const n of gauges) out[n] = s.gauge(n);
+  out.downstream_rq_time = s.histogram('downstream_rq_time');
+  return out as unknown as HcmStats;
+}
+
+export interface CompiledFilter {
+  name: string;
+  create: (cb: FilterCallbacks) => HttpFilter;
+}
+
+export interface HcmConfig {
+  readonly statPrefix: string;
+  readonly stats: HcmStats;
+  readonly codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
+  readonly routeTable: RouteTable;
+  readonly filters: readonly CompiledFilter[];
+  readonly accessLoggers: readonly AccessLogger[];
+  readonly useRemoteAddress: boolean;
+  readonly xffNumTrustedHops: number;
+  readonly skipXffAppend: boolean;
+  readonly via: string | undefined;
+  readonly serverName: string;
+  readonly serverHeaderTransformation: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
+  readonly generateRequestId: boolean;
+  readonly preserveExternalRequestId: boolean;
+  readonly alwaysSetRequestIdInResponse: boolean;
+  readonly maxRequestHeadersKb: number;
+  readonly maxHeadersCount: number;
+  readonly requestTimeoutMs: number;
+  readonly requestHeadersTimeoutMs: number;
+  readonly streamIdleTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnectionDurationMs: number;
+  readonly maxStreamDurationMs: number;
+  readonly drainTimeoutMs: number;
+  readonly delayedCloseTimeoutMs: number;
+  readonly upgrades: ReadonlyMap<string, boolean>; // upgrade type (lowercase) -> enabled
+  readonly normalizePath: boolean;
+  readonly mergeSlashes: boolean;
+  readonly escapedSlashesAction: string;
+  readonly headersWithUnderscores: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
+  readonly http2: { maxConcurrentStreams: number; initialStreamWindowSize: number; initialConnectionWindowSize: number };
+  readonly acceptHttp10: boolean;
+  readonly defaultHostForHttp10: string | undefined;
+  readonly perConnectionBufferLimit: number;
+}
+
+const REPLACED_BY_RDS = 'rds (routes from a discovery server) arrives with the xDS issue; use an inline route_config';
+
+export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clusterManager: ClusterManager; perConnectionBufferLimit: number }): HcmConfig {
+  if (!cfg.stat_prefix) throw new ConfigError('MW_CONFIG_INVALID', `${path}.stat_prefix`, 'stat_prefix is required');
+  if (cfg.rds) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.rds`, REPLACED_BY_RDS);
+  if (!cfg.route_config) throw new ConfigError('MW_CONFIG_INVALID', `${path}.route_config`, 'a route_config is required');
+  const routeTable = compileRouteConfiguration(cfg.route_config, { path: `${path}.route_config` });
+
+  const filtersCfg: any[] = cfg.http_filters ?? [];
+  if (filtersCfg.length === 0) throw new ConfigError('MW_CONFIG_INVALID', `${path}.http_filters`, 'the filter chain must end with envoy.filters.http.router');
+  const filters: CompiledFilter[] = [];
+  const statPrefix: string = cfg.stat_prefix;
+  filtersCfg.forEach((f, i) => {
+    const fp = `${path}.http_filters[${i}]`;
+    const typeUrl = f.typed_config?.['@type'];
+    if (!typeUrl) throw new ConfigError('MW_CONFIG_INVALID', `${fp}.typed_config`, `filter "${f.name}" needs a typed_config with an @type`);
+    const factory = httpFilters.get(typeUrl);
+    if (!factory) {
+      if (f.is_optional) return;
+      throw new ConfigError('MW_CONFIG_UNKNOWN_EXTENSION', `${fp}.typed_config`, `${typeUrl} is not a supported HTTP filter`);
+    }
+    if (factory.terminal && i !== filtersCfg.length - 1) throw new ConfigError('MW_CONFIG_INVALID', fp, `terminal filter ${f.name} must be the last in the chain`);
+    if (!factory.terminal && i === filtersCfg.length - 1) throw new ConfigError('MW_CONFIG_INVALID', fp, `the last filter must be terminal (envoy.filters.http.router), not ${f.name}`);
+    filters.push({ name: f.name, create: factory.create(f.typed_config, { clusterManager: ctx.clusterManager, stats: ctx.stats, statPrefix: `http.${statPrefix}.`, path: `${fp}.typed_config` }) });
+  });
+
+  const loggers = (cfg.access_log ?? []).map((al: any, i: number) => buildAccessLogger(al, `${path}.access_log[${i}]`));
+
+  const upgrades = new Map<string, boolean>();
+  (cfg.upgrade_configs ?? []).forEach((u: any, i: number) => {
+    if (u.filters) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.upgrade_configs[${i}].filters`, 'per-upgrade filter chains are not supported');
+    upgrades.set(String(u.upgrade_type).toLowerCase(), u.enabled ?? true);
+  });
+
+  const common = cfg.common_http_protocol_options ?? {};
+  const h1 = cfg.http_protocol_options ?? {};
+  const h2 = cfg.http2_protocol_options ?? {};
+  const maxKb = cfg.max_request_headers_kb ?? 60;
+  if (maxKb < 1 || maxKb > 8192) throw new ConfigError('MW_CONFIG_INVALID', `${path}.max_request_headers_kb`, 'must be between 1 and 8192');
+  const config: HcmConfig = {
+    statPrefix,
+    stats: makeStats(ctx.stats, statPrefix),
+    codecType: cfg.codec_type ?? 'AUTO',
+    routeTable,
+    filters,
+    accessLoggers: loggers,
+    useRemoteAddress: cfg.use_remote_address ?? false,
+    xffNumTrustedHops: cfg.xff_num_trusted_hops ?? 0,
+    skipXffAppend: cfg.skip_xff_append ?? false,
+    via: cfg.via || undefined,
+    serverName: cfg.server_name || 'meshwork',
+    serverHeaderTransformation: cfg.server_header_transformation ?? 'OVERWRITE',
+    generateRequestId: cfg.generate_request_id ?? true,
+    preserveExternalRequestId: cfg.preserve_external_request_id ?? false,
+    alwaysSetRequestIdInResponse: cfg.always_set_request_id_in_response ?? false,
+    maxRequestHeadersKb: maxKb,
+    maxHeadersCount: common.max_headers_count ?? 100,
+    requestTimeoutMs: cfg.request_timeout ?? 0,
+    requestHeadersTimeoutMs: cfg.request_headers_timeout ?? 0,
+    streamIdleTimeoutMs: cfg.stream_idle_timeout ?? 300_000,
+    idleTimeoutMs: common.idle_timeout ?? 3_600_000,
+    maxConnectionDurationMs: common.max_connection_duration ?? 0,
+    maxStreamDurationMs: common.max_stream_duration ?? 0,
+    drainTimeoutMs: cfg.drain_timeout ?? 5000,
+    delayedCloseTimeoutMs: cfg.delayed_close_timeout ?? 1000,
+    upgrades,
+    normalizePath: cfg.normalize_path ?? false,
+    mergeSlashes: cfg.merge_slashes ?? false,
+    escapedSlashesAction: cfg.path_with_escaped_slashes_action ?? 'KEEP_UNCHANGED',
+    headersWithUnderscores: common.headers_with_underscores_action ?? 'ALLOW',
+    http2: {
+      maxConcurrentStreams: h2.max_concurrent_streams ?? 2147483647,
+      initialStreamWindowSize: h2.initial_stream_window_size ?? 268435456,
+      initialConnectionWindowSize: h2.initial_connection_window_size ?? 268435456,
+    },
+    acceptHttp10: h1.accept_http_10 ?? false,
+    defaultHostForHttp10: h1.default_host_for_http_10 || undefined,
+    perConnectionBufferLimit: ctx.perConnectionBufferLimit,
+  };
+  return Object.freeze(config);
+}
+
+export function buildAccessLogger(al: any, path: string): AccessLogger {
+  if (al.filter) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.filter`, 'access log filters are not supported yet');
+  const typeUrl = al.typed_config?.['@type'];
+  const factory = typeUrl ? accessLoggers.get(typeUrl) : undefined;
+  if (!factory) throw new ConfigError('MW_CONFIG_UNKNOWN_EXTENSION', `${path}.typed_config`, `${typeUrl ?? al.name} is not a supported access logger`);
+  return factory(al.typed_config, { path: `${path}.typed_config` });
+}

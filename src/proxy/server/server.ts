@@ -1,0 +1,252 @@
+// The proxy process: applies a bootstrap (clusters first, then listeners, each in two phases so a bad config
+// changes nothing), watches the config file and re-applies it, runs the admin listener, and drains on
+// SIGTERM or /quitquitquit.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { ConfigError, ConfigErrors, MeshworkError } from '../../common/errors.js';
+import { logger } from '../../common/log.js';
+import { loadBootstrapText } from '../../api/envoy/index.js';
+import { AdminServer } from '../admin/admin.js';
+import { ListenerManager } from '../listener/listener-manager.js';
+import { StatsStore, type Counter, type Gauge } from '../observability/stats.js';
+import { flushAll } from '../observability/access-log.js';
+import { ClusterManager } from '../upstream/cluster-manager.js';
+import { checkClusterRefs } from './validate.js';
+
+const log = logger('main');
+
+export { VERSION } from './version.js';
+
+export interface ServerOptions {
+  configPath?: string;
+  configYaml?: string;
+  drainTimeMs: number;
+  serviceNode?: string;
+  serviceCluster?: string;
+  serviceZone?: string;
+  /** watch the config file and apply changes (default on when configPath is given) */
+  watch?: boolean;
+  commandLine?: string[];
+}
+
+export type ServerState = 'PRE_INITIALIZING' | 'INITIALIZING' | 'LIVE' | 'DRAINING';
+
+interface ServerStats {
+  live: Gauge;
+  state: Gauge;
+  uptime: Gauge;
+  memory_allocated: Gauge;
+  memory_heap_size: Gauge;
+  total_connections: Gauge;
+  concurrency: Gauge;
+  reload_success: Counter;
+  reload_failure: Counter;
+  version: Gauge;
+}
+
+/** Read the bootstrap from a file path and/or inline YAML (--config-yaml is merged over the file, as in Envoy). */
+export function readBootstrap(opts: Pick<ServerOptions, 'configPath' | 'configYaml'>): { bootstrap: any; text: string } {
+  if (!opts.configPath && !opts.configYaml) throw new MeshworkError('MW_CLI_USAGE', 'Cannot start: give a config with -c/--config-path or --config-yaml');
+  let text = '';
+  let bootstrap: any;
+  if (opts.configPath) {
+    try {
+      text = fs.readFileSync(opts.configPath, 'utf8');
+    } catch (err) {
+      throw new ConfigError('MW_CONFIG_PARSE', '', `Cannot read "${opts.configPath}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    bootstrap = loadBootstrapText(text, opts.configPath);
+  }
+  if (opts.configYaml) {
+    const inline = loadBootstrapText(opts.configYaml, '--config-yaml');
+    bootstrap = bootstrap ? mergeProto(bootstrap, inline) : inline;
+    text += opts.configYaml;
+  }
+  return { bootstrap, text };
+}
+
+/** Proto MergeFrom semantics: scalars replace, messages merge, repeated fields append. */
+function mergeProto(a: any, b: any): any {
+  if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Buffer.isBuffer(a)) {
+    const out: any = { ...a };
+    for (const k of Object.keys(b)) out[k] = k in a ? mergeProto(a[k], b[k]) : b[k];
+    return out;
+  }
+  return b;
+}
+
+export class ProxyServer {
+  readonly stats = new StatsStore();
+  readonly clusterManager = new ClusterManager(this.stats);
+  readonly listenerManager = new ListenerManager(this.stats, this.clusterManager);
+  readonly opts: ServerOptions;
+  readonly startedAt = Date.now();
+  state: ServerState = 'PRE_INITIALIZING';
+  healthCheckFailed = false;
+  bootstrap: any;
+  lastUpdated = new Date();
+  private admin: AdminServer | undefined;
+  private configHash = '';
+  private watcher: fs.FSWatcher | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private readonly sstats: ServerStats;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private shuttingDown: Promise<void> | undefined;
+  /** serialises config applications so a reload never overlaps another */
+  private applying: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: ServerOptions) {
+    this.opts = opts;
+    const s = this.stats;
+    this.sstats = {
+      live: s.gauge('server.live'),
+      state: s.gauge('server.state'),
+      uptime: s.gauge('server.uptime'),
+      memory_allocated: s.gauge('server.memory_allocated'),
+      memory_heap_size: s.gauge('server.memory_heap_size'),
+      total_connections: s.gauge('server.total_connections'),
+      concurrency: s.gauge('server.concurrency'),
+      reload_success: s.counter('server.config_reload.success'),
+      reload_failure: s.counter('server.config_reload.failure'),
+      version: s.gauge('server.version'),
+    };
+    this.sstats.concurrency.set(1);
+    this.setState('PRE_INITIALIZING');
+  }
+
+  private setState(st: ServerState): void {
+    this.state = st;
+    // Envoy's server.state: 0 LIVE, 1 DRAINING, 2 PRE_INITIALIZING, 3 INITIALIZING
+    this.sstats.state.set(st === 'LIVE' ? 0 : st === 'DRAINING' ? 1 : st === 'PRE_INITIALIZING' ? 2 : 3);
+    this.sstats.live.set(st === 'LIVE' ? 1 : 0);
+  }
+
+  refreshServerStats(): void {
+    const m = process.memoryUsage();
+    this.sstats.uptime.set(Math.floor((Date.now() - this.startedAt) / 1000));
+    this.sstats.memory_allocated.set(m.heapUsed);
+    this.sstats.memory_heap_size.set(m.heapTotal);
+    this.sstats.total_connections.set(this.listenerManager.activeConnections());
+  }
+
+  /** Start: apply the bootstrap, bind the admin listener, go LIVE. */
+  async start(bootstrap: any, text: string): Promise<void> {
+    this.setState('INITIALIZING');
+    // the decoded config is frozen: derive the node identity into a new object
+    const node = { ...(bootstrap.node ?? {}) };
+    if (this.opts.serviceNode) node.id = this.opts.serviceNode;
+    if (this.opts.serviceCluster) node.cluster = this.opts.serviceCluster;
+    if (this.opts.serviceZone) node.locality = { ...(node.locality ?? {}), zone: this.opts.serviceZone };
+    bootstrap = { ...bootstrap, node };
+    if (bootstrap.admin?.address) {
+      this.admin = new AdminServer(this, bootstrap.admin);
+      await this.admin.listen();
+    }
+    await this.apply(bootstrap);
+    this.configHash = hash(text);
+    this.setState('LIVE');
+    this.statsTimer = setInterval(() => this.refreshServerStats(), 5000);
+    this.statsTimer.unref();
+    this.refreshServerStats();
+    if (this.opts.configPath && this.opts.watch !== false) this.watch(this.opts.configPath);
+    log.info({ listeners: this.listenerManager.describe().map((l) => `${l.name}@${l.address}:${l.port}`) }, 'meshwork proxy is live');
+  }
+
+  /** Apply a bootstrap's static resources; throws (and changes nothing) when any part is invalid. */
+  apply(bootstrap: any): Promise<void> {
+    const run = async () => {
+      const sr = bootstrap.static_resources ?? {};
+      const prepared = ClusterManager.prepare(sr.clusters ?? [], 'static_resources.clusters');
+      // Compile listeners against a check of cluster names: Envoy rejects a static route to an unknown cluster.
+      const clusterNames = new Set(prepared.map((p) => p.config.name));
+      const compiled = (sr.listeners ?? []).map((l: any, i: number) => this.listenerManager.compile(l, `static_resources.listeners[${i}]`));
+      const names = new Set<string>();
+      (sr.listeners ?? []).forEach((l: any, i: number) => {
+        if (names.has(l.name)) throw new ConfigError('MW_CONFIG_INVALID', `static_resources.listeners[${i}].name`, `duplicate listener name "${l.name}"`);
+        names.add(l.name);
+      });
+      for (const rt of compiled) checkClusterRefs(rt, clusterNames);
+      await this.clusterManager.apply(prepared);
+      await this.listenerManager.apply(compiled);
+      this.bootstrap = bootstrap;
+      this.lastUpdated = new Date();
+    };
+    const p = this.applying.then(run, run);
+    this.applying = p.catch(() => {});
+    return p;
+  }
+
+  /** Re-read the config file; an invalid or unbindable config is logged and counted, the old one keeps serving. */
+  async reload(): Promise<boolean> {
+    const p = this.opts.configPath;
+    if (!p || this.state === 'DRAINING') return false;
+    let text: string;
+    try {
+      text = fs.readFileSync(p, 'utf8');
+    } catch {
+      return false; // mid-rename by an editor; the next event brings the new file
+    }
+    const h = hash(text + (this.opts.configYaml ?? ''));
+    if (h === this.configHash) return false;
+    try {
+      const { bootstrap } = readBootstrap(this.opts);
+      await this.apply({ ...bootstrap, node: this.bootstrap?.node ?? bootstrap.node });
+      this.configHash = h;
+      this.sstats.reload_success.inc();
+      log.info({ path: p }, 'configuration reloaded');
+      return true;
+    } catch (err) {
+      this.configHash = h; // do not retry the same bad content on every event
+      this.sstats.reload_failure.inc();
+      const errors = err instanceof ConfigErrors ? err.errors.map((e) => e.message) : [(err as Error).message];
+      log.error({ path: p, code: (err as MeshworkError).code, errors }, 'configuration rejected; still serving the previous one');
+      return false;
+    }
+  }
+
+  private watch(file: string): void {
+    // Watch the directory: editors and config-management tools replace files by rename, which a watch on the
+    // file itself would lose.
+    const dir = path.dirname(path.resolve(file));
+    const base = path.basename(file);
+    try {
+      this.watcher = fs.watch(dir, { persistent: false }, (_ev, name) => {
+        if (name && name !== base) return;
+        if (this.watchTimer) clearTimeout(this.watchTimer);
+        this.watchTimer = setTimeout(() => void this.reload(), 100);
+      });
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot watch the config file; reloads disabled');
+    }
+  }
+
+  /** Drain and exit: stop accepting, let in-flight requests finish within the drain time. */
+  shutdown(reason: string): Promise<void> {
+    if (this.shuttingDown) return this.shuttingDown;
+    this.shuttingDown = (async () => {
+      log.info({ reason, drainTimeMs: this.opts.drainTimeMs }, 'draining');
+      this.setState('DRAINING');
+      this.watcher?.close();
+      this.listenerManager.stopAccepting();
+      this.listenerManager.drainAll();
+      const deadline = Date.now() + this.opts.drainTimeMs;
+      while (this.listenerManager.activeConnections() > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      this.listenerManager.destroyAll();
+      this.clusterManager.destroy();
+      await this.listenerManager.closeAll();
+      await flushAll();
+      if (this.statsTimer) clearInterval(this.statsTimer);
+      await this.admin?.close();
+      log.info('drained; exiting');
+    })();
+    return this.shuttingDown;
+  }
+}
+
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}

@@ -1,0 +1,47 @@
+// `--mode validate` and the cross-resource checks shared with a live apply: everything a real start would
+// reject, without binding sockets or resolving names.
+import { ConfigError } from '../../common/errors.js';
+import { ListenerManager, type ListenerRuntime } from '../listener/listener-manager.js';
+import { StatsStore } from '../observability/stats.js';
+import { Cluster } from '../upstream/cluster.js';
+import { ClusterManager } from '../upstream/cluster-manager.js';
+import { loadBalancers } from '../extensions/registry.js';
+
+export async function validateBootstrap(bootstrap: any): Promise<void> {
+  const stats = new StatsStore();
+  const cm = new ClusterManager(stats);
+  const lm = new ListenerManager(stats, cm);
+  const sr = bootstrap.static_resources ?? {};
+  const prepared = ClusterManager.prepare(sr.clusters ?? [], 'static_resources.clusters');
+  // constructing a Cluster resolves its transport (TLS files, protocol options) without connecting
+  for (const p of prepared) new Cluster(p.config, loadBalancers.get(p.config.lb_policy ?? 'ROUND_ROBIN')!, stats, p.path);
+  const names = new Set(prepared.map((p) => p.config.name));
+  const compiled = (sr.listeners ?? []).map((l: any, i: number) => lm.compile(l, `static_resources.listeners[${i}]`));
+  for (const rt of compiled) checkClusterRefs(rt, names);
+  for (const rt of compiled) for (const c of rt.chains) for (const f of c.filters) await f.close?.();
+}
+
+/** Every cluster a static route names must exist (Envoy's validate_clusters default for inline routes). */
+export function checkClusterRefs(rt: ListenerRuntime, clusters: Set<string>): void {
+  const chains: any[] = [...(rt.config.filter_chains ?? []), ...(rt.config.default_filter_chain ? [rt.config.default_filter_chain] : [])];
+  chains.forEach((fc, i) => {
+    (fc.filters ?? []).forEach((f: any, j: number) => {
+      const tc = f.typed_config;
+      const base = `listener "${rt.config.name}" filter_chains[${i}].filters[${j}]`;
+      if (tc?.route_config) {
+        if (tc.route_config.validate_clusters === false) return;
+        for (const vh of tc.route_config.virtual_hosts ?? []) {
+          for (const r of vh.routes ?? []) {
+            const names = r.route?.cluster ? [r.route.cluster] : (r.route?.weighted_clusters?.clusters ?? []).map((c: any) => c.name);
+            for (const n of names) {
+              if (!clusters.has(n)) throw new ConfigError('MW_CONFIG_REFERENCE', `${base}.route_config`, `route "${r.name ?? ''}" in virtual host "${vh.name}" names unknown cluster "${n}"`);
+            }
+          }
+        }
+      }
+      if (tc?.cluster && String(tc['@type']).endsWith('TcpProxy') && !clusters.has(tc.cluster)) {
+        throw new ConfigError('MW_CONFIG_REFERENCE', `${base}.typed_config.cluster`, `unknown cluster "${tc.cluster}"`);
+      }
+    });
+  });
+}

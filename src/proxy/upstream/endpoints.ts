@@ -1,0 +1,57 @@
+// Reading a ClusterLoadAssignment (load_assignment) into Host objects; shared by the STATIC, DNS and (later)
+// EDS cluster types so that weights, priorities, localities and health mean the same everywhere.
+import { ConfigError } from '../../common/errors.js';
+import { Host, type Locality } from './host.js';
+
+export interface EndpointSpec {
+  address: string;
+  port: number;
+  weight: number;
+  priority: number;
+  locality: Locality | undefined;
+  hostname: string | undefined;
+  healthy: boolean;
+  metadata: Record<string, unknown> | undefined;
+  path: string;
+}
+
+// EDS health statuses that take a host out of rotation (Envoy: UNHEALTHY, DRAINING, TIMEOUT, DEGRADED is
+// still used but at lower preference; we treat DEGRADED as healthy).
+const UNHEALTHY = new Set(['UNHEALTHY', 'DRAINING', 'TIMEOUT']);
+
+export function endpointSpecs(cluster: any, path: string): EndpointSpec[] {
+  const out: EndpointSpec[] = [];
+  const la = cluster.load_assignment;
+  if (!la) return out;
+  (la.endpoints ?? []).forEach((lle: any, i: number) => {
+    const lp = `${path}.load_assignment.endpoints[${i}]`;
+    const priority = lle.priority ?? 0;
+    (lle.lb_endpoints ?? []).forEach((lbe: any, j: number) => {
+      const ep = `${lp}.lb_endpoints[${j}]`;
+      const sa = lbe.endpoint?.address?.socket_address;
+      if (!sa) throw new ConfigError('MW_CONFIG_INVALID', `${ep}.endpoint.address`, 'an endpoint needs a socket_address (pipe and envoy_internal_address are not supported)');
+      if (sa.named_port !== undefined || sa.port_value === undefined) {
+        throw new ConfigError('MW_CONFIG_INVALID', `${ep}.endpoint.address.socket_address.port_value`, 'a port_value is required');
+      }
+      if (sa.protocol && sa.protocol !== 'TCP') throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${ep}.endpoint.address.socket_address.protocol`, `${sa.protocol} is not supported`);
+      out.push({
+        address: sa.address,
+        port: sa.port_value,
+        weight: lbe.load_balancing_weight ?? 1,
+        priority,
+        locality: lle.locality,
+        hostname: lbe.endpoint.hostname,
+        healthy: !UNHEALTHY.has(lbe.health_status ?? 'UNKNOWN'),
+        metadata: lbe.metadata?.filter_metadata,
+        path: ep,
+      });
+    });
+  });
+  return out;
+}
+
+export function hostFromSpec(spec: EndpointSpec, address = spec.address, hostname = spec.hostname): Host {
+  const h = new Host(address, spec.port, { weight: spec.weight, priority: spec.priority, locality: spec.locality, hostname, metadata: spec.metadata });
+  h.healthy = spec.healthy;
+  return h;
+}

@@ -1,0 +1,375 @@
+// HTTP/1.1 upstream connection pool for one host: keep-alive connections, one request at a time each (no
+// upstream pipelining, as in Envoy), idle connections reused most-recently-used first so that surplus ones
+// time out. Requests are written with our own codec straight onto the socket.
+import net from 'node:net';
+import tls from 'node:tls';
+import { HeaderMap } from '../http/headers.js';
+import { encodeChunk, encodeTrailers, LAST_CHUNK, ResponseParser, writeRequestHead, type ResponseHead } from '../http/http1/index.js';
+import type { ClusterStats } from './cluster.js';
+import type { Host } from './host.js';
+import type { ConnPool, UpstreamCallbacks, UpstreamStream, UpstreamTransport } from './pool.js';
+
+export class Http1Pool implements ConnPool {
+  readonly host: Host;
+  readonly transport: UpstreamTransport;
+  readonly stats: ClusterStats;
+  private idle: Http1Connection[] = [];
+  private readonly busy = new Set<Http1Connection>();
+  private draining = false;
+
+  constructor(host: Host, transport: UpstreamTransport, stats: ClusterStats) {
+    this.host = host;
+    this.transport = transport;
+    this.stats = stats;
+  }
+
+  newStream(cb: UpstreamCallbacks, opts: { method: string; upgrade: boolean }): UpstreamStream {
+    const stream = new Http1Stream(this.host, cb, opts.method, opts.upgrade);
+    let conn = this.idle.pop();
+    while (conn && conn.closed) conn = this.idle.pop();
+    if (!conn) conn = new Http1Connection(this);
+    this.busy.add(conn);
+    conn.attach(stream);
+    return stream;
+  }
+
+  /** Called by a connection when its stream finished and it may carry another request. */
+  release(conn: Http1Connection): void {
+    this.busy.delete(conn);
+    if (this.draining) return conn.close();
+    conn.startIdle();
+    this.idle.push(conn);
+  }
+
+  forget(conn: Http1Connection): void {
+    this.busy.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  drain(): void {
+    this.draining = true;
+    for (const c of this.idle) c.close();
+    this.idle = [];
+  }
+
+  destroy(): void {
+    this.drain();
+    for (const c of this.busy) c.close();
+    this.busy.clear();
+  }
+}
+
+class Http1Connection {
+  readonly pool: Http1Pool;
+  readonly socket: net.Socket;
+  private readonly parser: ResponseParser;
+  stream: Http1Stream | null = null;
+  ready = false;
+  closed = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pendingWrites: (string | Buffer)[] = [];
+  private responseBytes = 0;
+  localAddress: string | undefined;
+
+  constructor(pool: Http1Pool) {
+    this.pool = pool;
+    const { host, transport, stats } = pool;
+    stats.upstream_cx_total.inc();
+    stats.upstream_cx_http1_total.inc();
+    stats.upstream_cx_active.inc();
+    host.activeConnections++;
+    const s = transport.tls
+      ? tls.connect({ ...transport.tls.connectOptions, host: host.address, port: host.port })
+      : net.connect({ host: host.address, port: host.port });
+    this.socket = s;
+    s.setNoDelay(true);
+    this.connectTimer = setTimeout(() => this.onConnectTimeout(), transport.connectTimeoutMs);
+    s.once(transport.tls ? 'secureConnect' : 'connect', () => this.onConnect());
+    s.on('data', (d: Buffer) => this.onData(d));
+    s.on('end', () => this.onEnd());
+    s.on('error', (err) => this.onSocketError(err));
+    s.on('close', () => this.onClose());
+    s.on('drain', () => this.stream?.cb.onWritable?.());
+    this.parser = new ResponseParser({
+      onInformational: (status, headers) => this.onInformational(status, headers),
+      onResponseHead: (head) => this.onResponseHead(head),
+      onBody: (chunk) => this.stream?.deliverData(chunk),
+      onMessageComplete: (trailers) => this.onResponseComplete(trailers),
+      onError: (reason) => this.fail('protocol-error', reason),
+    });
+  }
+
+  attach(stream: Http1Stream): void {
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    this.stream = stream;
+    this.responseBytes = 0;
+    stream.conn = this;
+    if (this.ready) stream.localAddress = this.localAddress;
+  }
+
+  /** Tell the parser which method the next response answers (HEAD responses have no body). */
+  parserExpect(method: string, upgrade: boolean): void {
+    this.parser.expectResponse(method, upgrade);
+  }
+
+  startIdle(): void {
+    this.idleTimer = setTimeout(() => this.close(), this.pool.transport.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  write(data: string | Buffer): boolean {
+    if (!this.ready) {
+      this.pendingWrites.push(data);
+      return true;
+    }
+    this.pool.stats.upstream_cx_tx_bytes_total.add(data.length);
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  private onConnect(): void {
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    const tlsCfg = this.pool.transport.tls;
+    if (tlsCfg) {
+      const reason = tlsCfg.verify(this.socket as tls.TLSSocket);
+      if (reason) {
+        this.pool.transport.onConnectFail();
+        this.fail('connect-failure', `TLS error: ${reason}`);
+        return;
+      }
+    }
+    this.ready = true;
+    this.localAddress = `${this.socket.localAddress}:${this.socket.localPort}`;
+    if (this.stream) this.stream.localAddress = this.localAddress;
+    const pending = this.pendingWrites;
+    this.pendingWrites = [];
+    if (pending.length > 0) {
+      this.socket.cork();
+      for (const p of pending) this.write(p);
+      this.socket.uncork();
+    }
+  }
+
+  private onConnectTimeout(): void {
+    this.connectTimer = undefined;
+    this.pool.stats.upstream_cx_connect_timeout.inc();
+    this.pool.stats.upstream_cx_connect_fail.inc();
+    this.pool.host.cxConnectFail++;
+    this.fail('connect-timeout', 'connection timeout');
+  }
+
+  private onData(d: Buffer): void {
+    this.responseBytes += d.length;
+    this.pool.stats.upstream_cx_rx_bytes_total.add(d.length);
+    if (!this.stream) {
+      // bytes on an idle connection: the upstream is misbehaving; never reuse it
+      this.close();
+      return;
+    }
+    this.parser.execute(d);
+  }
+
+  private onInformational(status: number, headers: HeaderMap): void {
+    headers.raw.unshift(':status', String(status));
+    this.stream?.cb.onInformational?.(headers);
+  }
+
+  private onResponseHead(head: ResponseHead): void {
+    const st = this.stream;
+    if (!st) return;
+    if (head.upgrade && st.upgrade) {
+      const headers = head.headers;
+      headers.raw.unshift(':status', '101');
+      const rest = this.parser.takeRemainder();
+      this.detachForUpgrade();
+      st.cb.onUpgrade?.(headers, this.socket, rest);
+      return;
+    }
+    st.keepAlive = head.keepAlive;
+    head.headers.raw.unshift(':status', String(head.status));
+    st.gotHeaders = true;
+    st.cb.onHeaders(head.headers, head.bodyKind === 'none');
+  }
+
+  private onResponseComplete(trailers: HeaderMap | undefined): void {
+    const st = this.stream;
+    if (!st) return;
+    st.responseDone = true;
+    if (trailers && trailers.size > 0) st.cb.onTrailers(trailers);
+    else if (st.gotHeaders && !st.endDelivered) st.deliverData(Buffer.alloc(0), true);
+    this.finishStream();
+  }
+
+  /** The response completed: reuse the connection when both sides are complete and keep-alive holds. */
+  finishStream(): void {
+    const st = this.stream;
+    if (!st || !st.responseDone) return;
+    if (!st.requestDone) {
+      // Envoy closes a connection whose response finished before the request body was sent.
+      this.stream = null;
+      this.close();
+      return;
+    }
+    this.stream = null;
+    if (st.keepAlive && !this.closed) {
+      this.pool.release(this);
+    } else this.close();
+  }
+
+  private detachForUpgrade(): void {
+    this.stream = null;
+    this.closed = true; // no longer ours
+    this.pool.forget(this);
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('end');
+    this.socket.removeAllListeners('drain');
+  }
+
+  private onEnd(): void {
+    // EOF from upstream: ends an until-close body, or is a reset before the response completed
+    this.parser.end();
+    if (this.stream) this.fail('remote-reset', 'connection termination');
+    else this.close();
+  }
+
+  private onSocketError(err: NodeJS.ErrnoException): void {
+    if (!this.ready) {
+      if (this.connectTimer) {
+        this.pool.stats.upstream_cx_connect_fail.inc();
+        this.pool.host.cxConnectFail++;
+      }
+      this.fail('connect-failure', err.code ?? err.message);
+    } else this.fail('remote-reset', err.code ?? err.message);
+  }
+
+  private onClose(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.cleanup();
+    }
+    if (this.stream) this.fail('remote-reset', 'connection termination');
+  }
+
+  fail(reason: 'connect-failure' | 'connect-timeout' | 'remote-reset' | 'protocol-error', detail: string): void {
+    const st = this.stream;
+    this.stream = null;
+    if (reason === 'protocol-error') this.pool.stats.upstream_cx_protocol_error.inc();
+    this.close();
+    if (st && !st.finished) {
+      st.finished = true;
+      st.cb.onReset(reason, detail);
+    }
+  }
+
+  close(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.cleanup();
+    }
+    this.socket.destroy();
+  }
+
+  private cleanup(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.pool.stats.upstream_cx_active.dec();
+    this.pool.stats.upstream_cx_destroy.inc();
+    this.pool.host.activeConnections--;
+    this.pool.forget(this);
+  }
+}
+
+class Http1Stream implements UpstreamStream {
+  readonly host: Host;
+  readonly cb: UpstreamCallbacks;
+  readonly method: string;
+  readonly upgrade: boolean;
+  conn: Http1Connection | null = null;
+  localAddress: string | undefined;
+  private chunked = false;
+  requestDone = false;
+  responseDone = false;
+  gotHeaders = false;
+  endDelivered = false;
+  keepAlive = true;
+  finished = false;
+  private paused = false;
+  private held: { chunk: Buffer; end: boolean }[] | null = null;
+
+  constructor(host: Host, cb: UpstreamCallbacks, method: string, upgrade: boolean) {
+    this.host = host;
+    this.cb = cb;
+    this.method = method;
+    this.upgrade = upgrade;
+  }
+
+  sendHeaders(headers: HeaderMap, endStream: boolean): void {
+    const conn = this.conn!;
+    const method = headers.get(':method') ?? 'GET';
+    const enc = writeRequestHead(method, headers.get(':path') ?? '/', headers, endStream);
+    this.chunked = enc.framing === 'chunked';
+    conn.parserExpect(method, this.upgrade);
+    conn.write(enc.head);
+    if (endStream) this.requestDone = true;
+  }
+
+  sendData(chunk: Buffer, endStream: boolean): boolean {
+    const conn = this.conn;
+    if (!conn || conn.closed) return true;
+    let ok = true;
+    if (this.chunked) {
+      if (chunk.length > 0) ok = conn.write(encodeChunk(chunk));
+      if (endStream) ok = conn.write(LAST_CHUNK);
+    } else if (chunk.length > 0) ok = conn.write(chunk);
+    if (endStream) {
+      this.requestDone = true;
+      conn.finishStream();
+    }
+    return ok;
+  }
+
+  sendTrailers(trailers: HeaderMap): void {
+    const conn = this.conn;
+    if (!conn || conn.closed) return;
+    if (this.chunked) conn.write(encodeTrailers(trailers));
+    this.requestDone = true;
+    conn.finishStream();
+  }
+
+  deliverData(chunk: Buffer, end = false): void {
+    if (this.paused) {
+      (this.held ??= []).push({ chunk, end });
+      return;
+    }
+    if (end) this.endDelivered = true;
+    if (chunk.length > 0 || end) this.cb.onData(chunk, end);
+    if (end) this.finished = true;
+  }
+
+  pauseResponse(): void {
+    this.paused = true;
+    this.conn?.socket.pause();
+  }
+
+  resumeResponse(): void {
+    this.paused = false;
+    const held = this.held;
+    this.held = null;
+    if (held) for (const h of held) this.deliverData(h.chunk, h.end);
+    if (!this.paused) this.conn?.socket.resume();
+  }
+
+  reset(): void {
+    this.finished = true;
+    const conn = this.conn;
+    if (conn && conn.stream === this) {
+      conn.stream = null;
+      conn.close();
+    }
+  }
+}
