@@ -100,6 +100,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR1', () => server.reopenLogs());
   try {
     await server.start(loaded.bootstrap, loaded.text);
   } catch (err) {

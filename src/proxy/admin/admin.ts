@@ -128,6 +128,10 @@ export class AdminServer {
       p.listenerManager.drainAll();
       return { type: 'text/plain', body: 'OK\n' };
     });
+    this.add('/reopen_logs', 'reopen access logs', true, () => {
+      p.reopenLogs();
+      return { type: 'text/plain', body: 'OK\n' };
+    });
     this.add('/memory', 'print current allocation/heap usage', false, () => {
       const m = process.memoryUsage();
       return json({ allocated: String(m.heapUsed), heap_size: String(m.heapTotal), rss: String(m.rss), external: String(m.external) });

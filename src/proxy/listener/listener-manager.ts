@@ -379,14 +379,14 @@ export class ListenerManager {
     for (const { l, old } of swapped) {
       log.info({ listener: l.name }, 'listener updated; draining its old connections');
       l.drainConnections(l.runtime);
-      void closeChains(old);
+      closeWhenDrained(l, old);
     }
     for (const [name, l] of oldListeners) {
       if (next.get(name) !== l) {
         log.info({ listener: name }, 'listener removed; draining');
         l.server.close();
         l.drainConnections();
-        void closeChains(l.runtime);
+        closeWhenDrained(l, l.runtime);
       }
     }
     this.totalActive.set(this.listeners.size);
@@ -422,6 +422,23 @@ export class ListenerManager {
   describe(): { name: string; address: string; port: number; activeConnections: number; config: any }[] {
     return [...this.listeners.values()].map((l) => ({ name: l.name, address: l.address.address, port: l.boundPort, activeConnections: l.activeConnections, config: l.runtime.config }));
   }
+}
+
+/**
+ * Release an old runtime's resources (access log files, ...) only once its last connection is gone: a draining
+ * connection still finishes requests and must still be able to log them.
+ */
+function closeWhenDrained(l: ActiveListener, rt: ListenerRuntime): void {
+  const check = () => {
+    for (const c of l.conns) {
+      if (c.runtime === rt) {
+        setTimeout(check, 250).unref();
+        return;
+      }
+    }
+    void closeChains(rt);
+  };
+  check();
 }
 
 async function closeChains(rt: ListenerRuntime): Promise<void> {

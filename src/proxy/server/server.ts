@@ -10,7 +10,7 @@ import { loadBootstrapText } from '../../api/envoy/index.js';
 import { AdminServer } from '../admin/admin.js';
 import { ListenerManager } from '../listener/listener-manager.js';
 import { StatsStore, type Counter, type Gauge } from '../observability/stats.js';
-import { flushAll } from '../observability/access-log.js';
+import { flushAll, reopenAll } from '../observability/access-log.js';
 import { ClusterManager } from '../upstream/cluster-manager.js';
 import { checkClusterRefs } from './validate.js';
 
@@ -147,7 +147,11 @@ export class ProxyServer {
     await this.apply(bootstrap);
     this.configHash = hash(text);
     this.setState('LIVE');
-    this.statsTimer = setInterval(() => this.refreshServerStats(), 5000);
+    // Envoy's stats_flush_interval (5 s): server gauges refresh and histograms close their interval
+    this.statsTimer = setInterval(() => {
+      this.refreshServerStats();
+      this.stats.mergeHistograms();
+    }, 5000);
     this.statsTimer.unref();
     this.refreshServerStats();
     if (this.opts.configPath && this.opts.watch !== false) this.watch(this.opts.configPath);
@@ -220,6 +224,11 @@ export class ProxyServer {
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot watch the config file; reloads disabled');
     }
+  }
+
+  /** Reopen access log files (after logrotate moved them): SIGUSR1 and /reopen_logs, as in Envoy. */
+  reopenLogs(): void {
+    reopenAll();
   }
 
   /** Drain and exit: stop accepting, let in-flight requests finish within the drain time. */
