@@ -67,6 +67,9 @@ export class Http1ServerConnection implements DownstreamConnection {
       this.headersTimer = setTimeout(() => this.onHeadersTimeout(), this.cfg.requestHeadersTimeoutMs);
     }
     this.parser.execute(d);
+    // A paused parser holds the next pipelined request until this response is done: stop reading so that a
+    // client flooding pipelined requests cannot grow that buffer without bound.
+    if (this.parser.isPaused && !this.upgraded) this.socket.pause();
   }
 
   private onRequestHead(head: RequestHead): void {
@@ -139,6 +142,7 @@ export class Http1ServerConnection implements DownstreamConnection {
     }
     this.armIdle();
     this.parser.resume();
+    if (!this.parser.isPaused && !this.closed) this.socket.resume();
   }
 
   private onParseError(status: number, reason: string): void {

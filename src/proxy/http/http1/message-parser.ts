@@ -6,8 +6,9 @@
 //    two reads. A line is decoded only once it is complete. While it is incomplete we only remember how far we
 //    looked for its LF, so a client dribbling a long line byte by byte costs O(n) scanning, not O(n^2).
 //  - Every byte of a head is checked against a 256-entry table (chars.ts) in the same loop that finds the field
-//    boundaries: one pass, no regexes, no per-header objects (names and values go straight into HeaderMap's
-//    flat array, decoded with one latin1 copy each).
+//    boundaries: one pass, no regexes. The loop only records offsets; when the blank line arrives the whole
+//    head is decoded with one latin1 call and names/values are sliced from that string straight into
+//    HeaderMap's flat array (no per-header objects, no native call per field: that halved the cost).
 //  - Body bytes are handed out as subarray views of the chunk they arrived in (zero copy). Buffered bytes live
 //    in a stash that only grows at its end or is replaced by a new buffer, so views handed out earlier are never
 //    overwritten.
@@ -32,12 +33,12 @@ export interface ParserLimits {
 }
 
 // parser states
-export const S_HEAD = 0; // reading a start line + field lines
+const S_HEAD = 0; // reading a start line + field lines
 export const S_BODY = 1; // Content-Length body, `remaining` bytes left
-export const S_CHUNK_SIZE = 2; // expecting a chunk-size line
-export const S_CHUNK_DATA = 3; // inside chunk data, `remaining` bytes left
-export const S_CHUNK_END = 4; // expecting the CRLF after chunk data
-export const S_TRAILERS = 5; // reading the trailer section after the last chunk
+const S_CHUNK_SIZE = 2; // expecting a chunk-size line
+const S_CHUNK_DATA = 3; // inside chunk data, `remaining` bytes left
+const S_CHUNK_END = 4; // expecting the CRLF after chunk data
+const S_TRAILERS = 5; // reading the trailer section after the last chunk
 export const S_CLOSE_BODY = 6; // body delimited by connection close (responses only)
 export const S_HOLD = 7; // upgrade/CONNECT head delivered: the rest is not HTTP, held for takeRemainder()
 export const S_IDLE = 8; // response parser: no response expected
@@ -301,7 +302,8 @@ export abstract class MessageParser {
       if (c === CR || c === LF) {
         // blank line: end of the section
         if (c === LF) return this.fail(400, 'http1.bare_lf');
-        if (ls + 1 === end) return this.sectionNeedMore(base, ls, end);
+        // a lone CR so far: look at the next byte itself rather than waiting for some later LF
+        if (ls + 1 === end) return this.sectionNeedMore(base, ls, end, 0);
         if (buf[ls + 1] !== LF) return this.fail(400, 'http1.bare_cr');
         next = ls + 2;
         if (next - base > this.maxHeadBytes) return this.fail(431, trailers ? 'http1.trailers_too_large' : 'http1.headers_too_large');
@@ -328,14 +330,15 @@ export abstract class MessageParser {
     }
   }
 
-  private sectionNeedMore(base: number, ls: number, end: number): number {
+  /** `scanned`: bytes of the line at `ls` known to hold no LF (default: all that arrived). */
+  private sectionNeedMore(base: number, ls: number, end: number, scanned = end - ls): number {
     // An unfinished section of `end - base` bytes needs at least one more byte, so at the limit it is too big.
     if (end - base >= this.maxHeadBytes) {
       return this.fail(431, this.state === S_TRAILERS ? 'http1.trailers_too_large' : 'http1.headers_too_large');
     }
     this.lineOff = ls - base;
-    this.scanOff = end - ls;
-    if (this.scanOff > 0 && this.state === S_HEAD && !this.startLineDone) {
+    this.scanOff = scanned;
+    if (end > ls && this.state === S_HEAD && !this.startLineDone) {
       const r = this.startLineNeedMore(end - ls);
       if (r === STOP) return STOP;
     }
