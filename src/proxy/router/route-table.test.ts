@@ -407,6 +407,21 @@ test('route action settings: timeouts, inherited retry/hedge/mirror policies, up
   assert.deepEqual([...rt.referencedClusters()].sort(), ['c', 'mirror-rc', 'mirror-route', 'w']);
 });
 
+test('hash_policy is compiled with the table', () => {
+  const rt = table({ virtual_hosts: [vhost('v', ['*'], [{ match: { prefix: '/' }, route: { cluster: 'c', hash_policy: [{ header: { header_name: 'x-user' } }] } }])] });
+  const e = rt.route(req('h'))!.entry as RouteActionEntry;
+  const hash = (user: string) => e.hashPolicyFn!({ headers: HeaderMap.from({ 'x-user': user }), sourceIp: '10.0.0.1', query: undefined }).hash;
+  assert.equal(typeof hash('alice'), 'bigint');
+  assert.equal(hash('alice'), hash('alice'));
+  assert.notEqual(hash('alice'), hash('bob'));
+  assert.equal((table({ virtual_hosts: [vhost('v', ['*'])] }).route(req('h'))!.entry as RouteActionEntry).hashPolicyFn, undefined);
+  fails(
+    () => table({ virtual_hosts: [vhost('v', ['*'], [{ match: { prefix: '/' }, route: { cluster: 'c', hash_policy: [{ terminal: true }] } }])] }),
+    'MW_CONFIG_INVALID',
+    'virtual_hosts[0].routes[0].route.hash_policy[0]',
+  );
+});
+
 test('require_tls redirects plain-text requests to https', () => {
   const rt = table({
     virtual_hosts: [

@@ -9,6 +9,7 @@ import { locationOf } from '../../api/envoy/decoder.js';
 import { ConfigError, ConfigErrors } from '../../common/errors.js';
 import { HeaderMap } from '../http/headers.js';
 import type { StreamInfo } from '../stream-info.js';
+import { compileHashPolicy, type HashPolicyFn } from './hash-policy.js';
 import {
   chainHeaderMutations,
   compileHeaderMutationBlock,
@@ -229,8 +230,10 @@ export interface RouteActionEntry extends RouteEntryBase {
   /** auto_host_rewrite: the router sets :authority to the chosen upstream host's hostname */
   readonly autoHostRewrite: boolean;
   readonly appendXForwardedHost: boolean;
-  /** decoded hash_policy list (compiled by the load-balancing layer) */
+  /** the decoded hash_policy list */
   readonly hashPolicy: readonly unknown[] | undefined;
+  /** hash_policy compiled at config time; undefined when it configures nothing */
+  readonly hashPolicyFn: HashPolicyFn | undefined;
   /** the route's retry_policy, else the virtual host's (decoded) */
   readonly retryPolicy: unknown;
   readonly hedgePolicy: unknown;
@@ -384,10 +387,10 @@ const UINT32_MAX = 0xffffffff;
 const invalid = (path: string, reason: string) => new ConfigError('MW_CONFIG_INVALID', path, reason);
 const unsupported = (path: string, reason: string) => new ConfigError('MW_CONFIG_UNSUPPORTED', path, reason);
 
-/** Attach the source location of `obj` to an error raised while compiling it (errors here know only the path). */
-function located(err: ConfigError, obj: unknown): ConfigError {
+/** Attach the source location of `obj` (or its `field`) to an error raised while compiling it. */
+function located(err: ConfigError, obj: unknown, field?: number): ConfigError {
   if (err.location) return err;
-  const loc = locationOf(obj);
+  const loc = locationOf(obj, field);
   if (!loc) return err;
   const reason = err.message.slice(err.path ? err.path.length + 2 : 0);
   return new ConfigError(err.code, err.path, reason, loc);
@@ -466,14 +469,19 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
   const reqBlocks = order(reqBlock, scope.request, shared.rcRequest);
   const resBlocks = order(resBlock, scope.response, shared.rcResponse);
   const responseHeaders = chainHeaderMutations(resBlocks);
-  const perFilterConfig = (name: string): unknown =>
-    r.typed_per_filter_config?.[name] ?? scope.cfg.typed_per_filter_config?.[name] ?? shared.rc.typed_per_filter_config?.[name];
-  const common = { name: r.name ?? '', virtualHost: scope.vh, responseHeaders, raw: r };
+  const perFilterConfig = (filter: string): unknown =>
+    r.typed_per_filter_config?.[filter] ?? scope.cfg.typed_per_filter_config?.[filter] ?? shared.rc.typed_per_filter_config?.[filter];
+  // entries spell out every property: V8 builds `{ ...common, more }` objects very slowly
+  const name = r.name ?? '';
+  const virtualHost = scope.vh;
 
   if (kind === 'redirect') {
     const redirect = compileRedirect(r.redirect!, `${path}.redirect`);
     const entry: RedirectEntry = Object.freeze({
-      ...common,
+      name,
+      virtualHost,
+      responseHeaders,
+      raw: r,
       kind: 'redirect' as const,
       responseCode: redirect.responseCode,
       location: (req: LocationRequest) => redirect.location(req, match.matchedLength(req.path)),
@@ -492,7 +500,10 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
     const body = dr.body ? readBody(dr.body, `${p}.body`, shared.maxBody) : undefined;
     const addLocation = status === 201 || (status >= 300 && status < 400);
     const entry: DirectResponseEntry = Object.freeze({
-      ...common,
+      name,
+      virtualHost,
+      responseHeaders,
+      raw: r,
       kind: 'direct_response' as const,
       status,
       body,
@@ -604,7 +615,10 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
   }
 
   const entry: RouteActionEntry = Object.freeze({
-    ...common,
+    name,
+    virtualHost,
+    responseHeaders,
+    raw: r,
     kind: 'route' as const,
     cluster,
     requestHeaders: chainHeaderMutations(reqBlocks),
@@ -622,6 +636,7 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
     autoHostRewrite: a.auto_host_rewrite === true,
     appendXForwardedHost: a.append_x_forwarded_host === true,
     hashPolicy: a.hash_policy?.length ? a.hash_policy : undefined,
+    hashPolicyFn: compileHashPolicy(a.hash_policy, `${ap}.hash_policy`),
     retryPolicy: a.retry_policy ?? scope.cfg.retry_policy,
     hedgePolicy: a.hedge_policy ?? scope.cfg.hedge_policy,
     requestMirrorPolicies: Object.freeze([...mirrors]),
@@ -693,11 +708,12 @@ function compileVirtualClusters(cfg: VirtualHostConfig, path: string): (headers:
 export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: RouteTableOptions = {}): RouteTable {
   const root = opts.path ? `${opts.path}.` : '';
   const errors: ConfigError[] = [];
-  const attempt = <T>(obj: unknown, fn: () => T): T | undefined => {
+  // Compile one piece; a ConfigError is recorded (with the source location of `obj`) so the rest still compiles.
+  const attempt = <T>(obj: unknown, fn: () => T, field?: number): T | undefined => {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof ConfigError) errors.push(located(err, obj));
+      if (err instanceof ConfigError) errors.push(located(err, obj, field));
       else if (err instanceof ConfigErrors) errors.push(...err.errors);
       else throw err;
       return undefined;
@@ -732,6 +748,25 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
   const prefixes = new Map<number, Map<string, InternalVirtualHost>>();
   let defaultVh: InternalVirtualHost | undefined;
   const vhosts: InternalVirtualHost[] = [];
+  // Envoy's domain tables: exact names, "*suffix" and "prefix*" wildcards keyed by their fixed part's length, one "*"
+  const addDomain = (d: string, path: string, ivh: InternalVirtualHost) => {
+    if (d === '*') {
+      if (defaultVh) throw invalid(path, `only a single wildcard domain is permitted in route ${rcName} (virtual host "${defaultVh.vh.name}" has one)`);
+      defaultVh = ivh;
+      return;
+    }
+    let table = exact;
+    let key = d;
+    if (d.startsWith('*') || d.endsWith('*')) {
+      const bySize = d.startsWith('*') ? suffixes : prefixes;
+      key = d.startsWith('*') ? d.slice(1) : d.slice(0, -1);
+      table = bySize.get(key.length) ?? new Map();
+      bySize.set(key.length, table);
+    }
+    const other = table.get(key);
+    if (other) throw invalid(path, `only unique values for domains are permitted: "${d}" is also a domain of virtual host "${other.vh.name}" in route ${rcName}`);
+    table.set(key, ivh);
+  };
 
   (rc.virtual_hosts ?? []).forEach((vcfg, vi) => {
     const vp = `${root}virtual_hosts[${vi}]`;
@@ -787,33 +822,7 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
     const ivh: InternalVirtualHost = Object.freeze({ vh, routes: Object.freeze(routes), sslRedirect });
     vhosts.push(ivh);
 
-    vh.domains.forEach((d, di) => {
-      attempt(vcfg, () => {
-        const dp = `${vp}.domains[${di}]`;
-        let table: Map<string, InternalVirtualHost>;
-        let key: string;
-        if (d === '*') {
-          if (defaultVh) throw invalid(dp, `only a single wildcard domain is permitted in route ${rcName} (virtual host "${defaultVh.vh.name}" has one)`);
-          defaultVh = ivh;
-          return;
-        }
-        if (d.startsWith('*')) {
-          key = d.slice(1);
-          if (!suffixes.has(key.length)) suffixes.set(key.length, new Map());
-          table = suffixes.get(key.length)!;
-        } else if (d.endsWith('*')) {
-          key = d.slice(0, -1);
-          if (!prefixes.has(key.length)) prefixes.set(key.length, new Map());
-          table = prefixes.get(key.length)!;
-        } else {
-          key = d;
-          table = exact;
-        }
-        const other = table.get(key);
-        if (other) throw invalid(dp, `only unique values for domains are permitted: "${d}" is also a domain of virtual host "${other.vh.name}" in route ${rcName}`);
-        table.set(key, ivh);
-      });
-    });
+    vh.domains.forEach((d, di) => attempt(vcfg.domains, () => addDomain(d, `${vp}.domains[${di}]`, ivh), di));
   });
   finish();
 

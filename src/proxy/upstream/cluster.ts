@@ -123,6 +123,8 @@ export class Cluster {
   private readonly lbFactory: LoadBalancerFactory;
   private readonly pools = new Map<string, ConnPool>();
   private discovery: ClusterDiscovery | undefined;
+  /** RING_HASH and MAGLEV balance on the route's hash policy; other balancers never need it computed */
+  readonly usesHash: boolean;
   /** Envoy: this resource's version/update time for /config_dump */
   lastUpdated = new Date();
 
@@ -130,6 +132,9 @@ export class Cluster {
     this.name = config.name;
     this.config = config;
     this.lbFactory = lbFactory;
+    this.usesHash = config.lb_policy === 'RING_HASH' || config.lb_policy === 'MAGLEV';
+    // build one balancer now so a bad balancer config is rejected with the config, not at the first update
+    this.lbs = [lbFactory(config)];
     this.stats = makeStats(stats, this.name);
     this.transport = resolveTransport(config, path, this.stats);
   }

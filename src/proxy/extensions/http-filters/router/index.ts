@@ -6,8 +6,7 @@ import { ConfigError } from '../../../../common/errors.js';
 import type { FilterCallbacks, FilterFactoryContext, HttpFilter, HttpFilterFactory } from '../../../http/filter.js';
 import type { HeaderMap } from '../../../http/headers.js';
 import { ipOf } from '../../../http/standard-headers.js';
-import { compileHashPolicy, type HashPolicyFn } from '../../../router/hash-policy.js';
-import type { RouteActionEntry, RouteResult } from '../../../router/route-table.js';
+import type { RouteResult } from '../../../router/route-table.js';
 import { ResponseFlag } from '../../../stream-info.js';
 import type { Cluster } from '../../../upstream/cluster.js';
 import type { Host } from '../../../upstream/host.js';
@@ -17,17 +16,6 @@ interface RouterConfig {
   suppressEnvoyHeaders: boolean;
   respectExpectedRqTimeout: boolean;
   stats: { rq_total: { inc(): void }; rq_direct_response: { inc(): void }; rq_redirect: { inc(): void }; no_route: { inc(): void }; no_cluster: { inc(): void } };
-}
-
-// hash policies are compiled once per route entry, the first time the entry is used
-const hashPolicies = new WeakMap<RouteActionEntry, HashPolicyFn | null>();
-function hashPolicyOf(entry: RouteActionEntry): HashPolicyFn | null {
-  let fn = hashPolicies.get(entry);
-  if (fn === undefined) {
-    fn = compileHashPolicy(entry.hashPolicy as unknown[] | undefined) ?? null;
-    hashPolicies.set(entry, fn);
-  }
-  return fn;
 }
 
 export const routerFilter: HttpFilterFactory = {
@@ -129,8 +117,9 @@ class Router implements HttpFilter, UpstreamCallbacks {
     route.finalizeRequestHeaders(headers, info, !this.rc.suppressEnvoyHeaders);
     // Host selection (with the route's hash policy for RING_HASH / MAGLEV)
     let hash: bigint | undefined;
-    const hp = hashPolicyOf(entry);
-    if (hp) {
+    // Envoy computes the hash only for the balancers that use one (and only then hands out generated cookies)
+    const hp = entry.hashPolicyFn;
+    if (hp && cluster.usesHash) {
       const p = headers.get(':path') ?? '';
       const q = p.indexOf('?');
       const r = hp({ headers, sourceIp: ipOf(info.downstreamRemoteAddress), query: q >= 0 ? p.slice(q + 1) : undefined, remoteAddress: info.downstreamDirectRemoteAddress, localAddress: info.downstreamLocalAddress });
