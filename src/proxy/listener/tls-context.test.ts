@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import tls from 'node:tls';
 import { ConfigError } from '../../common/errors.js';
 import type { TlsInfo } from '../stream-info.js';
-import { buildDownstreamTls, dnsNameMatch, type DownstreamTls, type DownstreamTlsContextConfig, type TlsBuildOptions } from './tls-context.js';
+import { buildDownstreamTls, dnsNameMatch, type DownstreamTls, type DownstreamTlsContextConfig, type SecretConfig, type TlsBuildOptions } from './tls-context.js';
 import { inspectClientHello } from './tls-inspector.js';
 import { makeTestPki, type TestCert, type TestPki } from './tls-test-pki.js';
 
@@ -20,12 +20,12 @@ after(() => pki.cleanup());
 const OPTS: TlsBuildOptions = { source: 'listeners[0].filter_chains[0].transport_socket.typed_config' };
 const file = (c: TestCert) => ({ certificate_chain: { filename: c.cert }, private_key: { filename: c.key } });
 
-type Verdict = { ok: true; info: TlsInfo; alpn: string | false } | { ok: false; reason: string } | { ok: false; error: string };
+type Verdict = { ok: true; info: TlsInfo; alpn: string | false | null } | { ok: false; reason: string } | { ok: false; error: string };
 interface ClientResult {
   /** the certificate the server presented, as the client saw it */
   serverSan?: string;
   serverKeyType?: string;
-  alpn?: string | false;
+  alpn?: string | false | null;
   version?: string | null;
   error?: string;
 }
@@ -45,6 +45,7 @@ async function withServer(dtls: DownstreamTls, fn: (port: number, verdicts: Verd
       raw.off('data', onData);
       raw.pause();
       raw.unshift(buf);
+      // TLSSocket takes the buffered bytes over; the raw socket must stay paused or it would steal the rest.
       const s = new tls.TLSSocket(raw, hello.result === 'tls' ? dtls.socketOptions(hello.sni, hello.alpn) : dtls.serverOptions);
       s.on('error', (e) => verdicts.push({ ok: false, error: e.message }));
       s.on('secure', () => {
@@ -57,7 +58,6 @@ async function withServer(dtls: DownstreamTls, fn: (port: number, verdicts: Verd
         verdicts.push({ ok: true, info: v.info, alpn: s.alpnProtocol });
         s.end('hello');
       });
-      raw.resume();
     };
     raw.on('data', onData);
   });
@@ -247,7 +247,7 @@ test('require_sni rejects a ClientHello without SNI', async () => {
 });
 
 test('static secrets are resolved by name', async () => {
-  const secrets: Record<string, object> = {
+  const secrets: Record<string, SecretConfig> = {
     cert: { name: 'cert', tls_certificate: { certificate_chain: { inline_bytes: pki.read(pki.serverEc.cert) }, private_key: { inline_string: pki.read(pki.serverEc.key).toString() } } },
     ca: { name: 'ca', validation_context: { trusted_ca: { filename: pki.ca.cert } } },
   };

@@ -459,14 +459,25 @@ export interface PeerVerification {
   x509?: crypto.X509Certificate;
 }
 
+const peerCerts = new WeakMap<tls.TLSSocket, crypto.X509Certificate | undefined>();
+
+/**
+ * The peer's leaf certificate. Node 20's getPeerX509Certificate() answers only once on a client socket (later
+ * calls, and getPeerCertificate(), come back empty), so the first answer is kept for the socket's lifetime.
+ */
+export function peerCertificate(socket: tls.TLSSocket): crypto.X509Certificate | undefined {
+  if (!peerCerts.has(socket)) peerCerts.set(socket, socket.getPeerX509Certificate());
+  return peerCerts.get(socket);
+}
+
 /** Envoy's DefaultCertValidator::doVerifyCertChain, after the fact, on a socket that finished its handshake. */
 export function verifyPeerCertificate(socket: tls.TLSSocket, v: CompiledValidation): PeerVerification {
-  const x509 = socket.getPeerX509Certificate();
+  const x509 = peerCertificate(socket);
   if (!x509) return { presented: false, validated: false };
   // a validation context with nothing to check (Envoy: SSL_VERIFY_NONE) accepts whatever was presented
   if (!v.verifiesChain && !v.needsCertificate) return { presented: true, validated: false, x509 };
-  let chainFailed: string | undefined;
-  if (v.verifiesChain && !socket.authorized) chainFailed = `verify cert failed: ${socket.authorizationError ?? 'unknown error'}`;
+  const chainError = v.verifiesChain ? chainVerifyError(socket) : undefined;
+  const chainFailed = chainError ? `verify cert failed: ${chainError}` : undefined;
   if (chainFailed && !v.acceptUntrusted) return { presented: true, validated: false, error: chainFailed, x509 };
 
   let checked = false; // some SAN / hash / SPKI check ran and passed
@@ -488,9 +499,24 @@ export function verifyPeerCertificate(socket: tls.TLSSocket, v: CompiledValidati
   return { presented: true, validated: success && !chainFailed && (v.verifiesChain || checked), x509 };
 }
 
+/**
+ * OpenSSL's verdict on the peer chain (verified against the context's CA during the handshake), or undefined
+ * when it verified. Node fills socket.authorized on client sockets and on sockets a tls.Server made, but not
+ * on a TLSSocket built directly on an accepted connection (its tls.Server 'secure' handler does that), so
+ * ask the handle the way that handler does. Fails closed if the handle cannot answer.
+ */
+function chainVerifyError(socket: tls.TLSSocket): string | undefined {
+  if (socket.authorized) return undefined;
+  if (socket.authorizationError) return String(socket.authorizationError);
+  const handle = (socket as unknown as { _handle?: { verifyError?(): (Error & { code?: string }) | null } })._handle;
+  if (typeof handle?.verifyError !== 'function') return 'the verification result is unavailable';
+  const err = handle.verifyError();
+  return err ? (err.code ?? err.message) : undefined;
+}
+
 /** the peer as presented, when there is no validation context */
 export function unverifiedPeer(socket: tls.TLSSocket): PeerVerification {
-  const x509 = socket.getPeerX509Certificate();
+  const x509 = peerCertificate(socket);
   return { presented: x509 !== undefined, validated: false, x509 };
 }
 

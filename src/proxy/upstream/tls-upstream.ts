@@ -18,6 +18,7 @@ import {
   unverifiedPeer,
   verifyPeerCertificate,
   type CommonTlsContextConfig,
+  type PeerVerification,
   type TlsBuildOptions,
 } from '../listener/tls-context.js';
 import type { TlsInfo } from '../stream-info.js';
@@ -75,16 +76,21 @@ export function buildUpstreamTls(ctx: UpstreamTlsContextConfig, opts: TlsBuildOp
   if (ctx.sni) connectOptions.servername = ctx.sni;
   if (common?.alpn_protocols?.length) connectOptions.ALPNProtocols = [...common.alpn_protocols];
 
+  // verify() and info() are both called for one connection; the checks run once.
+  const results = new WeakMap<tls.TLSSocket, PeerVerification>();
+  const check = (socket: tls.TLSSocket): PeerVerification => {
+    let r = results.get(socket);
+    if (!r) results.set(socket, (r = validation ? verifyPeerCertificate(socket, validation) : unverifiedPeer(socket)));
+    return r;
+  };
   return {
     connectOptions,
     verify(socket) {
       if (!validation) return null;
-      const peer = verifyPeerCertificate(socket, validation);
+      const peer = check(socket);
       if (!peer.presented) return validation.verifiesChain || validation.needsCertificate ? 'verify cert failed: empty cert chain' : null;
       return peer.error ?? null;
     },
-    info(socket) {
-      return describeTls(socket, validation ? verifyPeerCertificate(socket, validation) : unverifiedPeer(socket), ctx.sni);
-    },
+    info: (socket) => describeTls(socket, check(socket), ctx.sni),
   };
 }
