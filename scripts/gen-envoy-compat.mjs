@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Writes docs/envoy-compat.md from the compiled support table (run `npx tsc -p tsconfig.json` first).
+// Writes docs/envoy-compat.md from the compiled support table (build first: npx tsc -p tsconfig.json).
 // src/api/envoy/compat-doc.test.ts fails when the committed page differs from what this writes.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const { renderCompatDoc } = await import(new URL('dist/src/api/envoy/compat-doc.js', `file://${repo}`).href);
-const target = new URL('docs/envoy-compat.md', `file://${repo}`);
+const repo = new URL('..', import.meta.url);
+const { renderCompatDoc } = await import(new URL('dist/src/api/envoy/compat-doc.js', repo).href);
+const target = new URL('docs/envoy-compat.md', repo);
+mkdirSync(new URL('docs/', repo), { recursive: true });
 writeFileSync(target, renderCompatDoc());
 console.log(`wrote ${fileURLToPath(target)}`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigErrors } from '../../common/errors.js';
-import { loadBootstrapFile, loadBootstrapText, locationOf } from './index.js';
+import { loadBootstrapFile, loadBootstrapText, locationOf, type HttpConnectionManager } from './index.js';
 
 // A front proxy in the shape of Envoy's own examples: TLS listener with SNI chains, HCM with routes,
 // redirects and direct responses, access logs, DNS clusters with HTTP/2 upstream options.
@@ -270,7 +270,8 @@ test('decoded objects remember where they were written', () => {
   const service1 = b.static_resources!.clusters![0];
   assert.equal(locationOf(service1), `front-envoy.yaml:${at(FRONT_PROXY, 'name: service1')}`);
   assert.equal(locationOf(service1, 'connect_timeout'), `front-envoy.yaml:${at(FRONT_PROXY, 'connect_timeout: 0.25s')}`);
-  const routes = b.static_resources!.listeners![0].filter_chains![0].filters![0].typed_config!.route_config!.virtual_hosts![0].routes!;
+  const hcm = b.static_resources!.listeners![0].filter_chains![0].filters![0].typed_config as HttpConnectionManager;
+  const routes = hcm.route_config!.virtual_hosts![0].routes!;
   assert.equal(locationOf(routes, 2), `front-envoy.yaml:${at(FRONT_PROXY, 'match: { path: "/old" }')}`);
   assert.equal(locationOf(routes[2].redirect, 'response_code'), `front-envoy.yaml:${at(FRONT_PROXY, 'response_code')}`);
   // A field that was not written points at its object; a value not decoded from text has no location.

@@ -37,17 +37,17 @@ export function renderCompatDoc(): string {
     const type = lookupType(name);
     out.push(`### ${name}`, '');
     if (entry.note) out.push(entry.note.charAt(0).toUpperCase() + entry.note.slice(1) + '.', '');
-    if (!type.fieldsArray.length) {
+    if (!type.fields.length) {
       out.push('No fields.', '');
       continue;
     }
     out.push('| Field | Status | Notes |', '| --- | --- | --- |');
-    for (const f of type.fieldsArray) {
+    for (const f of type.fields) {
       const s: FieldSupport = entry.fields[f.name] ?? { status: 'unsupported' };
       const notes = [
         s.values ? `values: ${s.values.map((v) => `\`${v}\``).join(', ')}` : '',
         s.note ?? '',
-        f.options?.deprecated ? 'deprecated in Envoy' : '',
+        f.deprecated ? 'deprecated in Envoy' : '',
       ].filter(Boolean);
       out.push(`| \`${f.name}\` | ${STATUS_LABEL[s.status]} | ${notes.join('; ')} |`);
     }

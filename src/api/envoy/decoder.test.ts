@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigErrors, type ConfigError } from '../../common/errors.js';
-import { decodeMessage, loadBootstrapText, locationOf, parseConfigText } from './index.js';
+import { decodeMessage, loadBootstrapText, locationOf, parseConfigText, type Cluster, type HttpConnectionManager } from './index.js';
 
 const CLUSTER = 'envoy.config.cluster.v3.Cluster';
 const ROUTE_CONFIG = 'envoy.config.route.v3.RouteConfiguration';
@@ -130,7 +130,7 @@ test('Any: the inner message is decoded, with a canonical @type whatever the URL
     withRoutes('              - { match: { prefix: / }, route: { cluster: c } }').replace(`"@type": ${HCM}`, '"@type": example.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager'),
     'b.yaml',
   );
-  const hcm = boot.static_resources!.listeners![0].filter_chains![0].filters![0].typed_config!;
+  const hcm = boot.static_resources!.listeners![0].filter_chains![0].filters![0].typed_config as HttpConnectionManager;
   assert.equal(hcm['@type'], HCM);
   assert.equal(hcm.stat_prefix, 'http');
   assert.equal(hcm.http_filters![0].typed_config!['@type'], T + 'envoy.extensions.filters.http.router.v3.Router');
@@ -338,12 +338,12 @@ test('all errors of a config are reported together, in document order', () => {
       ['MW_CONFIG_INVALID', 'static_resources.clusters[0].connect_timeout'],
       ['MW_CONFIG_UNSUPPORTED', 'static_resources.clusters[0].lb_policy'],
       ['MW_CONFIG_UNKNOWN_FIELD', 'static_resources.clusters[0].typo_field'],
-      ['MW_CONFIG_INVALID', 'static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value'],
       ['MW_CONFIG_INVALID', 'static_resources.clusters[1].name'],
+      ['MW_CONFIG_INVALID', 'static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value'],
     ],
   );
   assert.equal(thrown.message.split('\n').length, 5);
-  assert.equal(thrown.errors[4].location, at(yaml, '""', 'multi.yaml'));
+  assert.equal(thrown.errors[3].location, at(yaml, '""', 'multi.yaml'));
 });
 
 test('YAML syntax errors are MW_CONFIG_PARSE with their position', () => {
@@ -383,7 +383,7 @@ test('anchors, aliases and merge keys work as in Envoy YAML', () => {
 });
 
 test('decodeMessage works on plain objects (xDS) with a path prefix and a source as location', () => {
-  const c = decodeMessage(CLUSTER, { name: 'x', connect_timeout: { seconds: 1, nanos: 0 }, type: 'STATIC' });
+  const c = decodeMessage<Cluster>(CLUSTER, { name: 'x', connect_timeout: { seconds: 1, nanos: 0 }, type: 'STATIC' });
   assert.deepEqual(c, { name: 'x', connect_timeout: 1000, type: 'STATIC' });
   assert.equal(locationOf(c), undefined);
   const [e] = errorsOf(() => decodeMessage(CLUSTER, { name: 'x', lb_policy: 'LOAD_BALANCING_POLICY_CONFIG' }, { source: 'cds', path: 'clusters["x"]' }));
@@ -396,4 +396,47 @@ test('decodeMessage works on plain objects (xDS) with a path prefix and a source
 
 test('null means "not set", as in proto3 JSON', () => {
   assert.deepEqual(decode(CLUSTER, 'name: c\nconnect_timeout: null\nlb_policy: ~'), { name: 'c' });
+});
+
+test('enum rules apply to an absent enum field too (san_type must not be left unspecified)', () => {
+  const yaml = `common_tls_context:
+  validation_context:
+    trusted_ca: { filename: /etc/ca.pem }
+    match_typed_subject_alt_names: [{ matcher: { exact: api.example.com } }]
+`;
+  const [e] = errorsOf(() => decode('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', yaml));
+  assert.equal(e.path, 'common_tls_context.validation_context.match_typed_subject_alt_names[0].san_type');
+  assert.match(e.message, /is required \(must not be SAN_TYPE_UNSPECIFIED\)$/);
+  assert.equal(e.location, at(yaml, '{ matcher'));
+  const ok = decode('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', yaml.replace('{ matcher', '{ san_type: DNS, matcher'));
+  assert.deepEqual(ok.common_tls_context.validation_context.match_typed_subject_alt_names, [{ san_type: 'DNS', matcher: { exact: 'api.example.com' } }]);
+});
+
+test('an Any holding a well-known type keeps its JSON form under "value"', () => {
+  const l = decode(
+    'envoy.config.listener.v3.Listener',
+    'name: l\nmetadata: { typed_filter_metadata: { x: { "@type": type.googleapis.com/google.protobuf.Struct, value: { a: [1] } } } }',
+  );
+  assert.deepEqual(l.metadata.typed_filter_metadata.x, { '@type': T + 'google.protobuf.Struct', value: { a: [1] } });
+});
+
+test('an optional HTTP filter may name an extension Meshwork lacks; a required one may not', () => {
+  const hcm = (optional: string) => `stat_prefix: s
+route_config: {}
+http_filters:
+- name: envoy.filters.http.lua
+  ${optional}
+  typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua, inline_code: "x" }
+- name: router
+  typed_config: { "@type": ${T}envoy.extensions.filters.http.router.v3.Router, nonsense: 1 }
+`;
+  const type = HCM.slice(T.length);
+  const [unknown, bad] = errorsOf(() => decode(type, hcm('is_optional: false')));
+  assert.equal(unknown.code, 'MW_CONFIG_UNKNOWN_EXTENSION');
+  assert.equal(unknown.path, 'http_filters[0].typed_config');
+  assert.equal(bad.code, 'MW_CONFIG_UNKNOWN_FIELD', 'the router after it is still checked');
+  const [onlyBad] = errorsOf(() => decode(type, hcm('is_optional: true')));
+  assert.equal(onlyBad.path, 'http_filters[1].typed_config.nonsense');
+  const ok = decode(type, hcm('is_optional: true').replace(', nonsense: 1', ''));
+  assert.deepEqual(ok.http_filters[0], { name: 'envoy.filters.http.lua', is_optional: true, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua' } });
 });

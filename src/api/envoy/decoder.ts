@@ -6,70 +6,25 @@
 //
 // Per-type work (field lookup by both JSON spellings, compiled rules, support entries) is done once per message
 // type and cached, so decoding is one Map lookup per key.
-import protobuf from 'protobufjs';
 import { ConfigError, ConfigErrors, type ErrorCode } from '../../common/errors.js';
 import { hasSource, rawLocation } from './source.js';
-import { lookupType, resolveType } from './protos.js';
-import { compileRules, validateRulesOf, type FieldRules } from './rules.js';
+import { lookupType, resolveType, type EnumSchema, type FieldSchema, type MessageSchema, type ScalarKind } from './protos.js';
+import { compileRules, type FieldRules } from './rules.js';
 import { messageSupport, type FieldSupport, type MessageSupport } from './support.js';
 
-type ScalarKind = 'string' | 'bytes' | 'bool' | 'double' | 'float' | 'int32' | 'uint32' | 'int64' | 'uint64';
-type Kind = ScalarKind | 'enum' | 'message' | 'any' | 'duration' | 'timestamp' | 'struct' | 'value' | 'list';
-
-/** How one value is decoded: a field, a list item or map value of a field, or the payload of an Any. */
-interface ValueDesc {
-  readonly kind: Kind;
-  readonly enumType?: protobuf.Enum;
-  readonly msgType?: protobuf.Type;
-}
-
-interface FieldInfo extends ValueDesc {
-  readonly name: string;
-  readonly repeated: boolean;
-  readonly map: boolean;
-  readonly keyKind?: string;
-  /** Set-ness is explicit (messages, wrappers, oneof members), not "differs from the zero value". */
-  readonly presence: boolean;
-  readonly oneof?: string;
-  readonly rules?: FieldRules;
+interface FieldInfo extends FieldSchema {
+  readonly compiled?: FieldRules;
   readonly support?: FieldSupport;
 }
 
+/** A message type prepared for decoding: fields by both JSON spellings, rules compiled, support attached. */
 interface TypeInfo {
+  readonly schema: MessageSchema;
   readonly name: string;
   readonly byKey: ReadonlyMap<string, FieldInfo>;
-  readonly fieldNames: readonly string[];
   readonly ruled: readonly FieldInfo[];
-  readonly requiredOneofs: ReadonlyArray<{ readonly name: string; readonly fields: readonly string[] }>;
-  readonly reserved: ReadonlySet<string>;
   readonly support?: MessageSupport;
-  /** For well-known types that have a special JSON form (only matters inside an Any). */
-  readonly wkt?: Kind;
 }
-
-const SCALARS: Record<string, ScalarKind> = {
-  string: 'string', bytes: 'bytes', bool: 'bool', double: 'double', float: 'float',
-  int32: 'int32', sint32: 'int32', sfixed32: 'int32', uint32: 'uint32', fixed32: 'uint32',
-  int64: 'int64', sint64: 'int64', sfixed64: 'int64', uint64: 'uint64', fixed64: 'uint64',
-};
-
-const WELL_KNOWN: Record<string, Kind> = {
-  'google.protobuf.Any': 'any',
-  'google.protobuf.Duration': 'duration',
-  'google.protobuf.Timestamp': 'timestamp',
-  'google.protobuf.Struct': 'struct',
-  'google.protobuf.Value': 'value',
-  'google.protobuf.ListValue': 'list',
-  'google.protobuf.DoubleValue': 'double',
-  'google.protobuf.FloatValue': 'float',
-  'google.protobuf.Int64Value': 'int64',
-  'google.protobuf.UInt64Value': 'uint64',
-  'google.protobuf.Int32Value': 'int32',
-  'google.protobuf.UInt32Value': 'uint32',
-  'google.protobuf.BoolValue': 'bool',
-  'google.protobuf.StringValue': 'string',
-  'google.protobuf.BytesValue': 'bytes',
-};
 
 // Fields removed in v3 that people still copy from v2 examples: say what replaced them.
 const REMOVED_FIELD_HINTS: Record<string, string> = {
@@ -81,54 +36,23 @@ const REMOVED_FIELD_HINTS: Record<string, string> = {
 
 export const TYPE_URL_PREFIX = 'type.googleapis.com/';
 
-const typeInfos = new Map<protobuf.Type, TypeInfo>();
+const typeInfos = new Map<string, TypeInfo>();
 
-function typeInfo(type: protobuf.Type): TypeInfo {
-  let ti = typeInfos.get(type);
+function typeInfo(schema: MessageSchema): TypeInfo {
+  let ti = typeInfos.get(schema.name);
   if (ti) return ti;
-  const name = type.fullName.slice(1);
-  const support = messageSupport(name);
+  const support = messageSupport(schema.name);
   const byKey = new Map<string, FieldInfo>();
   const ruled: FieldInfo[] = [];
-  for (const f of type.fieldsArray) {
-    const fi = fieldInfo(f.resolve(), support);
+  for (const f of schema.fields) {
+    const fi: FieldInfo = { ...f, compiled: compileRules(f.rules, f.enum), support: support?.fields[f.name] };
     byKey.set(f.name, fi);
     byKey.set(jsonName(f.name), fi);
-    if (fi.rules) ruled.push(fi);
+    if (fi.compiled) ruled.push(fi);
   }
-  const requiredOneofs = type.oneofsArray
-    .filter((o) => (o.parsedOptions as unknown as Array<Record<string, unknown>> | null)?.some((opt) => opt['(validate.required)'] === true))
-    .map((o) => ({ name: o.name, fields: o.oneof }));
-  const reserved = new Set((type.reserved ?? []).filter((r): r is string => typeof r === 'string'));
-  ti = { name, byKey, fieldNames: type.fieldsArray.map((f) => f.name), ruled, requiredOneofs, reserved, support, wkt: WELL_KNOWN[name] };
-  typeInfos.set(type, ti);
+  ti = { schema, name: schema.name, byKey, ruled, support };
+  typeInfos.set(schema.name, ti);
   return ti;
-}
-
-function fieldInfo(f: protobuf.Field, support: MessageSupport | undefined): FieldInfo {
-  const rt = f.resolvedType;
-  let kind: Kind;
-  let presence = Boolean(f.partOf) || Boolean(f.options?.proto3_optional);
-  if (rt instanceof protobuf.Enum) kind = 'enum';
-  else if (rt instanceof protobuf.Type) {
-    kind = WELL_KNOWN[rt.fullName.slice(1)] ?? 'message';
-    presence = true;
-  } else kind = SCALARS[f.type] ?? 'string';
-  const enumType = rt instanceof protobuf.Enum ? rt : undefined;
-  return {
-    name: f.name,
-    kind,
-    enumType,
-    msgType: rt instanceof protobuf.Type ? rt : undefined,
-    repeated: f.repeated,
-    map: f.map,
-    keyKind: f.map ? (f as unknown as protobuf.MapField).keyType : undefined,
-    presence,
-    // Synthetic oneofs of proto3 `optional` fields hold one field and never conflict.
-    oneof: f.partOf && !f.options?.proto3_optional ? f.partOf.name : undefined,
-    rules: compileRules(validateRulesOf(f.parsedOptions), enumType),
-    support: support?.fields[f.name],
-  };
 }
 
 /** proto3 JSON's lowerCamelCase name for a field (protoc's ToJsonName). */
@@ -163,7 +87,7 @@ export interface DecodeOptions {
  * Decodes a parsed value as the named Envoy message (full name, e.g. 'envoy.config.cluster.v3.Cluster').
  * Returns a deep-frozen decoded object; throws ConfigErrors listing every problem found.
  */
-export function decodeMessage(typeFullName: string, value: unknown, options: DecodeOptions = {}): any {
+export function decodeMessage<T = unknown>(typeFullName: string, value: unknown, options: DecodeOptions = {}): T {
   const decoder = new Decoder(options.source);
   const ti = typeInfo(lookupType(typeFullName));
   let check = true;
@@ -173,7 +97,7 @@ export function decodeMessage(typeFullName: string, value: unknown, options: Dec
   }
   const out = decoder.message(ti, value, options.path ?? '', check, undefined, undefined);
   if (decoder.errors.length) throw new ConfigErrors(inDocumentOrder(decoder.errors));
-  return out;
+  return out as T;
 }
 
 // Rule checks run after a message's fields, so errors are collected out of order; users read them top-down.
@@ -201,6 +125,9 @@ function describe(v: unknown): string {
 
 class Decoder {
   readonly errors: ConfigError[] = [];
+  /** Set just before decoding an Any whose extension may be missing (HttpFilter.is_optional); any() clears it so
+   *  that Anys nested deeper are not affected. */
+  private optionalAny = false;
   constructor(private readonly source: string | undefined) {}
 
   /** Records an error located at `value` when it is a parsed object, else at `key` of `parent`. */
@@ -220,6 +147,8 @@ class Decoder {
     let oneofs: Map<string, string> | undefined;
     // Written but rejected: already reported, so not reported again as missing.
     let failed: Set<string> | undefined;
+    const optionalWhen = ti.support?.optionalExtensionWhen;
+    const optionalExtension = optionalWhen !== undefined && (raw[optionalWhen] ?? raw[jsonName(optionalWhen)]) === true;
     for (const rawKey of Object.keys(raw)) {
       if (anyType !== undefined && rawKey === '@type') continue;
       const fi = ti.byKey.get(rawKey);
@@ -246,8 +175,10 @@ class Decoder {
         }
         oneofs.set(fi.oneof, fi.name);
       }
+      this.optionalAny = optionalExtension && fi.kind === 'any';
       // Below a field Meshwork ignores or rejects, support is not checked again: one error per cause.
       const decoded = this.field(fi, v, fpath, check && fi.support?.status === 'supported', raw, rawKey);
+      this.optionalAny = false;
       if (decoded === undefined) {
         (failed ??= new Set()).add(fi.name);
         continue;
@@ -256,7 +187,7 @@ class Decoder {
       if (check) this.checkSupport(fi, decoded, fpath, raw, rawKey);
     }
     for (const fi of ti.ruled) if (!failed?.has(fi.name)) this.checkRules(fi, out[fi.name], join(path, fi.name), raw);
-    for (const o of ti.requiredOneofs) {
+    for (const o of ti.schema.requiredOneofs) {
       if (!o.fields.some((f) => out[f] !== undefined || failed?.has(f))) {
         this.fail('MW_CONFIG_INVALID', path, `one of ${o.fields.map((f) => `"${f}"`).join(', ')} must be set (oneof ${o.name})`, raw);
       }
@@ -271,9 +202,9 @@ class Decoder {
 
   private unknownField(ti: TypeInfo, rawKey: string, path: string, raw: object): void {
     let hint: string | undefined;
-    if (ti.reserved.has(rawKey)) hint = REMOVED_FIELD_HINTS[rawKey] ?? 'removed from the v3 API';
+    if (ti.schema.reserved.includes(rawKey)) hint = REMOVED_FIELD_HINTS[rawKey] ?? 'removed from the v3 API';
     else {
-      const near = closest(rawKey.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()), ti.fieldNames);
+      const near = closest(rawKey.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()), ti.schema.fields.map((f) => f.name));
       if (near) hint = `did you mean "${near}"?`;
     }
     const reason = `unknown field "${rawKey}" in ${ti.name}${hint ? ` (${hint})` : ''}`;
@@ -289,8 +220,8 @@ class Decoder {
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(v)) {
         const kpath = `${path}[${JSON.stringify(k)}]`;
-        if (fi.keyKind !== 'string' && !(fi.keyKind === 'bool' ? /^(true|false)$/ : /^-?\d+$/).test(k)) {
-          this.fail('MW_CONFIG_INVALID', kpath, `map key must be a ${fi.keyKind}`, undefined, v, k, 'key');
+        if (fi.keyType !== 'string' && !(fi.keyType === 'bool' ? /^(true|false)$/ : /^-?\d+$/).test(k)) {
+          this.fail('MW_CONFIG_INVALID', kpath, `map key must be a ${fi.keyType}`, undefined, v, k, 'key');
           continue;
         }
         const d = this.value(fi, v[k], kpath, check, v, k);
@@ -315,14 +246,14 @@ class Decoder {
     return this.value(fi, v, path, check, parent, key);
   }
 
-  private value(d: ValueDesc, v: unknown, path: string, check: boolean, parent: object, key: string | number): unknown {
+  private value(d: Pick<FieldSchema, 'kind' | 'message' | 'enum'>, v: unknown, path: string, check: boolean, parent: object, key: string | number): unknown {
     switch (d.kind) {
       case 'message':
-        return this.message(typeInfo(d.msgType!), v, path, check, parent, key);
+        return this.message(typeInfo(lookupType(d.message!)), v, path, check, parent, key);
       case 'any':
         return this.any(v, path, check, parent, key);
       case 'enum':
-        return this.enumValue(d.enumType!, v, path, parent, key);
+        return this.enumValue(d.enum!, v, path, parent, key);
       case 'duration':
         return this.duration(v, path, parent, key);
       case 'timestamp':
@@ -345,43 +276,48 @@ class Decoder {
       this.fail('MW_CONFIG_INVALID', path, `expected an object with "@type", got ${describe(v)}`, v, parent, key);
       return undefined;
     }
+    const optional = this.optionalAny;
+    this.optionalAny = false;
     const url = v['@type'];
     if (typeof url !== 'string' || !url) {
       this.fail('MW_CONFIG_INVALID', path, 'missing "@type" (the type URL of the typed config, e.g. "type.googleapis.com/envoy...")', v);
       return undefined;
     }
-    const type = resolveType(url);
-    if (!type) {
+    const schema = resolveType(url);
+    // An optional filter Meshwork lacks: keep only its type, for the filter chain to skip it.
+    if (optional && !messageSupport(schema?.name ?? '')?.extension) return this.finish({ '@type': schema ? TYPE_URL_PREFIX + schema.name : url }, v);
+    if (!schema) {
       const hint = /\.v2(alpha)?\.|^(type\.googleapis\.com\/)?envoy\.api\./.test(url) ? ' (a v2 API type; use its v3 equivalent)' : '';
       this.fail('MW_CONFIG_UNKNOWN_EXTENSION', path, `unknown extension type "${url}"${hint}`, undefined, v, '@type');
       return undefined;
     }
-    const ti = typeInfo(type);
+    const ti = typeInfo(schema);
     if (check && !ti.support?.extension) {
       this.fail('MW_CONFIG_UNSUPPORTED', path, `extension ${ti.name} is not supported by Meshwork`, undefined, v, '@type');
       check = false;
     }
-    if (ti.wkt) {
+    if (schema.wellKnown) {
       // A well-known type inside an Any keeps its JSON form under "value": {"@type": ".../Duration", "value": "1s"}.
       for (const k of Object.keys(v)) if (k !== '@type' && k !== 'value') this.unknownField(ti, k, path, v);
-      const inner = v.value === undefined ? undefined : this.value({ kind: ti.wkt, msgType: type }, v.value, join(path, 'value'), check, v, 'value');
+      const inner = v.value === undefined ? undefined : this.value({ kind: schema.wellKnown }, v.value, join(path, 'value'), check, v, 'value');
       return this.finish({ '@type': TYPE_URL_PREFIX + ti.name, value: inner }, v);
     }
     // The canonical URL, whatever host prefix was written, so that registries can key on it.
     return this.message(ti, v, path, check, parent, key, TYPE_URL_PREFIX + ti.name);
   }
 
-  private enumValue(e: protobuf.Enum, v: unknown, path: string, parent: object, key: string | number): string | undefined {
+  private enumValue(e: EnumSchema, v: unknown, path: string, parent: object, key: string | number): string | undefined {
     if (typeof v === 'string') {
       if (Object.hasOwn(e.values, v)) return v;
       const names = Object.keys(e.values);
       const sameButCase = names.find((n) => n.toLowerCase() === v.toLowerCase());
       const hint = sameButCase ? ` (enum names are case-sensitive: did you mean "${sameButCase}"?)` : ` (one of ${names.join(', ')})`;
-      this.fail('MW_CONFIG_INVALID', path, `unknown value "${v}" for enum ${e.fullName.slice(1)}${hint}`, v, parent, key);
+      this.fail('MW_CONFIG_INVALID', path, `unknown value "${v}" for enum ${e.name}${hint}`, v, parent, key);
       return undefined;
     }
-    if (typeof v === 'number' && Number.isInteger(v) && e.valuesById[v] !== undefined) return e.valuesById[v];
-    this.fail('MW_CONFIG_INVALID', path, `expected a value of enum ${e.fullName.slice(1)}, got ${describe(v)}`, v, parent, key);
+    const name = typeof v === 'number' ? e.names.get(v) : undefined;
+    if (name !== undefined) return name;
+    this.fail('MW_CONFIG_INVALID', path, `expected a value of enum ${e.name}, got ${describe(v)}`, v, parent, key);
     return undefined;
   }
 
@@ -477,7 +413,7 @@ class Decoder {
   }
 
   private checkRules(fi: FieldInfo, decoded: unknown, path: string, raw: Record<string, unknown>): void {
-    const rules = fi.rules!;
+    const rules = fi.compiled!;
     if (decoded === undefined) {
       // A oneof member's rules apply only when it is the member that is set.
       if (fi.oneof) return;
@@ -538,7 +474,7 @@ function zeroValue(fi: FieldInfo): unknown {
     case 'bool':
       return false;
     case 'enum':
-      return fi.enumType!.valuesById[0];
+      return fi.enum!.names.get(0);
     default:
       return 0;
   }

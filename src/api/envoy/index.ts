@@ -16,7 +16,7 @@ export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
 /** Parses and decodes a bootstrap written in YAML or JSON. `sourceName` (usually the file path) prefixes
  *  error locations. Throws ConfigErrors. */
 export function loadBootstrapText(text: string, sourceName: string): Bootstrap {
-  return decodeMessage(BOOTSTRAP_TYPE, parseConfigText(text, sourceName), { source: sourceName }) as Bootstrap;
+  return decodeMessage<Bootstrap>(BOOTSTRAP_TYPE, parseConfigText(text, sourceName), { source: sourceName });
 }
 
 /** Reads a bootstrap file (YAML or JSON). File-system errors (ENOENT, EACCES) propagate as they are. */

@@ -1,8 +1,7 @@
 // The protoc-gen-validate rules Envoy's protos carry (`[(validate.rules).string = {min_len: 1}]`, ...), turned
-// into small check functions once per field. protobufjs keeps them in `parsedOptions` as nested objects; the
-// flattened `options` map drops empty-message values such as `duration = {gt {}}`, so we read parsedOptions.
-// Only the cheap, common rules are checked; well_known_regex (header name/value syntax) is left out.
-import type protobuf from 'protobufjs';
+// into small check functions once per field. Only the cheap, common rules are checked; well_known_regex
+// (header name/value syntax) is left to the code that uses the value.
+import type { EnumSchema } from './protos.js';
 
 /** Returns the reason a value breaks a rule, or undefined. Values are in decoded form (durations in ms). */
 export type Check = (value: unknown) => string | undefined;
@@ -20,26 +19,7 @@ export interface FieldRules {
 
 type Rules = Record<string, any>;
 
-/** The field's validate rules merged into one object, or undefined when it has none. */
-export function validateRulesOf(options: protobuf.Field['parsedOptions'] | null | undefined): Rules | undefined {
-  const list = options as unknown as Array<Record<string, unknown>> | null | undefined;
-  if (!Array.isArray(list)) return undefined;
-  let merged: Rules | undefined;
-  for (const entry of list) {
-    const rules = entry['(validate.rules)'];
-    if (rules && typeof rules === 'object') merged = deepMerge(merged ?? {}, rules as Rules);
-  }
-  return merged;
-}
-
-function deepMerge(into: Rules, from: Rules): Rules {
-  for (const [k, v] of Object.entries(from)) {
-    into[k] = v && typeof v === 'object' && !Array.isArray(v) && into[k] && typeof into[k] === 'object' ? deepMerge(into[k], v) : v;
-  }
-  return into;
-}
-
-export function compileRules(rules: Rules | undefined, enumType?: protobuf.Enum): FieldRules | undefined {
+export function compileRules(rules: Readonly<Rules> | undefined, enumType?: EnumSchema): FieldRules | undefined {
   if (!rules) return undefined;
   const required = Boolean(rules.message?.required || rules.duration?.required || rules.any?.required || rules.timestamp?.required);
   let value: Check | undefined;
@@ -89,7 +69,7 @@ function all(checks: Array<Check | false | undefined>): Check | undefined {
 
 const NUMBER_KINDS = ['double', 'float', 'int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'fixed32', 'fixed64', 'sfixed32', 'sfixed64'];
 
-function scalarCheck(rules: Rules, enumType?: protobuf.Enum): Check | undefined {
+function scalarCheck(rules: Rules, enumType?: EnumSchema): Check | undefined {
   const checks: Array<Check | false | undefined> = [];
   if (rules.string) checks.push(...stringChecks(rules.string));
   if (rules.bytes) {
@@ -110,7 +90,7 @@ function scalarCheck(rules: Rules, enumType?: protobuf.Enum): Check | undefined 
   if (rules.enum && enumType) {
     const r = rules.enum;
     const num = (v: unknown) => enumType.values[v as string];
-    const names = (ns: unknown) => ([] as number[]).concat(ns as number[]).map((n) => enumType.valuesById[n] ?? String(n));
+    const names = (ns: unknown) => ([] as number[]).concat(ns as number[]).map((n) => enumType.names.get(n) ?? String(n));
     checks.push(
       r.const !== undefined && ((v) => (num(v) !== r.const ? `must be ${names(r.const)[0]}` : undefined)),
       r.in !== undefined && ((v) => (![].concat(r.in).includes(num(v) as never) ? `must be one of ${names(r.in).join(', ')}` : undefined)),

@@ -24,6 +24,9 @@ export interface FieldSupport {
 export interface MessageSupport {
   /** Accepted as the type of a typed_config (google.protobuf.Any); other types are rejected there. */
   readonly extension?: true;
+  /** A bool field of this message that, when true, lets its typed_config name an extension Meshwork does not
+   *  have (HttpFilter.is_optional): the config is kept as just its '@type' and the filter is skipped. */
+  readonly optionalExtensionWhen?: string;
   readonly note?: string;
   readonly fields: Readonly<Record<string, FieldSupport>>;
 }
@@ -58,7 +61,7 @@ const TABLE: Record<string, MessageSupport> = {
     },
   },
   'envoy.config.bootstrap.v3.Bootstrap.StaticResources': {
-    fields: { listeners: ok, clusters: ok, secrets: later('SDS secrets are not implemented yet') },
+    fields: { listeners: ok, clusters: ok, secrets: later('secrets are not wired to TLS contexts yet') },
   },
   'envoy.config.bootstrap.v3.Admin': {
     fields: {
@@ -106,6 +109,13 @@ const TABLE: Record<string, MessageSupport> = {
   [`${matcher}.RegexMatchAndSubstitute`]: { fields: { pattern: ok, substitution: ok } },
   'envoy.type.v3.Int64Range': { fields: { start: ok, end: ok } },
   'envoy.type.v3.Percent': { fields: { value: ok } },
+  'envoy.type.v3.FractionalPercent': { fields: { numerator: ok, denominator: ok } },
+  [`${core}.RuntimeFractionalPercent`]: {
+    fields: { default_value: ok, runtime_key: ignore('there is no runtime: default_value applies') },
+  },
+  [`${core}.RuntimeDouble`]: {
+    fields: { default_value: ok, runtime_key: ignore('there is no runtime: default_value applies') },
+  },
 
   // ---- listeners
   [`${listener}.Listener`]: {
@@ -116,6 +126,8 @@ const TABLE: Record<string, MessageSupport> = {
       filter_chains: ok,
       default_filter_chain: ok,
       listener_filters: ok,
+      listener_filters_timeout: ok,
+      continue_on_listener_filters_timeout: ok,
       per_connection_buffer_limit_bytes: ok,
       metadata: METADATA,
       traffic_direction: ignore('only names statistics and traces in Envoy'),
@@ -130,9 +142,13 @@ const TABLE: Record<string, MessageSupport> = {
       server_names: ok,
       transport_protocol: only('tls', 'raw_buffer'),
       application_protocols: ok,
-      prefix_ranges: later(NOT_YET),
-      source_prefix_ranges: later(NOT_YET),
-      source_ports: later(NOT_YET),
+      prefix_ranges: ok,
+      direct_source_prefix_ranges: ok,
+      source_type: ok,
+      source_prefix_ranges: ok,
+      source_ports: ok,
+      address_suffix: later('not implemented by Envoy either'),
+      suffix_len: later('not implemented by Envoy either'),
     },
   },
   [`${listener}.Filter`]: { fields: { name: ok, typed_config: ok, config_discovery: later('ECDS is not implemented yet') } },
@@ -144,30 +160,66 @@ const TABLE: Record<string, MessageSupport> = {
   [`${core}.TransportSocket`]: { fields: { name: ok, typed_config: ok } },
   [`${tls}.DownstreamTlsContext`]: {
     extension: true,
-    fields: { common_tls_context: ok, require_client_certificate: ok },
+    fields: {
+      common_tls_context: ok,
+      require_client_certificate: ok,
+      require_sni: ok,
+      session_timeout: ok,
+      disable_stateless_session_resumption: ok,
+      full_scan_certs_on_sni_mismatch: ok,
+      ocsp_staple_policy: { status: 'supported', values: ['LENIENT_STAPLING'], note: 'Meshwork does not staple OCSP responses' },
+    },
   },
-  [`${tls}.UpstreamTlsContext`]: { extension: true, fields: { common_tls_context: ok, sni: ok } },
+  [`${tls}.UpstreamTlsContext`]: {
+    extension: true,
+    fields: {
+      common_tls_context: ok,
+      sni: ok,
+      allow_renegotiation: ignore('Node.js never renegotiates as a client'),
+      max_session_keys: ignore('Node.js keeps its own session cache'),
+      enforce_rsa_key_usage: ignore('Node.js applies its own key-usage checks'),
+    },
+  },
   [`${tls}.CommonTlsContext`]: {
     fields: {
       tls_params: ok,
       tls_certificates: ok,
       validation_context: ok,
+      combined_validation_context: ok,
       alpn_protocols: ok,
-      tls_certificate_sds_secret_configs: later('SDS secrets are not implemented yet'),
-      validation_context_sds_secret_config: later('SDS secrets are not implemented yet'),
+      tls_certificate_sds_secret_configs: later('secrets are not wired to TLS contexts yet'),
+      validation_context_sds_secret_config: later('secrets are not wired to TLS contexts yet'),
+    },
+  },
+  [`${tls}.CommonTlsContext.CombinedCertificateValidationContext`]: {
+    fields: {
+      default_validation_context: ok,
+      validation_context_sds_secret_config: later('secrets are not wired to TLS contexts yet'),
     },
   },
   [`${tls}.TlsParameters`]: {
     fields: {
-      tls_minimum_protocol_version: only('TLS_AUTO', 'TLSv1_2', 'TLSv1_3'),
-      tls_maximum_protocol_version: only('TLS_AUTO', 'TLSv1_2', 'TLSv1_3'),
-      cipher_suites: later('BoringSSL cipher names and groups are not translated yet'),
+      tls_minimum_protocol_version: ok,
+      tls_maximum_protocol_version: ok,
+      cipher_suites: okNote('names are checked against what Node.js (OpenSSL) offers'),
+      ecdh_curves: ok,
+      signature_algorithms: ok,
     },
   },
-  [`${tls}.TlsCertificate`]: { fields: { certificate_chain: ok, private_key: ok } },
+  [`${tls}.TlsCertificate`]: { fields: { certificate_chain: ok, private_key: ok, password: ok } },
   [`${tls}.CertificateValidationContext`]: {
-    fields: { trusted_ca: ok, match_typed_subject_alt_names: ok, match_subject_alt_names: ok },
+    fields: {
+      trusted_ca: ok,
+      system_root_certs: okNote("Node.js's bundled root certificates"),
+      verify_certificate_spki: ok,
+      verify_certificate_hash: ok,
+      match_typed_subject_alt_names: ok,
+      match_subject_alt_names: ok,
+      crl: ok,
+      trust_chain_verification: ok,
+    },
   },
+  [`${tls}.CertificateValidationContext.SystemRootCerts`]: { fields: {} },
   [`${tls}.SubjectAltNameMatcher`]: { fields: { san_type: only('EMAIL', 'DNS', 'URI', 'IP_ADDRESS'), matcher: ok } },
 
   // ---- HTTP connection manager
@@ -182,11 +234,13 @@ const TABLE: Record<string, MessageSupport> = {
       access_log: ok,
       use_remote_address: ok,
       xff_num_trusted_hops: ok,
+      internal_address_config: ok,
       skip_xff_append: ok,
       server_name: ok,
       server_header_transformation: ok,
       generate_request_id: ok,
       preserve_external_request_id: ok,
+      always_set_request_id_in_response: ok,
       max_request_headers_kb: ok,
       common_http_protocol_options: ok,
       http_protocol_options: ok,
@@ -206,7 +260,12 @@ const TABLE: Record<string, MessageSupport> = {
       tracing: later('tracing is not implemented yet'),
     },
   },
-  [`${hcm}.HttpFilter`]: { fields: { name: ok, typed_config: ok } },
+  [`${hcm}.HttpFilter`]: {
+    optionalExtensionWhen: 'is_optional',
+    fields: { name: ok, typed_config: ok, is_optional: okNote('an optional filter whose extension Meshwork lacks is skipped') },
+  },
+  [`${hcm}.HttpConnectionManager.InternalAddressConfig`]: { fields: { unix_sockets: ok, cidr_ranges: ok } },
+  [`${core}.CidrRange`]: { fields: { address_prefix: ok, prefix_len: ok } },
   [`${hcm}.HttpConnectionManager.UpgradeConfig`]: { fields: { upgrade_type: ok, enabled: ok } },
   [`${core}.HttpProtocolOptions`]: {
     fields: {
@@ -218,16 +277,17 @@ const TABLE: Record<string, MessageSupport> = {
     },
   },
   [`${core}.Http1ProtocolOptions`]: {
-    note: 'setting the message selects HTTP/1.1 where a protocol is chosen; its options are not implemented yet',
-    fields: {},
+    note: 'setting the message selects HTTP/1.1 where a protocol is chosen; the HTTP/1.0 options apply to downstream connections',
+    fields: { accept_http_10: ok, default_host_for_http_10: ok },
   },
   [`${core}.Http2ProtocolOptions`]: {
-    fields: { hpack_table_size: ok, max_concurrent_streams: ok, initial_stream_window_size: ok, initial_connection_window_size: ok },
+    fields: { max_concurrent_streams: ok, initial_stream_window_size: ok, initial_connection_window_size: ok },
   },
   'envoy.extensions.filters.http.router.v3.Router': {
     extension: true,
     fields: {
       suppress_envoy_headers: ok,
+      respect_expected_rq_timeout: ok,
       start_child_span: ignore('tracing is not implemented'),
       dynamic_stats: ignore('only changes which statistics Envoy keeps'),
     },
@@ -243,6 +303,10 @@ const TABLE: Record<string, MessageSupport> = {
       response_headers_to_add: ok,
       response_headers_to_remove: ok,
       max_direct_response_body_size_bytes: ok,
+      internal_only_headers: ok,
+      most_specific_header_mutations_wins: ok,
+      ignore_port_in_host_matching: ok,
+      ignore_path_parameters_in_path_matching: ok,
       validate_clusters: ignore('clusters named by static routes are always checked'),
       request_mirror_policies: later(NOT_YET),
       typed_per_filter_config: later('per-route filter config is not implemented yet'),
@@ -255,6 +319,7 @@ const TABLE: Record<string, MessageSupport> = {
       domains: ok,
       routes: ok,
       require_tls: ok,
+      virtual_clusters: ok,
       request_headers_to_add: ok,
       request_headers_to_remove: ok,
       response_headers_to_add: ok,
@@ -265,6 +330,7 @@ const TABLE: Record<string, MessageSupport> = {
       metadata: METADATA,
     },
   },
+  [`${route}.VirtualCluster`]: { fields: { name: ok, headers: ok } },
   [`${route}.Route`]: {
     fields: {
       name: ok,
@@ -291,7 +357,7 @@ const TABLE: Record<string, MessageSupport> = {
       headers: ok,
       query_parameters: ok,
       grpc: ok,
-      runtime_fraction: later(NOT_YET),
+      runtime_fraction: ok,
     },
   },
   [`${route}.RouteMatch.GrpcRouteMatchOptions`]: { fields: {} },
@@ -306,14 +372,20 @@ const TABLE: Record<string, MessageSupport> = {
       host_rewrite_literal: ok,
       auto_host_rewrite: ok,
       host_rewrite_header: ok,
+      host_rewrite_path_regex: ok,
+      append_x_forwarded_host: ok,
       timeout: ok,
       idle_timeout: ok,
       hash_policy: ok,
-      priority: only('DEFAULT'),
+      upgrade_configs: ok,
+      priority: { status: 'supported', values: ['DEFAULT', 'HIGH'], note: 'HIGH behaves as DEFAULT until circuit breakers exist' },
       retry_policy: later('retries are not implemented yet'),
       request_mirror_policies: later(NOT_YET),
       max_stream_duration: later(NOT_YET),
     },
+  },
+  [`${route}.RouteAction.UpgradeConfig`]: {
+    fields: { upgrade_type: ok, enabled: ok, connect_config: later('CONNECT upgrades are not implemented') },
   },
   [`${route}.RedirectAction`]: {
     fields: {
@@ -329,8 +401,19 @@ const TABLE: Record<string, MessageSupport> = {
     },
   },
   [`${route}.DirectResponseAction`]: { fields: { status: ok, body: ok } },
-  [`${route}.WeightedCluster`]: { fields: { clusters: ok, total_weight: ok } },
-  [`${route}.WeightedCluster.ClusterWeight`]: { fields: { name: ok, weight: ok } },
+  [`${route}.WeightedCluster`]: { fields: { clusters: ok, total_weight: ok, header_name: ok } },
+  [`${route}.WeightedCluster.ClusterWeight`]: {
+    fields: {
+      name: ok,
+      cluster_header: ok,
+      weight: ok,
+      host_rewrite_literal: ok,
+      request_headers_to_add: ok,
+      request_headers_to_remove: ok,
+      response_headers_to_add: ok,
+      response_headers_to_remove: ok,
+    },
+  },
   [`${route}.HeaderMatcher`]: {
     fields: {
       name: ok,
@@ -376,6 +459,7 @@ const TABLE: Record<string, MessageSupport> = {
       ring_hash_lb_config: ok,
       maglev_lb_config: ok,
       least_request_lb_config: ok,
+      round_robin_lb_config: ok,
       common_lb_config: ok,
       per_connection_buffer_limit_bytes: ok,
       metadata: METADATA,
@@ -389,8 +473,17 @@ const TABLE: Record<string, MessageSupport> = {
     fields: { minimum_ring_size: ok, maximum_ring_size: ok, hash_function: only('XX_HASH') },
   },
   [`${cluster}.Cluster.MaglevLbConfig`]: { fields: { table_size: ok } },
-  [`${cluster}.Cluster.LeastRequestLbConfig`]: { fields: { choice_count: ok } },
-  [`${cluster}.Cluster.CommonLbConfig`]: { fields: { healthy_panic_threshold: ok } },
+  [`${cluster}.Cluster.LeastRequestLbConfig`]: {
+    fields: { choice_count: ok, active_request_bias: ok, slow_start_config: later('slow start is not implemented yet') },
+  },
+  [`${cluster}.Cluster.RoundRobinLbConfig`]: { fields: { slow_start_config: later('slow start is not implemented yet') } },
+  [`${cluster}.Cluster.CommonLbConfig`]: { fields: { healthy_panic_threshold: ok, consistent_hashing_lb_config: ok } },
+  [`${cluster}.Cluster.CommonLbConfig.ConsistentHashingLbConfig`]: {
+    fields: {
+      use_hostname_for_hashing: later('hosts are always hashed by their address'),
+      hash_balance_factor: later('bounded-load consistent hashing is not implemented'),
+    },
+  },
   'envoy.config.endpoint.v3.ClusterLoadAssignment': { fields: { cluster_name: ok, endpoints: ok, policy: later(NOT_YET) } },
   'envoy.config.endpoint.v3.LocalityLbEndpoints': {
     fields: { locality: ok, lb_endpoints: ok, load_balancing_weight: ok, priority: ok, metadata: METADATA },
@@ -417,8 +510,22 @@ const TABLE: Record<string, MessageSupport> = {
       log_format: ok,
       format: okNote('prefer log_format'),
       json_format: okNote('prefer log_format'),
+      typed_json_format: okNote('prefer log_format'),
     },
   },
+  'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy': {
+    extension: true,
+    fields: {
+      stat_prefix: okNote('prefix of the TCP proxy statistics'),
+      cluster: ok,
+      weighted_clusters: ok,
+      idle_timeout: ok,
+      max_connect_attempts: ok,
+      access_log: ok,
+    },
+  },
+  'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster': { fields: { clusters: ok } },
+  'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight': { fields: { name: ok, weight: ok } },
   'envoy.extensions.access_loggers.stream.v3.StdoutAccessLog': { extension: true, fields: { log_format: ok } },
   'envoy.extensions.access_loggers.stream.v3.StderrAccessLog': { extension: true, fields: { log_format: ok } },
   [`${core}.SubstitutionFormatString`]: {
@@ -427,10 +534,12 @@ const TABLE: Record<string, MessageSupport> = {
       text_format_source: ok,
       json_format: ok,
       omit_empty_values: ok,
-      content_type: ignore('only used by local replies, which are not configurable yet'),
+      content_type: ok,
+      json_format_options: ok,
       formatters: later('formatter extensions are not implemented yet'),
     },
   },
+  [`${core}.JsonFormatOptions`]: { fields: { sort_properties: ok } },
 };
 
 /** The support entry of a message type, if Meshwork implements any of it. */

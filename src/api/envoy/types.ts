@@ -99,6 +99,27 @@ export interface Percent {
   readonly value?: number;
 }
 
+export interface FractionalPercent {
+  readonly numerator?: number;
+  readonly denominator?: 'HUNDRED' | 'TEN_THOUSAND' | 'MILLION';
+}
+
+/** runtime_key is accepted and ignored: there is no runtime, default_value applies. */
+export interface RuntimeFractionalPercent {
+  readonly default_value?: FractionalPercent;
+  readonly runtime_key?: string;
+}
+
+export interface RuntimeDouble {
+  readonly default_value?: number;
+  readonly runtime_key?: string;
+}
+
+export interface CidrRange {
+  readonly address_prefix?: string;
+  readonly prefix_len?: number;
+}
+
 /** The type-erased metadata Meshwork accepts and ignores. */
 export interface Metadata {
   readonly filter_metadata?: { readonly [filter: string]: JsonObject };
@@ -128,11 +149,13 @@ export interface HttpProtocolOptions {
   readonly headers_with_underscores_action?: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
 }
 
-/** Present = HTTP/1.1; none of its options is implemented yet. */
-export type Http1ProtocolOptions = Readonly<Record<string, never>>;
+/** Present = HTTP/1.1 where a protocol is chosen. */
+export interface Http1ProtocolOptions {
+  readonly accept_http_10?: boolean;
+  readonly default_host_for_http_10?: string;
+}
 
 export interface Http2ProtocolOptions {
-  readonly hpack_table_size?: number;
   readonly max_concurrent_streams?: number;
   readonly initial_stream_window_size?: number;
   readonly initial_connection_window_size?: number;
@@ -147,6 +170,8 @@ export interface Listener {
   readonly filter_chains?: readonly FilterChain[];
   readonly default_filter_chain?: FilterChain;
   readonly listener_filters?: readonly ListenerFilter[];
+  readonly listener_filters_timeout?: Millis;
+  readonly continue_on_listener_filters_timeout?: boolean;
   readonly per_connection_buffer_limit_bytes?: number;
   readonly metadata?: Metadata;
   readonly traffic_direction?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
@@ -165,6 +190,11 @@ export interface FilterChainMatch {
   readonly server_names?: readonly string[];
   readonly transport_protocol?: 'tls' | 'raw_buffer';
   readonly application_protocols?: readonly string[];
+  readonly prefix_ranges?: readonly CidrRange[];
+  readonly direct_source_prefix_ranges?: readonly CidrRange[];
+  readonly source_type?: 'ANY' | 'SAME_IP_OR_LOOPBACK' | 'EXTERNAL';
+  readonly source_prefix_ranges?: readonly CidrRange[];
+  readonly source_ports?: readonly number[];
 }
 
 /** A network filter. */
@@ -172,7 +202,18 @@ export interface Filter {
   readonly name?: string;
   readonly typed_config?: NetworkFilterConfig;
 }
-export type NetworkFilterConfig = HttpConnectionManager;
+export type NetworkFilterConfig = HttpConnectionManager | TcpProxy;
+
+export interface TcpProxy {
+  readonly '@type': TypeUrl<'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy'>;
+  readonly stat_prefix?: string;
+  /** Exactly one of cluster, weighted_clusters is set. */
+  readonly cluster?: string;
+  readonly weighted_clusters?: { readonly clusters?: ReadonlyArray<{ readonly name?: string; readonly weight?: number }> };
+  readonly idle_timeout?: Millis;
+  readonly max_connect_attempts?: number;
+  readonly access_log?: readonly AccessLog[];
+}
 
 export interface ListenerFilter {
   readonly name?: string;
@@ -198,35 +239,57 @@ export interface DownstreamTlsContext {
   readonly '@type': TypeUrl<'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext'>;
   readonly common_tls_context?: CommonTlsContext;
   readonly require_client_certificate?: boolean;
+  readonly require_sni?: boolean;
+  readonly session_timeout?: Millis;
+  readonly disable_stateless_session_resumption?: boolean;
+  readonly full_scan_certs_on_sni_mismatch?: boolean;
+  readonly ocsp_staple_policy?: 'LENIENT_STAPLING';
 }
 
 export interface UpstreamTlsContext {
   readonly '@type': TypeUrl<'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext'>;
   readonly common_tls_context?: CommonTlsContext;
   readonly sni?: string;
+  /** Accepted and ignored. */
+  readonly allow_renegotiation?: boolean;
+  /** Accepted and ignored. */
+  readonly max_session_keys?: number;
+  /** Accepted and ignored. */
+  readonly enforce_rsa_key_usage?: boolean;
 }
 
 export interface CommonTlsContext {
   readonly tls_params?: TlsParameters;
   readonly tls_certificates?: readonly TlsCertificate[];
   readonly validation_context?: CertificateValidationContext;
+  readonly combined_validation_context?: { readonly default_validation_context?: CertificateValidationContext };
   readonly alpn_protocols?: readonly string[];
 }
 
-export type TlsProtocol = 'TLS_AUTO' | 'TLSv1_2' | 'TLSv1_3';
+export type TlsProtocol = 'TLS_AUTO' | 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' | 'TLSv1_3';
 
 export interface TlsParameters {
   readonly tls_minimum_protocol_version?: TlsProtocol;
   readonly tls_maximum_protocol_version?: TlsProtocol;
+  readonly cipher_suites?: readonly string[];
+  readonly ecdh_curves?: readonly string[];
+  readonly signature_algorithms?: readonly string[];
 }
 
 export interface TlsCertificate {
   readonly certificate_chain?: DataSource;
   readonly private_key?: DataSource;
+  readonly password?: DataSource;
 }
 
 export interface CertificateValidationContext {
   readonly trusted_ca?: DataSource;
+  /** Present = verify against Node.js's bundled root certificates. */
+  readonly system_root_certs?: Readonly<Record<string, never>>;
+  readonly verify_certificate_spki?: readonly string[];
+  readonly verify_certificate_hash?: readonly string[];
+  readonly crl?: DataSource;
+  readonly trust_chain_verification?: 'VERIFY_TRUST_CHAIN' | 'ACCEPT_UNTRUSTED';
   readonly match_typed_subject_alt_names?: readonly SubjectAltNameMatcher[];
   /** Deprecated in Envoy: use match_typed_subject_alt_names. */
   readonly match_subject_alt_names?: readonly StringMatcher[];
@@ -253,6 +316,8 @@ export interface HttpConnectionManager {
   readonly server_header_transformation?: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
   readonly generate_request_id?: boolean;
   readonly preserve_external_request_id?: boolean;
+  readonly always_set_request_id_in_response?: boolean;
+  readonly internal_address_config?: { readonly unix_sockets?: boolean; readonly cidr_ranges?: readonly CidrRange[] };
   readonly max_request_headers_kb?: number;
   readonly common_http_protocol_options?: HttpProtocolOptions;
   readonly http_protocol_options?: Http1ProtocolOptions;
@@ -282,13 +347,21 @@ export interface UpgradeConfig {
 
 export interface HttpFilter {
   readonly name?: string;
-  readonly typed_config?: HttpFilterConfig;
+  /** A `MissingExtension` only when is_optional is set. */
+  readonly typed_config?: HttpFilterConfig | MissingExtension;
+  readonly is_optional?: boolean;
 }
 export type HttpFilterConfig = Router;
+
+/** The typed_config of an optional filter whose extension Meshwork does not have: only its type is kept. */
+export interface MissingExtension {
+  readonly '@type': string;
+}
 
 export interface Router {
   readonly '@type': TypeUrl<'envoy.extensions.filters.http.router.v3.Router'>;
   readonly suppress_envoy_headers?: boolean;
+  readonly respect_expected_rq_timeout?: boolean;
   readonly start_child_span?: boolean;
   readonly dynamic_stats?: boolean;
 }
@@ -303,6 +376,10 @@ export interface RouteConfiguration {
   readonly response_headers_to_add?: readonly HeaderValueOption[];
   readonly response_headers_to_remove?: readonly string[];
   readonly max_direct_response_body_size_bytes?: number;
+  readonly internal_only_headers?: readonly string[];
+  readonly most_specific_header_mutations_wins?: boolean;
+  readonly ignore_port_in_host_matching?: boolean;
+  readonly ignore_path_parameters_in_path_matching?: boolean;
   readonly validate_clusters?: boolean;
   readonly metadata?: Metadata;
 }
@@ -312,6 +389,7 @@ export interface VirtualHost {
   readonly domains?: readonly string[];
   readonly routes?: readonly Route[];
   readonly require_tls?: 'NONE' | 'EXTERNAL_ONLY' | 'ALL';
+  readonly virtual_clusters?: ReadonlyArray<{ readonly name?: string; readonly headers?: readonly HeaderMatcher[] }>;
   readonly request_headers_to_add?: readonly HeaderValueOption[];
   readonly request_headers_to_remove?: readonly string[];
   readonly response_headers_to_add?: readonly HeaderValueOption[];
@@ -344,6 +422,7 @@ export interface RouteMatch {
   readonly headers?: readonly HeaderMatcher[];
   readonly query_parameters?: readonly QueryParameterMatcher[];
   readonly grpc?: Readonly<Record<string, never>>;
+  readonly runtime_fraction?: RuntimeFractionalPercent;
 }
 
 export interface HeaderMatcher {
@@ -376,21 +455,33 @@ export interface RouteAction {
   readonly host_rewrite_literal?: string;
   readonly auto_host_rewrite?: boolean;
   readonly host_rewrite_header?: string;
+  readonly host_rewrite_path_regex?: RegexMatchAndSubstitute;
+  readonly append_x_forwarded_host?: boolean;
   readonly timeout?: Millis;
   readonly idle_timeout?: Millis;
   readonly hash_policy?: readonly HashPolicy[];
-  readonly priority?: 'DEFAULT';
+  readonly upgrade_configs?: readonly UpgradeConfig[];
+  /** HIGH behaves as DEFAULT until circuit breakers exist. */
+  readonly priority?: 'DEFAULT' | 'HIGH';
 }
 
 export interface WeightedCluster {
   readonly clusters?: readonly ClusterWeight[];
   /** Deprecated in Envoy: the sum of the weights is used. */
   readonly total_weight?: number;
+  readonly header_name?: string;
 }
 
+/** Exactly one of name, cluster_header is set. */
 export interface ClusterWeight {
   readonly name?: string;
+  readonly cluster_header?: string;
   readonly weight?: number;
+  readonly host_rewrite_literal?: string;
+  readonly request_headers_to_add?: readonly HeaderValueOption[];
+  readonly request_headers_to_remove?: readonly string[];
+  readonly response_headers_to_add?: readonly HeaderValueOption[];
+  readonly response_headers_to_remove?: readonly string[];
 }
 
 export interface RedirectAction {
@@ -441,8 +532,10 @@ export interface Cluster {
   readonly transport_socket?: TransportSocket;
   readonly ring_hash_lb_config?: RingHashLbConfig;
   readonly maglev_lb_config?: { readonly table_size?: number };
-  readonly least_request_lb_config?: { readonly choice_count?: number };
-  readonly common_lb_config?: { readonly healthy_panic_threshold?: Percent };
+  readonly least_request_lb_config?: { readonly choice_count?: number; readonly active_request_bias?: RuntimeDouble };
+  /** Present with no supported options (slow_start_config is not implemented). */
+  readonly round_robin_lb_config?: Readonly<Record<string, never>>;
+  readonly common_lb_config?: { readonly healthy_panic_threshold?: Percent; readonly consistent_hashing_lb_config?: Readonly<Record<string, never>> };
   readonly per_connection_buffer_limit_bytes?: number;
   readonly metadata?: Metadata;
 }
@@ -505,6 +598,8 @@ export interface FileAccessLog {
   readonly format?: string;
   /** Deprecated in Envoy: use log_format.json_format. */
   readonly json_format?: JsonObject;
+  /** Deprecated in Envoy: use log_format.json_format. */
+  readonly typed_json_format?: JsonObject;
 }
 
 export interface StdoutAccessLog {
@@ -524,4 +619,5 @@ export interface SubstitutionFormatString {
   readonly json_format?: JsonObject;
   readonly omit_empty_values?: boolean;
   readonly content_type?: string;
+  readonly json_format_options?: { readonly sort_properties?: boolean };
 }
