@@ -117,7 +117,9 @@ export class ActiveStream implements FilterCallbacks {
     this.isHead = method === 'HEAD';
     const ct = headers.get('content-type');
     this.isGrpc = ct !== undefined && ct.startsWith('application/grpc');
-    const upgradeType = headers.get('upgrade');
+    // Only a real upgrade (the codec saw Connection: upgrade with Upgrade, Envoy's Utility::isUpgrade) is one; a
+    // stray Upgrade header is an ordinary hop-by-hop header, removed with the others below.
+    const upgradeType = this.upgrade !== undefined ? headers.get('upgrade') : undefined;
     if (upgradeType !== undefined) {
       const allowed = this.cfg.upgrades.get(upgradeType.toLowerCase());
       if (!allowed) {
@@ -465,7 +467,8 @@ export class ActiveStream implements FilterCallbacks {
   private onIdleTimeout(): void {
     this.idleTimer = undefined;
     this.cfg.stats.downstream_rq_idle_timeout.inc();
-    this.timeoutReply(408, 'stream timeout', 'stream_idle_timeout', ResponseFlag.StreamIdleTimeout);
+    // Envoy's maybeRequestTimeoutCode: once the client has sent everything, the wait is on the upstream (504)
+    this.timeoutReply(this.requestEnded ? 504 : 408, 'stream timeout', 'stream_idle_timeout', ResponseFlag.StreamIdleTimeout);
   }
 
   private onRequestTimeout(): void {

@@ -130,8 +130,10 @@ export class Http1ServerConnection implements DownstreamConnection {
     const w = this.writer;
     if (!s || !w || !s.finished || this.upgraded) return;
     if (!w.requestDone) {
-      // The response finished before the request body did: Envoy closes rather than reading the rest.
-      if (s.responseEnded) this.closeAfterWrite();
+      // The response finished before the request body did: Envoy closes rather than reading the rest. A request
+      // without a body is complete already (a local reply can finish it inside onRequestHead); the parser's
+      // onMessageComplete, which follows at once, moves on to the next request.
+      if (s.responseEnded && !w.requestBodyless) this.closeAfterWrite();
       return;
     }
     this.stream = null;
@@ -254,6 +256,8 @@ export class Http1ServerConnection implements DownstreamConnection {
     sock.on('end', onEnd);
     sock.once('close', () => stats.downstream_cx_upgrades_active.dec());
     if (rest.length > 0) queueMicrotask(() => onData(rest));
+    // onData paused the socket when the parser held the upgrade head; the tunnel reads from here on
+    sock.resume();
     return {
       write: (c) => sock.write(c),
       end: () => sock.end(),
@@ -307,7 +311,9 @@ class Http1Writer implements ResponseWriter {
     const status = Number(h.get(':status'));
     const sock = this.conn.sock;
     if (status !== 101) {
-      if (this.forceClose || this.closeAfter || !this.keepAlive) {
+      // A response that starts before the request body is complete ends the connection (Envoy drains it for
+      // HTTP/1 rather than reading the rest); say so, so that the client does not reuse it.
+      if (this.forceClose || this.closeAfter || !this.keepAlive || (!this.requestDone && !this.requestBodyless)) {
         this.forceClose = true;
         h.set('connection', 'close');
       } else if (this.http10) h.set('connection', 'keep-alive');

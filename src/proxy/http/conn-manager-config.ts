@@ -8,6 +8,7 @@ import type { Counter, Gauge, Histogram, StatsStore } from '../observability/sta
 import { compileRouteConfiguration, type RouteTable } from '../router/route-table.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import type { FilterCallbacks, HttpFilter } from './filter.js';
+import { compileInternalAddressConfig } from './standard-headers.js';
 
 export interface HcmStats {
   downstream_cx_total: Counter;
@@ -82,6 +83,8 @@ export interface HcmConfig {
   readonly filters: readonly CompiledFilter[];
   readonly accessLoggers: readonly AccessLogger[];
   readonly useRemoteAddress: boolean;
+  /** internal_address_config, compiled: whether a client address counts as internal (see standard-headers.ts) */
+  readonly isInternalAddress: (ip: string) => boolean;
   readonly xffNumTrustedHops: number;
   readonly skipXffAppend: boolean;
   readonly via: string | undefined;
@@ -158,6 +161,7 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
     filters,
     accessLoggers: loggers,
     useRemoteAddress: cfg.use_remote_address ?? false,
+    isInternalAddress: compileInternalAddressConfig(cfg.internal_address_config, `${path}.internal_address_config`),
     xffNumTrustedHops: cfg.xff_num_trusted_hops ?? 0,
     skipXffAppend: cfg.skip_xff_append ?? false,
     via: cfg.via || undefined,

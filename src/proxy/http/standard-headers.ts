@@ -1,27 +1,61 @@
 // The headers the connection manager itself manages, as Envoy's ConnectionManagerUtility does: hop-by-hop
-// removal, x-forwarded-for / x-forwarded-proto with use_remote_address and xff_num_trusted_hops, stripping
-// x-envoy-* from external clients, x-request-id, via, and the server header on the way back.
+// removal, x-forwarded-for / x-forwarded-proto with use_remote_address and xff_num_trusted_hops, internal vs
+// external clients (internal_address_config) and the x-envoy-* control headers only internal ones may send,
+// x-request-id, via, and the server header on the way back.
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import { ConfigError } from '../../common/errors.js';
 import type { HcmConfig } from './conn-manager-config.js';
 import type { HeaderMap } from './headers.js';
 
 /** Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 and the legacy ones Envoy also drops). */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding'];
 
-/** RFC 1918, loopback, link-local and unique-local: Envoy's notion of an internal address. */
+/**
+ * Envoy's legacy notion of an internal address (Network::Utility::isInternalAddress): RFC 1918, 127.0.0.1 exactly,
+ * ::1 and fd00::/8. Since Envoy 1.33 it applies only when internal_address_config is present without cidr_ranges.
+ */
 export function isInternalAddress(ip: string): boolean {
   if (ip.startsWith('::ffff:')) ip = ip.slice(7);
   const v = net.isIP(ip);
   if (v === 4) {
     const [a, b] = ip.split('.').map(Number) as [number, number];
-    return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+    return a === 10 || ip === '127.0.0.1' || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
   }
   if (v === 6) {
     const l = ip.toLowerCase();
-    return l === '::1' || l.startsWith('fc') || l.startsWith('fd');
+    return l === '::1' || /^fd[0-9a-f]{2}:/.test(l);
   }
   return false;
+}
+
+/**
+ * Compile HttpConnectionManager.internal_address_config into the predicate the connection manager asks per
+ * request. Current Envoy trusts no address when the field is absent: a client on loopback or a private network
+ * is external (its x-envoy-* control headers are dropped, its x-request-id replaced) unless the operator lists
+ * it. Present with no cidr_ranges, the legacy RFC 1918 set applies; with cidr_ranges, exactly those ranges.
+ * Peers that are not IP sockets (unix sockets) are internal only with unix_sockets.
+ */
+export function compileInternalAddressConfig(cfg: { unix_sockets?: boolean; cidr_ranges?: { address_prefix?: string; prefix_len?: number }[] } | undefined, path: string): (ip: string) => boolean {
+  if (!cfg) return () => false;
+  const unix = cfg.unix_sockets === true;
+  if (!cfg.cidr_ranges?.length) return (ip) => (net.isIP(ip) ? isInternalAddress(ip) : unix);
+  const list = new net.BlockList();
+  cfg.cidr_ranges.forEach((r, i) => {
+    const family = net.isIP(r.address_prefix ?? '');
+    const len = r.prefix_len ?? 0;
+    if (!family) throw new ConfigError('MW_CONFIG_INVALID', `${path}.cidr_ranges[${i}].address_prefix`, `Cannot parse "${r.address_prefix ?? ''}": not an IP address`);
+    if (!Number.isInteger(len) || len < 0 || len > (family === 4 ? 32 : 128)) {
+      throw new ConfigError('MW_CONFIG_INVALID', `${path}.cidr_ranges[${i}].prefix_len`, `prefix length ${len} is out of range for ${r.address_prefix}`);
+    }
+    list.addSubnet(r.address_prefix!, len, family === 4 ? 'ipv4' : 'ipv6');
+  });
+  return (ip) => {
+    if (ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7))) ip = ip.slice(7);
+    const family = net.isIP(ip);
+    if (!family) return unix;
+    return list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  };
 }
 
 export function ipOf(addr: string): string {
@@ -39,54 +73,98 @@ export interface RequestContext {
 }
 
 export interface MutateResult {
-  /** the address Envoy calls the downstream remote address (after XFF processing), "ip:port" or "ip" */
+  /** the address Envoy calls the downstream remote address (after XFF processing), "ip:port" (port 0 from XFF) */
   remoteAddress: string;
   internal: boolean;
 }
 
+// What Envoy strips from every request that is not internal (ConnectionManagerUtility::cleanInternalHeaders):
+// the headers through which a client could steer retries, timeouts, stats or tracing. Only this list: other
+// x-envoy-* names pass, as in Envoy.
+const UNTRUSTED_CONTROL_HEADERS = [
+  'x-envoy-retriable-status-codes', 'x-envoy-retriable-header-names', 'x-envoy-retry-on', 'x-envoy-retry-grpc-on',
+  'x-envoy-max-retries', 'x-envoy-upstream-alt-stat-name', 'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms', 'x-envoy-upstream-rq-timeout-alt-response', 'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-force-trace', 'x-envoy-ip-tags', 'x-envoy-original-url', 'x-envoy-hedge-on-per-try-timeout',
+];
+// ... and, at the edge (use_remote_address), the ones that only a trusted proxy may set.
+const EDGE_ONLY_CONTROL_HEADERS = ['x-envoy-decorator-operation', 'x-envoy-downstream-service-cluster', 'x-envoy-downstream-service-node'];
+
+/**
+ * Envoy's Utility::getLastAddressFromXFF: the address `skip` entries from the right of x-forwarded-for, and
+ * whether XFF holds exactly that one address (the only case in which it may make a request internal).
+ */
+function lastXffAddress(h: HeaderMap, skip: number): { ip: string; single: boolean } | undefined {
+  let xff = h.getJoined('x-forwarded-for');
+  if (xff === undefined) return undefined;
+  for (let i = 0; i < skip; i++) {
+    const c = xff.lastIndexOf(',');
+    if (c < 0) return undefined;
+    xff = xff.slice(0, c);
+  }
+  const c = xff.lastIndexOf(',');
+  const ip = (c >= 0 ? xff.slice(c + 1) : xff).trim();
+  return net.isIP(ip) ? { ip, single: c < 0 && skip === 0 } : undefined;
+}
+
+/** An address read from XFF has no port; like Envoy, report it with port 0 ("1.2.3.4:0", "[::1]:0"). */
+function xffAddress(ip: string | undefined): string | undefined {
+  return ip === undefined ? undefined : net.isIPv6(ip) ? `[${ip}]:0` : `${ip}:0`;
+}
+
+/** ConnectionManagerUtility::mutateRequestHeaders, step for step (minus tracing, XFCC and early data). */
 export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestContext): MutateResult {
-  for (const name of HOP_BY_HOP) h.remove(name);
+  // Envoy forwards Connection and Upgrade of an upgrade request verbatim: the upstream needs both to switch
+  for (const name of HOP_BY_HOP) if (!(ctx.upgrade && name === 'connection')) h.remove(name);
   if (!ctx.upgrade) h.remove('upgrade');
   const te = h.get('te');
   if (te !== undefined && te.toLowerCase() !== 'trailers') h.remove('te');
+  // only this proxy says whether a request is internal
+  h.remove('x-envoy-internal');
 
   const peerIp = ipOf(ctx.peer);
-  let remoteAddress = ctx.peer;
-  let internal: boolean;
+  // Envoy's final_remote_address, and whether it may be trusted as internal at all
+  let remote: string | undefined;
+  let trustedChecks = false;
   if (cfg.useRemoteAddress) {
-    internal = isInternalAddress(peerIp);
-    if (!cfg.skipXffAppend) appendXff(h, peerIp);
-    h.set('x-forwarded-proto', ctx.scheme);
+    // a request that already went through proxies (XFF present) is never internal
+    trustedChecks = !h.has('x-forwarded-for');
+    // with trusted proxies in front, the client is the address they recorded, read before we append ours
+    if (cfg.xffNumTrustedHops > 0) remote = xffAddress(lastXffAddress(h, cfg.xffNumTrustedHops - 1)?.ip);
+    remote ??= ctx.peer;
+    // Envoy appends its own node address instead of a loopback peer; Meshwork appends the peer as it is.
+    if (!cfg.skipXffAppend) appendList(h, 'x-forwarded-for', peerIp);
+    // an untrusted previous hop does not get to say which scheme the client used
+    if (cfg.xffNumTrustedHops === 0 || !h.has('x-forwarded-proto')) h.set('x-forwarded-proto', ctx.scheme);
   } else {
-    // The trusted client address is xff_num_trusted_hops entries from the right of XFF (Envoy's rule);
-    // without XFF, it is the peer.
-    const xff = h.getJoined('x-forwarded-for');
-    if (xff) {
-      const parts = xff.split(',').map((s) => s.trim()).filter(Boolean);
-      const idx = parts.length - 1 - cfg.xffNumTrustedHops;
-      if (idx >= 0 && net.isIP(parts[idx]!)) remoteAddress = parts[idx]!;
-      internal = parts.length === 1 && isInternalAddress(parts[0]!);
-    } else internal = isInternalAddress(peerIp);
-    if (!h.has('x-forwarded-proto')) h.set('x-forwarded-proto', ctx.scheme);
+    // the trusted client address is xff_num_trusted_hops entries from the right of XFF; without XFF there is
+    // none, and the request is external even from an internal peer
+    const found = lastXffAddress(h, cfg.xffNumTrustedHops);
+    if (found) {
+      remote = xffAddress(found.ip);
+      trustedChecks = found.single;
+    }
   }
+  if (!h.has('x-forwarded-proto')) h.set('x-forwarded-proto', ctx.scheme);
 
-  if (!internal && cfg.useRemoteAddress) {
-    // An external client must not steer the mesh: drop every x-envoy-* control header it sent.
-    h.removePrefix('x-envoy-');
-    h.set('x-envoy-external-address', ipOf(remoteAddress));
-  } else if (internal && cfg.useRemoteAddress) {
-    h.set('x-envoy-internal', 'true');
-  }
-
-  if (cfg.generateRequestId) {
-    if (!h.has('x-request-id') || (!internal && cfg.useRemoteAddress && !cfg.preserveExternalRequestId)) h.set('x-request-id', randomUUID());
+  const internal = trustedChecks && remote !== undefined && cfg.isInternalAddress(ipOf(remote));
+  const remoteAddress = remote ?? ctx.peer;
+  // the first hop into the trusted network
+  const edge = !internal && cfg.useRemoteAddress;
+  if (internal) h.set('x-envoy-internal', 'true');
+  else {
+    if (edge) for (const name of EDGE_ONLY_CONTROL_HEADERS) h.remove(name);
+    for (const name of UNTRUSTED_CONTROL_HEADERS) h.remove(name);
+    for (const name of cfg.routeTable.internalOnlyHeaders) h.remove(name);
   }
   if (cfg.via) appendList(h, 'via', cfg.via);
-  return { remoteAddress, internal };
-}
+  if (edge) h.set('x-envoy-external-address', ipOf(remoteAddress));
 
-function appendXff(h: HeaderMap, ip: string): void {
-  appendList(h, 'x-forwarded-for', ip);
+  if (cfg.generateRequestId) {
+    // an edge client's id is replaced (unless configured to keep it); otherwise one is only added when missing
+    if (!h.has('x-request-id') || (edge && !cfg.preserveExternalRequestId)) h.set('x-request-id', randomUUID());
+  }
+  return { remoteAddress, internal };
 }
 
 function appendList(h: HeaderMap, name: string, value: string): void {
