@@ -11,7 +11,7 @@ import { CONTINUE_100, encodeChunk, encodeTrailers, LAST_CHUNK, RequestParser, w
 
 export interface DownstreamConnection {
   /** Stop taking new requests: close when idle, or after the current response (Connection: close). */
-  drain(): void;
+  drain(listenerAccepting?: boolean): void;
   destroy(): void;
   readonly activeStreams: number;
 }
@@ -28,6 +28,7 @@ export class Http1ServerConnection implements DownstreamConnection {
   private upgraded = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private headersTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
   private readonly onClose: () => void;
 
   constructor(socket: net.Socket, cfg: HcmConfig, info: ConnectionInfo, onClose: () => void) {
@@ -220,13 +221,24 @@ export class Http1ServerConnection implements DownstreamConnection {
   private cleanup(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.headersTimer) clearTimeout(this.headersTimer);
+    if (this.drainTimer) clearTimeout(this.drainTimer);
     this.cfg.stats.downstream_cx_http1_active.dec();
     this.onClose();
   }
 
-  drain(): void {
+  drain(listenerAccepting = false): void {
+    if (this.draining) return;
     this.draining = true;
-    if (!this.stream) this.closeAfterWrite();
+    if (this.stream) return; // closed after the response in flight, which says Connection: close
+    // After a config update (the listener still accepting), an idle connection stays open for drain_timeout like
+    // Envoy's HCM: a request the client is already sending is answered (with Connection: close) instead of being
+    // lost to a close that races it. On shutdown or listener removal, idle connections close at once.
+    if (!listenerAccepting || this.cfg.drainTimeoutMs <= 0) this.closeAfterWrite();
+    else this.drainTimer = setTimeout(() => !this.stream && this.closeAfterWrite(), this.cfg.drainTimeoutMs);
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   destroy(): void {
@@ -313,7 +325,7 @@ class Http1Writer implements ResponseWriter {
     if (status !== 101) {
       // A response that starts before the request body is complete ends the connection (Envoy drains it for
       // HTTP/1 rather than reading the rest); say so, so that the client does not reuse it.
-      if (this.forceClose || this.closeAfter || !this.keepAlive || (!this.requestDone && !this.requestBodyless)) {
+      if (this.forceClose || this.closeAfter || !this.keepAlive || this.conn.isDraining || (!this.requestDone && !this.requestBodyless)) {
         this.forceClose = true;
         h.set('connection', 'close');
       } else if (this.http10) h.set('connection', 'keep-alive');

@@ -16,7 +16,10 @@ interface SessionState {
   session?: http2.ServerHttp2Session;
 }
 
-const states = new WeakMap<net.Socket, SessionState>();
+// Keyed by session: `session.socket` is a Proxy, never the socket we handed over. The server emits 'session'
+// synchronously inside emit('connection'), so the connection being attached is known at that moment.
+const states = new WeakMap<http2.ServerHttp2Session, SessionState>();
+let attaching: SessionState | undefined;
 const servers = new WeakMap<HcmConfig, http2.Http2Server>();
 
 function serverFor(cfg: HcmConfig): http2.Http2Server {
@@ -34,17 +37,21 @@ function serverFor(cfg: HcmConfig): http2.Http2Server {
   s.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => onStream(stream, rawHeaders));
   s.on('session', (session) => {
     session.on('error', () => {});
-    const st = states.get(session.socket as net.Socket);
-    if (st) st.session = session;
+    const st = attaching;
+    attaching = undefined;
+    if (st) {
+      st.session = session;
+      states.set(session, st);
+    }
   });
   servers.set(cfg, s);
   return s;
 }
 
 function onStream(stream: http2.ServerHttp2Stream, raw: string[]): void {
-  const sock = stream.session?.socket as net.Socket | undefined;
-  const st = sock ? states.get(sock) : undefined;
+  const st = stream.session ? states.get(stream.session as http2.ServerHttp2Session) : undefined;
   if (!st) {
+    stream.on('error', () => {});
     stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }
@@ -70,19 +77,21 @@ function onStream(stream: http2.ServerHttp2Stream, raw: string[]): void {
   const s = new ActiveStream(st.cfg, st.info, writer, () => st.streams.delete(s));
   st.streams.add(s);
   stream.on('data', (chunk: Buffer) => s.decodeData(chunk, false));
-  let trailersSeen = false;
+  // node emits 'trailers' as soon as the frame is parsed, possibly before DATA still queued in the readable
+  // side: the trailers are passed on at 'end', after the last byte of the body.
+  let trailers: HeaderMap | undefined;
   stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
-    trailersSeen = true;
     const h = new HeaderMap();
     for (const k of Object.keys(t)) {
       const v = t[k];
       if (Array.isArray(v)) for (const x of v) h.add(k, x);
       else if (v !== undefined) h.add(k, String(v));
     }
-    s.decodeTrailers(h);
+    trailers = h;
   });
   stream.on('end', () => {
-    if (!trailersSeen) s.decodeData(Buffer.alloc(0), true);
+    if (trailers) s.decodeTrailers(trailers);
+    else if (!stream.endAfterHeaders) s.decodeData(Buffer.alloc(0), true); // headers-only requests ended already
   });
   stream.on('error', () => {});
   stream.on('close', () => {
@@ -101,14 +110,15 @@ export class Http2ServerConnection implements DownstreamConnection {
     cfg.stats.downstream_cx_http2_total.inc();
     cfg.stats.downstream_cx_http2_active.inc();
     this.state = { info, cfg, streams: new Set(), onClose };
-    states.set(socket, this.state);
     socket.on('close', () => {
       if (this.closed) return;
       this.closed = true;
       cfg.stats.downstream_cx_http2_active.dec();
       onClose();
     });
+    attaching = this.state;
     serverFor(cfg).emit('connection', socket);
+    attaching = undefined;
   }
 
   get activeStreams(): number {
@@ -150,9 +160,9 @@ class Http2Writer implements ResponseWriter {
       else if (Array.isArray(prev)) prev.push(a[i + 1]!);
       else out[k] = [prev, a[i + 1]!];
     }
-    // Trailers can only be sent on a stream opened for them; gRPC always ends with trailers.
-    const ct = h.get('content-type');
-    this.wantsTrailers = !endStream && ct !== undefined && ct.startsWith('application/grpc');
+    // Trailers can only be sent on a stream opened for them, and whether the upstream sends any is unknown
+    // yet: every response with a body waits for trailers (none → node ends with an empty DATA frame).
+    this.wantsTrailers = !endStream;
     if (this.wantsTrailers) {
       st.once('wantTrailers', () => {
         if (!st.destroyed) st.sendTrailers(this.trailers ?? {});

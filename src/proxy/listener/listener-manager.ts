@@ -51,7 +51,7 @@ interface ListenerStats {
 interface TrackedConn {
   socket: net.Socket;
   runtime: ListenerRuntime;
-  drain?: { drain(): void; activeStreams(): number };
+  drain?: { drain(listenerAccepting?: boolean): void; activeStreams(): number };
 }
 
 export function addressKey(sa: any): string {
@@ -134,7 +134,10 @@ class ActiveListener {
       socket.pause();
       if (buf.length > 0) socket.unshift(buf);
       this.dispatch(socket, runtime, tracked, sni, transport, alpn);
-      socket.resume();
+      // We are inside the socket's 'data' emission: resuming here makes the stream emit the unshifted bytes
+      // at once, so only resume for a consumer that listens for them. node:http2 and TLS read the buffered
+      // bytes themselves, and tcp_proxy resumes once its upstream is connected.
+      if (socket.listenerCount('data') > 0) socket.resume();
     };
     const onData = (d: Buffer) => {
       buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
@@ -199,12 +202,16 @@ class ActiveListener {
       return;
     }
     const t = chain.tls;
-    const tlsSock = new tls.TLSSocket(socket, { isServer: true, ...t.socketOptions(sni, alpn) });
+    // The offered ALPN list is known only when the ClientHello was inspected; otherwise offer ours.
+    const tlsSock = new tls.TLSSocket(socket, { isServer: true, ...t.socketOptions(sni, transport === 'tls' ? alpn : undefined) });
     tlsSock.on('error', () => {
       this.stats.ssl_connection_error.inc();
       tlsSock.destroy();
     });
     tlsSock.once('secure', () => {
+      // tls.Server clears this on its sockets; a bare server TLSSocket keeps it true, and node:http2 would
+      // then wait forever for a 'secureConnect' that servers never emit.
+      (tlsSock as unknown as { secureConnecting: boolean }).secureConnecting = false;
       const v = t.verifyPeer(tlsSock);
       if (!v.ok) {
         this.stats.ssl_connection_error.inc();
@@ -252,7 +259,8 @@ class ActiveListener {
   drainConnections(onlyOlderThan?: ListenerRuntime): void {
     for (const c of this.conns) {
       if (onlyOlderThan && c.runtime === onlyOlderThan) continue;
-      if (c.drain) c.drain.drain();
+      // an in-place update (onlyOlderThan) keeps the listener accepting; removal and shutdown do not
+      if (c.drain) c.drain.drain(onlyOlderThan !== undefined);
       else c.socket.end();
     }
   }

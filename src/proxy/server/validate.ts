@@ -39,9 +39,8 @@ export function checkClusterRefs(rt: ListenerRuntime, clusters: Set<string>): vo
           }
         }
       }
-      if (tc?.cluster && String(tc['@type']).endsWith('TcpProxy') && !clusters.has(tc.cluster)) {
-        throw new ConfigError('MW_CONFIG_REFERENCE', `${base}.typed_config.cluster`, `unknown cluster "${tc.cluster}"`);
-      }
+      // tcp_proxy clusters are not checked: Envoy looks them up per connection (the cluster may arrive later
+      // by CDS) and closes a connection whose cluster is missing (downstream_cx_no_route, NC).
     });
   });
 }

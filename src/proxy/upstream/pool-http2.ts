@@ -193,25 +193,29 @@ class Http2Stream implements UpstreamStream {
       const map = h2ToHeaderMap(h, raw as unknown as string[]);
       const status = Number(h[':status']);
       if (status >= 100 && status < 200) cb.onInformational?.(map);
-      else cb.onHeaders(map, req.readableEnded || (req as any).endAfterHeaders === true);
+      else {
+        const end = req.readableEnded || (req as any).endAfterHeaders === true;
+        if (end) this.done = true; // 'end' follows; the response is already complete
+        cb.onHeaders(map, end);
+      }
     });
     req.on('data', (chunk: Buffer) => cb.onData(chunk, false));
-    req.on('trailers', (h, _flags) => {
-      this.done = true;
-      cb.onTrailers(h2ToHeaderMap(h));
-    });
+    // 'trailers' can fire before DATA still queued in the readable side (always so while paused): hold
+    // them until 'end', after the last byte of the body.
+    let trailers: HeaderMap | undefined;
+    req.on('trailers', (h) => (trailers = h2ToHeaderMap(h)));
     req.on('end', () => {
-      if (!this.done) {
-        this.done = true;
-        cb.onData(Buffer.alloc(0), true);
-      }
+      if (this.done) return;
+      this.done = true;
+      if (trailers) cb.onTrailers(trailers);
+      else cb.onData(Buffer.alloc(0), true);
     });
     req.on('error', () => {});
     req.on('close', () => {
       if (this.done) return;
       this.done = true;
       const connected = this.sessionConnected();
-      if (!connected) cb.onReset('connect-failure', 'connection failure');
+      if (!connected) cb.onReset('connect-failure', '');
       else cb.onReset('remote-reset', `remote reset (code ${req.rstCode})`);
     });
     req.on('drain', () => cb.onWritable?.());

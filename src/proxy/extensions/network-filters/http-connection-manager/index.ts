@@ -44,7 +44,7 @@ function onClosed(conn: DownstreamConnectionContext, cfg: HcmConfig): () => void
 
 function startH1(conn: DownstreamConnectionContext, cfg: HcmConfig): void {
   const c = new Http1ServerConnection(conn.socket, cfg, info(conn), onClosed(conn, cfg));
-  conn.setDrainHandler({ drain: () => c.drain(), activeStreams: () => c.activeStreams });
+  conn.setDrainHandler({ drain: (accepting) => c.drain(accepting), activeStreams: () => c.activeStreams });
 }
 
 function startH2(conn: DownstreamConnectionContext, cfg: HcmConfig): void {
@@ -65,7 +65,9 @@ function sniff(socket: net.Socket, done: (isH2: boolean) => void): void {
     socket.pause();
     socket.unshift(buf);
     done(isPrefix);
-    socket.resume();
+    // node:http2 picks up the unshifted bytes on the next tick; resuming inside this 'data' emission would
+    // hand them to nobody. The HTTP/1 codec reads them through its 'data' listener.
+    if (!isPrefix) socket.resume();
   };
   const onEnd = () => socket.destroy();
   socket.on('data', onData);

@@ -45,6 +45,9 @@ export const tcpProxy: NetworkFilterFactory = {
       onConnection(conn) {
         st.downstream_cx_total.inc();
         const down = conn.socket;
+        // Half-close is forwarded, not answered: a client's FIN must not end our sending side while the
+        // upstream still has bytes for it (node ends a socket on 'end' unless allowHalfOpen).
+        down.allowHalfOpen = true;
         const info = new StreamInfo({ remote: conn.peer, local: conn.local, id: conn.id });
         info.downstreamTls = conn.tls;
         info.requestedServerName = conn.sni;
@@ -83,6 +86,7 @@ export const tcpProxy: NetworkFilterFactory = {
           cluster.stats.upstream_cx_active.inc();
           host.activeConnections++;
           const up = t.tls ? tls.connect({ ...t.tls.connectOptions, host: host.address, port: host.port }) : net.connect({ host: host.address, port: host.port });
+          up.allowHalfOpen = true;
           let connected = false;
           const timer = setTimeout(() => {
             cluster.stats.upstream_cx_connect_timeout.inc();
