@@ -12,6 +12,9 @@ import { VERSION } from '../server/version.js';
 
 const log = logger('admin');
 
+// The logger runs on pino; /logging shows Envoy's names for the levels whose names differ.
+const ENVOY_LEVEL_NAMES: Record<string, string> = { warn: 'warning', fatal: 'critical', silent: 'off' };
+
 type Handler = (req: http.IncomingMessage, url: URL) => { status?: number; type?: string; body: string } | Promise<{ status?: number; type?: string; body: string }>;
 
 interface Endpoint {
@@ -68,12 +71,12 @@ export class AdminServer {
     const json = (v: unknown) => ({ type: 'application/json', body: JSON.stringify(v, null, 2) + '\n' });
     this.add('/', 'admin home page', false, () => ({ type: 'text/plain', body: this.helpText() }));
     this.add('/help', 'print out list of admin commands', false, () => ({ type: 'text/plain', body: this.helpText() }));
-    this.add('/ready', 'print server state, return 200 if LIVE, otherwise return 503', false, () => ({ status: p.state === 'LIVE' ? 200 : 503, type: 'text/plain', body: `${p.state}\n` }));
+    this.add('/ready', 'print server state, return 200 if LIVE, otherwise return 503', false, () => ({ status: p.reportedState === 'LIVE' ? 200 : 503, type: 'text/plain', body: `${p.reportedState}\n` }));
     this.add('/server_info', 'print server version/status information', false, () => {
       const up = Math.floor((Date.now() - p.startedAt) / 1000);
       return json({
         version: `meshwork/${VERSION}`,
-        state: p.state,
+        state: p.reportedState,
         hot_restart_version: 'disabled',
         command_line_options: { config_path: p.opts.configPath ?? '', config_yaml: p.opts.configYaml ?? '', drain_time: `${p.opts.drainTimeMs / 1000}s`, service_node: p.opts.serviceNode ?? '', service_cluster: p.opts.serviceCluster ?? '', mode: 'Serve', concurrency: 1 },
         node: p.bootstrap?.node ?? {},
@@ -109,14 +112,14 @@ export class AdminServer {
         if (!ok) return { status: 404, type: 'text/plain', body: `invalid level "${v}" or logger "${k}"; levels: ${LOG_LEVEL_NAMES.join(', ')}\n` };
       }
       const lv = logLevels();
-      return { type: 'text/plain', body: 'active loggers:\n' + Object.keys(lv).sort().map((k) => `  ${k}: ${lv[k]}\n`).join('') };
+      return { type: 'text/plain', body: 'active loggers:\n' + Object.keys(lv).sort().map((k) => `  ${k}: ${ENVOY_LEVEL_NAMES[lv[k]!] ?? lv[k]}\n`).join('') };
     });
     this.add('/healthcheck/fail', 'cause the server to fail health checks', true, () => {
-      p.healthCheckFailed = true;
+      p.failHealthcheck(true);
       return { type: 'text/plain', body: 'OK\n' };
     });
     this.add('/healthcheck/ok', 'cause the server to pass health checks', true, () => {
-      p.healthCheckFailed = false;
+      p.failHealthcheck(false);
       return { type: 'text/plain', body: 'OK\n' };
     });
     this.add('/quitquitquit', 'exit the server', true, () => {

@@ -15,8 +15,9 @@ export interface DownstreamConnectionContext {
   readonly sni: string | undefined;
   /** ALPN chosen during TLS termination ('h2', 'http/1.1'), or undefined */
   readonly alpn: string | undefined;
-  /** Register what to do when the listener drains this connection (config change, shutdown). */
-  setDrainHandler(h: { drain(): void; activeStreams(): number }): void;
+  /** Register what to do when the listener drains this connection (config change, shutdown). `listenerAccepting`
+   * is true for an in-place listener update, where clients keep connecting and an idle connection may wait. */
+  setDrainHandler(h: { drain(listenerAccepting?: boolean): void; activeStreams(): number }): void;
   /** Called by the terminal filter when it is done with the connection. */
   closed(): void;
 }

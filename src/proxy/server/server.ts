@@ -118,9 +118,22 @@ export class ProxyServer {
 
   private setState(st: ServerState): void {
     this.state = st;
+    const shown = this.reportedState;
     // Envoy's server.state: 0 LIVE, 1 DRAINING, 2 PRE_INITIALIZING, 3 INITIALIZING
-    this.sstats.state.set(st === 'LIVE' ? 0 : st === 'DRAINING' ? 1 : st === 'PRE_INITIALIZING' ? 2 : 3);
-    this.sstats.live.set(st === 'LIVE' ? 1 : 0);
+    this.sstats.state.set(shown === 'LIVE' ? 0 : shown === 'DRAINING' ? 1 : shown === 'PRE_INITIALIZING' ? 2 : 3);
+    this.sstats.live.set(shown === 'LIVE' ? 1 : 0);
+  }
+
+  /** The state /ready, /server_info and server.state show: like Envoy's serverState(), a live server whose
+   * health check was failed through the admin API reports DRAINING (and server.live 0). */
+  get reportedState(): ServerState {
+    return this.state === 'LIVE' && this.healthCheckFailed ? 'DRAINING' : this.state;
+  }
+
+  /** /healthcheck/fail and /healthcheck/ok. */
+  failHealthcheck(fail: boolean): void {
+    this.healthCheckFailed = fail;
+    this.setState(this.state);
   }
 
   refreshServerStats(): void {

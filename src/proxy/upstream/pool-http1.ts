@@ -243,7 +243,7 @@ class Http1Connection {
         this.pool.stats.upstream_cx_connect_fail.inc();
         this.pool.host.cxConnectFail++;
       }
-      this.fail('connect-failure', err.code ?? err.message);
+      this.fail('connect-failure', `delayed connect error: ${CONNECT_ERRORS[err.code ?? ''] ?? err.code ?? err.message}`);
     } else this.fail('remote-reset', err.code ?? err.message);
   }
 
@@ -314,6 +314,13 @@ class Http1Stream implements UpstreamStream {
     const enc = writeRequestHead(method, headers.get(':path') ?? '/', headers, endStream);
     this.chunked = enc.framing === 'chunked';
     conn.parserExpect(method, this.upgrade);
+    if (!endStream && conn.ready) {
+      // Hold the head until the end of this tick, as Envoy's write buffer waits for the next write event: a
+      // request the downstream codec rejects later in the same read (a broken chunk after a valid head) is
+      // reset before any of its bytes reach the upstream, and the head shares a segment with the first body bytes.
+      conn.socket.cork();
+      process.nextTick(uncork, conn.socket);
+    }
     conn.write(enc.head);
     if (endStream) this.requestDone = true;
   }
@@ -372,4 +379,18 @@ class Http1Stream implements UpstreamStream {
       conn.close();
     }
   }
+}
+
+// strerror() texts for the usual connect failures: Envoy's transport failure reason reads
+// "delayed connect error: Connection refused", which operators grep for.
+const CONNECT_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'Connection refused',
+  ECONNRESET: 'Connection reset by peer',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
+  ETIMEDOUT: 'Connection timed out',
+};
+
+function uncork(sock: net.Socket): void {
+  sock.uncork();
 }

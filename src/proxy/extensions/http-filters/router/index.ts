@@ -37,7 +37,7 @@ export const routerFilter: HttpFilterFactory = {
 };
 
 const UPSTREAM_RESET_TEXT: Record<UpstreamResetReason, string> = {
-  'connect-failure': 'connection failure',
+  'connect-failure': 'remote connection failure', // Envoy's text for RemoteConnectionFailure
   'connect-timeout': 'connection timeout',
   'remote-reset': 'connection termination',
   'protocol-error': 'protocol error',
