@@ -33,3 +33,25 @@ export function refreshRate(config: any): number {
 export function lookupFamily(config: any): LookupFamily {
   return (config.dns_lookup_family ?? 'AUTO') as LookupFamily;
 }
+
+/**
+ * Run `resolve` now and then every `rate` ms after each run finishes (never overlapping), until stopped.
+ * `initialized` settles after the first run: Envoy's cluster warming waits for the first answer.
+ */
+export function refreshLoop(rate: number, resolve: () => Promise<void>): { initialized: Promise<void>; stop(): void; stopped(): boolean } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const loop = (): void => {
+    if (stopped) return;
+    timer = setTimeout(() => void resolve().then(loop), rate);
+    timer.unref();
+  };
+  return {
+    initialized: resolve().then(loop),
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+    stopped: () => stopped,
+  };
+}

@@ -3,7 +3,7 @@
 import { ConfigError } from '../../../../common/errors.js';
 import type { ClusterTypeFactory } from '../../../upstream/cluster.js';
 import { endpointSpecs, hostFromSpec } from '../../../upstream/endpoints.js';
-import { lookupFamily, refreshRate, resolveName } from '../dns.js';
+import { lookupFamily, refreshLoop, refreshRate, resolveName } from '../dns.js';
 
 export const logicalDnsCluster: ClusterTypeFactory = {
   types: ['LOGICAL_DNS'],
@@ -15,27 +15,15 @@ export const logicalDnsCluster: ClusterTypeFactory = {
     const s = specs[0]!;
     const family = lookupFamily(config);
     const rate = refreshRate(config);
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    const resolve = async (): Promise<void> => {
+    // (loop is read only after the first await, when refreshLoop has returned)
+    const loop = refreshLoop(rate, async () => {
       try {
         const addrs = await resolveName(s.address, family);
-        if (addrs.length > 0 && !stopped) ctx.setHosts([hostFromSpec(s, addrs[0]!, s.hostname ?? s.address)]);
+        if (addrs.length > 0 && !loop.stopped()) ctx.setHosts([hostFromSpec(s, addrs[0]!, s.hostname ?? s.address)]);
       } catch (err) {
         ctx.updateFailed(`cannot resolve "${s.address}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
-    };
-    const loop = (): void => {
-      timer = setTimeout(() => void resolve().then(() => !stopped && loop()), rate);
-      timer.unref();
-    };
-    const initialized = resolve().then(loop);
-    return {
-      initialized,
-      stop() {
-        stopped = true;
-        if (timer) clearTimeout(timer);
-      },
-    };
+    });
+    return loop;
   },
 };

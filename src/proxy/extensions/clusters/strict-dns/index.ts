@@ -3,7 +3,7 @@
 import type { ClusterTypeFactory } from '../../../upstream/cluster.js';
 import type { Host } from '../../../upstream/host.js';
 import { endpointSpecs, hostFromSpec } from '../../../upstream/endpoints.js';
-import { lookupFamily, refreshRate, resolveName } from '../dns.js';
+import { lookupFamily, refreshLoop, refreshRate, resolveName } from '../dns.js';
 
 export const strictDnsCluster: ClusterTypeFactory = {
   types: ['STRICT_DNS'],
@@ -11,11 +11,10 @@ export const strictDnsCluster: ClusterTypeFactory = {
     const specs = endpointSpecs(config, '');
     const family = lookupFamily(config);
     const rate = refreshRate(config);
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
     // last good answer per endpoint, so one failing name does not drop the others' hosts
     const last: Host[][] = specs.map(() => []);
-    const resolveAll = async (): Promise<void> => {
+    // (loop is read only after the first await, when refreshLoop has returned)
+    const loop = refreshLoop(rate, async () => {
       await Promise.all(
         specs.map(async (s, i) => {
           try {
@@ -26,19 +25,8 @@ export const strictDnsCluster: ClusterTypeFactory = {
           }
         }),
       );
-      if (!stopped) ctx.setHosts(last.flat());
-    };
-    const loop = (): void => {
-      timer = setTimeout(() => void resolveAll().then(() => !stopped && loop()), rate);
-      timer.unref();
-    };
-    const initialized = resolveAll().then(loop);
-    return {
-      initialized,
-      stop() {
-        stopped = true;
-        if (timer) clearTimeout(timer);
-      },
-    };
+      if (!loop.stopped()) ctx.setHosts(last.flat());
+    });
+    return loop;
   },
 };
