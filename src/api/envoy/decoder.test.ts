@@ -279,7 +279,7 @@ test('unsupported enum values and fields are rejected with the path; ignored fie
   - name: c
     connect_timeout: 1s
     lb_policy: CLUSTER_PROVIDED
-    health_checks: [{ timeout: 1s, interval: 5s, healthy_threshold: 1, unhealthy_threshold: 1, tcp_health_check: {} }]
+    eds_cluster_config: { service_name: c }
     cleanup_interval: 5s
     close_connections_on_host_health_failure: false
     metadata: { filter_metadata: { anything: { goes: here } } }
@@ -291,7 +291,7 @@ layered_runtime:
     errors.map((e) => e.message),
     [
       `${at(yaml, 'CLUSTER_PROVIDED', 'front-envoy.yaml')}: static_resources.clusters[2].lb_policy: CLUSTER_PROVIDED is not supported (Meshwork supports ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)`,
-      `${at(yaml, 'health_checks', 'front-envoy.yaml')}: static_resources.clusters[2].health_checks: field "health_checks" is not supported by Meshwork (active health checking is not implemented yet)`,
+      `${at(yaml, 'eds_cluster_config', 'front-envoy.yaml')}: static_resources.clusters[2].eds_cluster_config: field "eds_cluster_config" is not supported by Meshwork (EDS is not implemented yet)`,
       `${at(yaml, 'cleanup_interval', 'front-envoy.yaml')}: static_resources.clusters[2].cleanup_interval: field "cleanup_interval" is not supported by Meshwork`,
     ],
   );
@@ -389,9 +389,9 @@ test('decodeMessage works on plain objects (xDS) with a path prefix and a source
   const [e] = errorsOf(() => decodeMessage(CLUSTER, { name: 'x', lb_policy: 'LOAD_BALANCING_POLICY_CONFIG' }, { source: 'cds', path: 'clusters["x"]' }));
   assert.equal(e.path, 'clusters["x"].lb_policy');
   assert.equal(e.location, 'cds');
-  const [root] = errorsOf(() => decodeMessage('envoy.config.core.v3.HealthCheck', {}));
+  const [root] = errorsOf(() => decodeMessage('envoy.config.core.v3.HealthCheck.CustomHealthCheck', {}));
   assert.equal(root.code, 'MW_CONFIG_UNSUPPORTED');
-  assert.match(root.message, /envoy\.config\.core\.v3\.HealthCheck is not supported by Meshwork/);
+  assert.match(root.message, /envoy\.config\.core\.v3\.HealthCheck\.CustomHealthCheck is not supported by Meshwork/);
 });
 
 test('null means "not set", as in proto3 JSON', () => {

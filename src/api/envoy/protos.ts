@@ -1,26 +1,16 @@
-// The Envoy v3 API schema, read with protobufjs from the .proto files that @grpc/grpc-js-xds ships (never
-// copied into this repo). Two memory decisions:
-//  - Parsing the whole tree would cost ~100 MB and seconds, so we parse the bootstrap (which pulls in
-//    listener, cluster, route, endpoint, core, ...) plus an explicit list of extension protos, on first use.
-//  - protobufjs's reflection objects for those ~560 messages hold ~6 MB of heap (per-field feature objects,
-//    generated constructors, the .proto sources their names are sliced from). The decoder needs much less, so
-//    we copy what it reads into a compact schema and let the protobufjs root be collected.
-// Measured (2-core CI machine, busy): ~0.35 s to load, ~2.5 MB of heap kept; RSS peaks ~15 MB higher while
-// parsing and V8 returns most of that after ~10 s idle.
+// The Envoy v3 API schema: the compact form of the .proto files that @grpc/grpc-js-xds ships (never copied
+// into this repo) that the decoder reads. Memory decides the shape:
+//  - protobufjs's reflection objects for the ~560 messages we load hold ~6 MB of heap, and parsing the ~100
+//    .proto files behind them raises RSS by ~20 MB that V8 keeps for good. So the build (schema-build.ts, via
+//    scripts/build-envoy-schema.mjs) parses them once and writes what the decoder reads to
+//    dist/envoy-schema.json; at run time we read that file (a few ms, ~3 MB of heap kept).
+//  - The protos are parsed at run time only when that file is missing, was built from other protos or by an
+//    older format, or lacks a file passed to registerProtoFiles — the same result, just slower and bigger.
 import fs from 'node:fs';
-import path from 'node:path';
 import { createRequire } from 'node:module';
-import protobuf from 'protobufjs';
+import { fileURLToPath } from 'node:url';
 import { MeshworkError } from '../../common/errors.js';
-
-const require = createRequire(import.meta.url);
-const xdsDeps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-// google/protobuf/descriptor.proto (imported by the annotation protos) is shipped by protobufjs itself; the
-// other google/protobuf files are built into protobufjs and never reach resolvePath.
-const INCLUDE_DIRS = [
-  ...['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(xdsDeps, d)),
-  path.dirname(require.resolve('protobufjs/package.json')),
-];
+import { parseProtoFiles } from './schema-build.js';
 
 const ROOT_FILE = 'envoy/config/bootstrap/v3/bootstrap.proto';
 
@@ -38,6 +28,7 @@ export const EXTENSION_PROTO_FILES: readonly string[] = [
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/http/health_check/v3/health_check.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
@@ -47,6 +38,7 @@ export const EXTENSION_PROTO_FILES: readonly string[] = [
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   // The HTTP/TCP/gRPC health checkers are core (config/core/v3/health_check.proto, already imported by the
   // cluster); only Redis and Thrift live in extensions and Meshwork has neither.
 ];
@@ -94,46 +86,25 @@ export interface MessageSchema {
   readonly wellKnown?: Kind;
 }
 
-const SCALARS: Record<string, ScalarKind> = {
-  string: 'string', bytes: 'bytes', bool: 'bool', double: 'double', float: 'float',
-  int32: 'int32', sint32: 'int32', sfixed32: 'int32', uint32: 'uint32', fixed32: 'uint32',
-  int64: 'int64', sint64: 'int64', sfixed64: 'int64', uint64: 'uint64', fixed64: 'uint64',
-};
-
-const WELL_KNOWN: Record<string, Kind> = {
-  'google.protobuf.Any': 'any',
-  'google.protobuf.Duration': 'duration',
-  'google.protobuf.Timestamp': 'timestamp',
-  'google.protobuf.Struct': 'struct',
-  'google.protobuf.Value': 'value',
-  'google.protobuf.ListValue': 'list',
-  'google.protobuf.DoubleValue': 'double',
-  'google.protobuf.FloatValue': 'float',
-  'google.protobuf.Int64Value': 'int64',
-  'google.protobuf.UInt64Value': 'uint64',
-  'google.protobuf.Int32Value': 'int32',
-  'google.protobuf.UInt32Value': 'uint32',
-  'google.protobuf.BoolValue': 'bool',
-  'google.protobuf.StringValue': 'string',
-  'google.protobuf.BytesValue': 'bytes',
-};
+/** Where the build writes the schema: dist/envoy-schema.json (this file is dist/src/api/envoy/protos.js). */
+export const SCHEMA_JSON_PATH = fileURLToPath(new URL('../../../envoy-schema.json', import.meta.url));
+// Bumped whenever the encoded form or what parseProtoFiles extracts changes, so an older file is not trusted.
+const SCHEMA_FORMAT = 1;
 
 let schema: Map<string, MessageSchema> | undefined;
 const pending: string[] = [];
 
 /** Adds proto files (paths relative to the Envoy API include dirs) to the set whose types are known. */
 export function registerProtoFiles(files: readonly string[]): void {
-  if (schema) addFiles(schema, files);
+  if (schema) for (const m of parseProtoFiles(files)) schema.set(m.name, m);
   else pending.push(...files);
 }
 
 /** All loaded message types by full name (no leading dot), loading them on first call. */
 export function loadedMessages(): ReadonlyMap<string, MessageSchema> {
   if (!schema) {
-    const s = new Map<string, MessageSchema>();
-    addFiles(s, [ROOT_FILE, ...EXTENSION_PROTO_FILES, ...pending]);
+    schema = loadSchema([...schemaFiles(), ...pending]).messages;
     pending.length = 0;
-    schema = s;
   }
   return schema;
 }
@@ -150,97 +121,122 @@ export function lookupType(fullName: string): MessageSchema {
   return t;
 }
 
-function addFiles(into: Map<string, MessageSchema>, files: readonly string[]): void {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    for (const dir of INCLUDE_DIRS) {
-      const candidate = path.join(dir, target);
-      if (fs.existsSync(candidate)) return candidate;
-    }
-    // protobufjs skips an import that resolves to null; a missing file then fails resolveAll, naming the type.
-    return null;
-  };
-  // keepCase keeps the snake_case field names the decoded form uses.
-  root.loadSync(files.slice(), { keepCase: true });
-  root.resolveAll();
-  const enums = new Map<protobuf.Enum, EnumSchema>();
-  const found: MessageSchema[] = [];
-  const visit = (ns: protobuf.NamespaceBase) => {
-    for (const obj of ns.nestedArray) {
-      if (obj instanceof protobuf.Type) found.push(messageSchema(obj, enums));
-      if (obj instanceof protobuf.Namespace || obj instanceof protobuf.Type) visit(obj);
-    }
-  };
-  visit(root);
-  // The parser's names are slices of each file's text, which would keep every .proto source (comments and
-  // all, a few MB) alive; a structured clone copies them out.
-  for (const m of structuredClone(found)) into.set(m.name, m);
+/** The proto files the built schema covers: the bootstrap and EXTENSION_PROTO_FILES. */
+export function schemaFiles(): string[] {
+  return [ROOT_FILE, ...EXTENSION_PROTO_FILES];
 }
 
-function messageSchema(type: protobuf.Type, enums: Map<protobuf.Enum, EnumSchema>): MessageSchema {
-  const name = type.fullName.slice(1);
-  return {
-    name,
-    fields: type.fieldsArray.map((f) => fieldSchema(f, enums)),
-    requiredOneofs: type.oneofsArray
-      .filter((o) => (o.parsedOptions as unknown as Array<Record<string, unknown>> | null)?.some((opt) => opt['(validate.required)'] === true))
-      .map((o) => ({ name: o.name, fields: o.oneof.slice() })),
-    reserved: (type.reserved ?? []).filter((r): r is string => typeof r === 'string'),
-    nested: type.parent instanceof protobuf.Type,
-    wellKnown: WELL_KNOWN[name],
-  };
-}
-
-function fieldSchema(f: protobuf.Field, enums: Map<protobuf.Enum, EnumSchema>): FieldSchema {
-  const rt = f.resolvedType;
-  const proto3Optional = Boolean(f.options?.proto3_optional);
-  let kind: Kind;
-  let presence = Boolean(f.partOf);
-  let enumSchema: EnumSchema | undefined;
-  if (rt instanceof protobuf.Enum) {
-    kind = 'enum';
-    enumSchema = enums.get(rt);
-    if (!enumSchema) {
-      enumSchema = { name: rt.fullName.slice(1), values: { ...rt.values }, names: new Map(Object.entries(rt.valuesById).map(([n, v]) => [Number(n), v])) };
-      enums.set(rt, enumSchema);
-    }
-  } else if (rt instanceof protobuf.Type) {
-    kind = WELL_KNOWN[rt.fullName.slice(1)] ?? 'message';
-    presence = true;
-  } else {
-    kind = SCALARS[f.type] ?? 'string';
+/** The schema of `files`, read from `jsonPath` when that file is current and covers them, else parsed from
+ *  the protos. `source` says which. */
+export function loadSchema(files: readonly string[], jsonPath = SCHEMA_JSON_PATH): { messages: Map<string, MessageSchema>; source: 'json' | 'protos' } {
+  let text: string | undefined;
+  try {
+    text = fs.readFileSync(jsonPath, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  return {
-    name: f.name,
-    kind,
-    repeated: f.repeated,
-    map: f.map,
-    keyType: f.map ? (f as unknown as protobuf.MapField).keyType : undefined,
-    message: kind === 'message' ? (rt as protobuf.Type).fullName.slice(1) : undefined,
-    enum: enumSchema,
-    // Synthetic oneofs of proto3 `optional` fields hold one field and never conflict.
-    oneof: f.partOf && !proto3Optional ? f.partOf.name : undefined,
-    presence,
-    deprecated: Boolean(f.options?.deprecated),
-    rules: validateRulesOf(f.parsedOptions),
-  };
+  const fromJson = text === undefined ? undefined : decodeSchema(text, files);
+  if (fromJson) return { messages: fromJson, source: 'json' };
+  return { messages: new Map(parseProtoFiles(files).map((m) => [m.name, m])), source: 'protos' };
 }
 
-// protobufjs keeps (validate.rules) both flattened in `options` and structured in `parsedOptions`; the flat
-// form drops empty-message values such as `duration = {gt {}}`, so the structured one is read and merged.
-function validateRulesOf(options: unknown): Record<string, any> | undefined {
-  if (!Array.isArray(options)) return undefined;
-  let merged: Record<string, any> | undefined;
-  for (const entry of options as Array<Record<string, unknown>>) {
-    const rules = entry['(validate.rules)'];
-    if (rules && typeof rules === 'object') merged = deepMerge(merged ?? {}, rules as Record<string, any>);
-  }
-  return merged;
+/** What the build writes to SCHEMA_JSON_PATH: the schema of schemaFiles(), parsed from the protos now. */
+export function buildSchemaJson(): string {
+  const files = schemaFiles();
+  return encodeSchema(files, parseProtoFiles(files));
 }
 
-function deepMerge(into: Record<string, any>, from: Record<string, any>): Record<string, any> {
-  for (const [k, v] of Object.entries(from)) {
-    into[k] = v && typeof v === 'object' && !Array.isArray(v) && into[k] && typeof into[k] === 'object' ? deepMerge(into[k], v) : v;
+// The encoded form leaves out what is false or absent and names enums instead of repeating them, which keeps
+// the file ~? MB; decodeSchema rebuilds objects of exactly the shape parseProtoFiles makes, so the decoder sees
+// one shape whichever path loaded them (and the tests can compare the two with deepStrictEqual).
+interface EncodedSchema {
+  format: number;
+  protos: string;
+  files: string[];
+  enums: Record<string, { values: Record<string, number>; names: Array<[number, string]> }>;
+  messages: Array<{
+    name: string;
+    fields: EncodedField[];
+    requiredOneofs?: Array<{ name: string; fields: string[] }>;
+    reserved?: string[];
+    nested?: true;
+    wellKnown?: Kind;
+  }>;
+}
+
+interface EncodedField {
+  name: string;
+  kind: Kind;
+  repeated?: true;
+  map?: true;
+  keyType?: string;
+  message?: string;
+  enum?: string;
+  oneof?: string;
+  presence?: true;
+  deprecated?: true;
+  rules?: Record<string, any>;
+}
+
+function encodeSchema(files: readonly string[], messages: readonly MessageSchema[]): string {
+  const out: EncodedSchema = { format: SCHEMA_FORMAT, protos: protosVersion(), files: files.slice(), enums: {}, messages: [] };
+  const trueOrUndefined = (b: boolean) => (b ? (true as const) : undefined);
+  for (const m of messages) {
+    out.messages.push({
+      name: m.name,
+      fields: m.fields.map((f) => {
+        if (f.enum) out.enums[f.enum.name] ??= { values: { ...f.enum.values }, names: [...f.enum.names] };
+        return {
+          name: f.name, kind: f.kind, repeated: trueOrUndefined(f.repeated), map: trueOrUndefined(f.map), keyType: f.keyType,
+          message: f.message, enum: f.enum?.name, oneof: f.oneof, presence: trueOrUndefined(f.presence),
+          deprecated: trueOrUndefined(f.deprecated), rules: f.rules,
+        };
+      }),
+      requiredOneofs: m.requiredOneofs.length ? m.requiredOneofs.map((o) => ({ name: o.name, fields: o.fields.slice() })) : undefined,
+      reserved: m.reserved.length ? m.reserved.slice() : undefined,
+      nested: trueOrUndefined(m.nested),
+      wellKnown: m.wellKnown,
+    });
   }
-  return into;
+  return JSON.stringify(out);
+}
+
+function decodeSchema(text: string, files: readonly string[]): Map<string, MessageSchema> | undefined {
+  const enc = JSON.parse(text) as EncodedSchema;
+  if (enc.format !== SCHEMA_FORMAT || enc.protos !== protosVersion()) return undefined;
+  const have = new Set(enc.files);
+  if (!files.every((f) => have.has(f))) return undefined;
+  const enums = new Map<string, EnumSchema>();
+  for (const [name, e] of Object.entries(enc.enums)) enums.set(name, { name, values: e.values, names: new Map(e.names) });
+  const out = new Map<string, MessageSchema>();
+  for (const m of enc.messages) {
+    out.set(m.name, {
+      name: m.name,
+      fields: m.fields.map((f) => ({
+        name: f.name,
+        kind: f.kind,
+        repeated: f.repeated === true,
+        map: f.map === true,
+        keyType: f.keyType,
+        message: f.message,
+        enum: f.enum === undefined ? undefined : enums.get(f.enum),
+        oneof: f.oneof,
+        presence: f.presence === true,
+        deprecated: f.deprecated === true,
+        rules: f.rules,
+      })),
+      requiredOneofs: m.requiredOneofs ?? [],
+      reserved: m.reserved ?? [],
+      nested: m.nested === true,
+      wellKnown: m.wellKnown,
+    });
+  }
+  return out;
+}
+
+// The protos come from this package; a schema built from another version of it is not trusted.
+function protosVersion(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = JSON.parse(fs.readFileSync(require.resolve('@grpc/grpc-js-xds/package.json'), 'utf8')) as { version: string };
+  return `@grpc/grpc-js-xds@${pkg.version}`;
 }

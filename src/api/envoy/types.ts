@@ -461,7 +461,7 @@ export interface RouteAction {
   readonly idle_timeout?: Millis;
   readonly hash_policy?: readonly HashPolicy[];
   readonly upgrade_configs?: readonly UpgradeConfig[];
-  /** HIGH behaves as DEFAULT until circuit breakers exist. */
+  /** Selects the cluster's circuit breakers and connection pools of that priority. */
   readonly priority?: 'DEFAULT' | 'HIGH';
 }
 

@@ -208,13 +208,23 @@ export class AdminServer {
     for (const c of this.proxy.clusterManager.all()) {
       const n = c.name;
       out += `${n}::observability_name::${n}\n`;
-      out += `${n}::default_priority::max_connections::1024\n${n}::default_priority::max_pending_requests::1024\n${n}::default_priority::max_requests::1024\n${n}::default_priority::max_retries::3\n`;
+      if (c.outlier) {
+        const [sr, srt] = c.outlier.successRate;
+        const [lo, lot] = c.outlier.localOriginSuccessRate;
+        out += `${n}::outlier::success_rate_average::${sr}\n${n}::outlier::success_rate_ejection_threshold::${srt}\n`;
+        out += `${n}::outlier::local_origin_success_rate_average::${lo}\n${n}::outlier::local_origin_success_rate_ejection_threshold::${lot}\n`;
+      }
+      for (const rm of [c.breakers.default, c.breakers.high]) {
+        for (const [k, v] of Object.entries(rm.thresholds)) out += `${n}::${rm.priority.toLowerCase()}_priority::${k}::${v}\n`;
+      }
       out += `${n}::added_via_api::false\n`;
       for (const h of c.hosts) {
         const p = `${n}::${h.id}`;
         out += `${p}::cx_active::${h.activeConnections}\n${p}::cx_connect_fail::${h.cxConnectFail}\n${p}::rq_active::${h.activeRequests}\n`;
         out += `${p}::rq_error::${h.rqError}\n${p}::rq_success::${h.rqSuccess}\n${p}::rq_total::${h.rqTotal}\n`;
-        out += `${p}::hostname::${h.hostname ?? ''}\n${p}::health_flags::${h.healthy ? 'healthy' : '/failed_eds_health'}\n${p}::weight::${h.weight}\n`;
+        out += `${p}::hostname::${h.hostname ?? ''}\n${p}::health_flags::${healthFlags(h)}\n${p}::weight::${h.weight}\n`;
+        const [sr, lo] = c.outlier?.hostSuccessRate(h) ?? [-1, -1];
+        out += `${p}::success_rate::${sr}\n${p}::local_origin_success_rate::${lo}\n`;
         out += `${p}::region::${h.locality?.region ?? ''}\n${p}::zone::${h.locality?.zone ?? ''}\n${p}::sub_zone::${h.locality?.sub_zone ?? ''}\n${p}::priority::${h.priority}\n`;
       }
     }
@@ -236,7 +246,11 @@ export class AdminServer {
             { name: 'rq_success', value: String(h.rqSuccess) },
             { name: 'rq_total', value: String(h.rqTotal) },
           ],
-          health_status: { eds_health_status: h.healthy ? 'HEALTHY' : 'UNHEALTHY' },
+          health_status: {
+            eds_health_status: h.healthy ? 'HEALTHY' : 'UNHEALTHY',
+            ...(h.failedActiveHc ? { failed_active_health_check: true } : {}),
+            ...(h.ejected ? { failed_outlier_check: true } : {}),
+          },
           weight: h.weight,
           hostname: h.hostname ?? '',
           priority: h.priority,
@@ -245,4 +259,10 @@ export class AdminServer {
       })),
     };
   }
+}
+
+/** Envoy's health_flags in /clusters: "healthy", or each failure flag in Envoy's order. */
+function healthFlags(h: import('../upstream/host.js').Host): string {
+  const f = (h.failedActiveHc ? '/failed_active_hc' : '') + (h.ejected ? '/failed_outlier_check' : '') + (h.healthy ? '' : '/failed_eds_health');
+  return f || 'healthy';
 }

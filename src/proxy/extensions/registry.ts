@@ -6,6 +6,7 @@ import type { ClusterTypeFactory } from '../upstream/cluster.js';
 import type { LoadBalancerFactory } from '../upstream/load-balancer.js';
 import type { NetworkFilterFactory } from '../listener/network-filter.js';
 import type { AccessLoggerFactory } from '../observability/access-log.js';
+import type { HealthCheckerFactory } from '../upstream/health-check-manager.js';
 
 import { staticCluster } from './clusters/static/index.js';
 import { strictDnsCluster } from './clusters/strict-dns/index.js';
@@ -14,8 +15,15 @@ import { allLoadBalancers } from './load-balancers/index.js';
 import { routerFilter } from './http-filters/router/index.js';
 import { httpConnectionManager } from './network-filters/http-connection-manager/index.js';
 import { tcpProxy } from './network-filters/tcp-proxy/index.js';
+import { faultFilter } from './http-filters/fault/index.js';
+import { localRateLimitFilter } from './http-filters/local-ratelimit/index.js';
+import { networkLocalRateLimit } from './network-filters/local-ratelimit/index.js';
 import * as fileLogger from './access-loggers/file/index.js';
 import * as streamLogger from './access-loggers/stream/index.js';
+import { healthCheckFilter } from './http-filters/health-check/index.js';
+import { httpHealthChecker } from './health-checkers/http/index.js';
+import { tcpHealthChecker } from './health-checkers/tcp/index.js';
+import { grpcHealthChecker } from './health-checkers/grpc/index.js';
 
 class Registry<T> {
   private readonly map = new Map<string, T>();
@@ -39,11 +47,20 @@ export const loadBalancers = new Registry<LoadBalancerFactory>('load balancer');
 export const httpFilters = new Registry<HttpFilterFactory>('http filter');
 export const networkFilters = new Registry<NetworkFilterFactory>('network filter');
 export const accessLoggers = new Registry<AccessLoggerFactory>('access logger');
+/** keyed by the HealthCheck oneof field name (http_health_check, tcp_health_check, grpc_health_check) */
+export const healthCheckers = new Registry<HealthCheckerFactory>('health checker');
 
 for (const c of [staticCluster, strictDnsCluster, logicalDnsCluster]) clusterTypes.register(c.types, c);
 for (const lb of allLoadBalancers) loadBalancers.register([lb.lbPolicy], lb.create);
 httpFilters.register(routerFilter.typeUrls, routerFilter);
 networkFilters.register(httpConnectionManager.typeUrls, httpConnectionManager);
 networkFilters.register(tcpProxy.typeUrls, tcpProxy);
+httpFilters.register(faultFilter.typeUrls, faultFilter);
+httpFilters.register(localRateLimitFilter.typeUrls, localRateLimitFilter);
+networkFilters.register(networkLocalRateLimit.typeUrls, networkLocalRateLimit);
 accessLoggers.register(fileLogger.typeUrls, fileLogger.createAccessLogger);
 accessLoggers.register(streamLogger.typeUrls, streamLogger.createAccessLogger);
+httpFilters.register(healthCheckFilter.typeUrls, healthCheckFilter);
+healthCheckers.register([httpHealthChecker.name], httpHealthChecker);
+healthCheckers.register([tcpHealthChecker.name], tcpHealthChecker);
+healthCheckers.register([grpcHealthChecker.name], grpcHealthChecker);

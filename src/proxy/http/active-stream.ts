@@ -9,7 +9,8 @@
 // holds headers and receives the body itself, so the common one-filter chain takes a direct path.
 import { logger } from '../../common/log.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
-import type { RouteResult } from '../router/route-table.js';
+import type { RouteActionEntry, RouteResult } from '../router/route-table.js';
+import { streamTimeouts } from '../router/timeouts.js';
 import type { HcmConfig } from './conn-manager-config.js';
 import type { FilterCallbacks, FilterStatus, HttpFilter, LocalReplyOptions, UpgradeCallbacks } from './filter.js';
 import { HeaderMap } from './headers.js';
@@ -266,6 +267,7 @@ export class ActiveStream implements FilterCallbacks {
       const h = this.requestHeaders;
       this.routeCached = this.cfg.routeTable.route(h);
       this.streamInfo.routeName = this.routeCached?.entry.name || undefined;
+      if (this.routeCached?.entry.kind === 'route') this.applyRouteTimeouts(this.routeCached.entry);
     }
     return this.routeCached;
   }
@@ -369,30 +371,50 @@ export class ActiveStream implements FilterCallbacks {
   encodeData(data: Buffer, endStream: boolean): void {
     if (this.done) return;
     this.touch();
-    if (this.encodeStoppedAt >= 0) {
-      (this.encodePending ??= []).push({ kind: 'data', data, end: endStream });
-      return;
-    }
-    const fs = this.filters;
-    for (let i = fs.length - 1; i >= 0; i--) {
-      const f = fs[i]!;
-      if (f.encodeData && f.encodeData(data, endStream) === 'stop') return;
-    }
-    this.writeResponseData(data, endStream);
+    this.encodeDataFrom(this.filters.length - 1, data, endStream);
   }
 
   encodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
-    if (this.encodeStoppedAt >= 0) {
-      (this.encodePending ??= []).push({ kind: 'trailers', trailers });
-      return;
-    }
+    this.encodeTrailersFrom(this.filters.length - 1, trailers);
+  }
+
+  // Body events walk the encoder filters down from `from`; while the headers are held at filter k, the filters
+  // after it in encode order (index < k) have not seen the headers yet, so the event waits for them in encodePending.
+  private encodeDataFrom(from: number, data: Buffer, endStream: boolean): void {
     const fs = this.filters;
-    for (let i = fs.length - 1; i >= 0; i--) {
+    for (let i = from; i >= 0; i--) {
+      if (i < this.encodeStoppedAt) {
+        this.encodePending!.push({ kind: 'data', data, end: endStream });
+        return;
+      }
+      const f = fs[i]!;
+      if (f.encodeData && f.encodeData(data, endStream) === 'stop') return;
+      if (this.done) return;
+    }
+    this.writeResponseData(data, endStream);
+  }
+
+  private encodeTrailersFrom(from: number, trailers: HeaderMap): void {
+    const fs = this.filters;
+    for (let i = from; i >= 0; i--) {
+      if (i < this.encodeStoppedAt) {
+        this.encodePending!.push({ kind: 'trailers', trailers });
+        return;
+      }
       const f = fs[i]!;
       if (f.encodeTrailers && f.encodeTrailers(trailers) === 'stop') return;
+      if (this.done) return;
     }
     this.writeResponseTrailers(trailers);
+  }
+
+  injectEncodedData(from: HttpFilter, data: Buffer, endStream: boolean): void {
+    if (!this.done) this.encodeDataFrom(this.filters.indexOf(from) - 1, data, endStream);
+  }
+
+  injectEncodedTrailers(from: HttpFilter, trailers: HeaderMap): void {
+    if (!this.done) this.encodeTrailersFrom(this.filters.indexOf(from) - 1, trailers);
   }
 
   continueEncoding(): void {
@@ -401,10 +423,12 @@ export class ActiveStream implements FilterCallbacks {
     const pending = this.encodePending ?? [];
     this.encodeStoppedAt = -1;
     this.encodePending = null;
+    // the held events pass the filters after the one that held them (a later one may hold the headers again)
     for (const ev of pending) {
+      if (this.done) return;
       if (ev.kind === 'headers') this.runEncodeHeaders(from, ev.headers, ev.end);
-      else if (ev.kind === 'data') this.writeResponseData(ev.data, ev.end);
-      else this.writeResponseTrailers(ev.trailers);
+      else if (ev.kind === 'data') this.encodeDataFrom(from, ev.data, ev.end);
+      else this.encodeTrailersFrom(from, ev.trailers);
     }
   }
 
@@ -464,6 +488,24 @@ export class ActiveStream implements FilterCallbacks {
 
   // ---- timeouts ----
 
+  /** The chosen route's idle_timeout and max_stream_duration replace the connection manager's for this stream. */
+  private applyRouteTimeouts(entry: RouteActionEntry): void {
+    if (this.done) return;
+    const t = streamTimeouts(entry, this.requestHeaders, this.cfg.maxStreamDurationMs);
+    if (t.idleMs !== undefined) {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = t.idleMs > 0 ? setTimeout(() => this.onIdleTimeout(), t.idleMs) : undefined;
+    }
+    if (this.durationTimer) clearTimeout(this.durationTimer);
+    this.durationTimer = undefined;
+    if (t.grpcTimeout === '') this.requestHeaders.remove('grpc-timeout');
+    else if (t.grpcTimeout !== undefined) this.requestHeaders.set('grpc-timeout', t.grpcTimeout);
+    if (t.durationMs !== undefined) {
+      // the limit counts from the start of the stream, not from the route choice
+      this.durationTimer = setTimeout(() => this.onDurationTimeout(), Math.max(0, t.durationMs - this.streamInfo.elapsed()));
+    }
+  }
+
   private onIdleTimeout(): void {
     this.idleTimer = undefined;
     this.cfg.stats.downstream_rq_idle_timeout.inc();
@@ -479,15 +521,15 @@ export class ActiveStream implements FilterCallbacks {
 
   private onDurationTimeout(): void {
     this.durationTimer = undefined;
-    this.timeoutReply(this.requestEnded ? 504 : 408, 'downstream duration timeout', 'max_duration_timeout', ResponseFlag.DurationTimeout);
+    this.timeoutReply(this.requestEnded ? 504 : 408, 'downstream duration timeout', 'max_duration_timeout', ResponseFlag.DurationTimeout, 4 /* DEADLINE_EXCEEDED */);
   }
 
-  private timeoutReply(status: number, body: string, details: string, flag: { bit: number } | undefined): void {
+  private timeoutReply(status: number, body: string, details: string, flag: { bit: number } | undefined, grpcStatus?: number): void {
     if (this.done) return;
     if (this.responseStarted) {
       if (flag) this.streamInfo.setFlag(flag);
       this.resetStream(details);
-    } else this.sendLocalReply(status, body, { details, flag });
+    } else this.sendLocalReply(status, body, { details, flag, grpcStatus });
   }
 
   // ---- completion ----

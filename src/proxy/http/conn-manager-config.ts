@@ -1,6 +1,7 @@
 // Compiling an HttpConnectionManager config once per listener update: options resolved to plain numbers and
 // flags, the route table compiled, filter factories built, stats created. The per-request path reads only
 // this frozen object.
+import type { ServerHealth } from '../server/server-health.js';
 import { ConfigError } from '../../common/errors.js';
 import { httpFilters, accessLoggers } from '../extensions/registry.js';
 import type { AccessLogger } from '../observability/access-log.js';
@@ -116,16 +117,22 @@ export interface HcmConfig {
 
 const REPLACED_BY_RDS = 'rds (routes from a discovery server) arrives with the xDS issue; use an inline route_config';
 
-export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clusterManager: ClusterManager; perConnectionBufferLimit: number }): HcmConfig {
+export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clusterManager: ClusterManager; perConnectionBufferLimit: number; server?: ServerHealth }): HcmConfig {
   if (!cfg.stat_prefix) throw new ConfigError('MW_CONFIG_INVALID', `${path}.stat_prefix`, 'stat_prefix is required');
   if (cfg.rds) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.rds`, REPLACED_BY_RDS);
   if (!cfg.route_config) throw new ConfigError('MW_CONFIG_INVALID', `${path}.route_config`, 'a route_config is required');
-  const routeTable = compileRouteConfiguration(cfg.route_config, { path: `${path}.route_config` });
+  const statPrefix: string = cfg.stat_prefix;
+  // typed_per_filter_config values are compiled once here by the filter factory their @type names
+  const perFilterConfig = (name: string, value: any, p: string): unknown => {
+    const factory = httpFilters.get(value?.['@type']);
+    if (!factory?.createPerRoute) return value;
+    return factory.createPerRoute(value, { clusterManager: ctx.clusterManager, stats: ctx.stats, statPrefix: `http.${statPrefix}.`, path: p, name });
+  };
+  const routeTable = compileRouteConfiguration(cfg.route_config, { path: `${path}.route_config`, perFilterConfig });
 
   const filtersCfg: any[] = cfg.http_filters ?? [];
   if (filtersCfg.length === 0) throw new ConfigError('MW_CONFIG_INVALID', `${path}.http_filters`, 'the filter chain must end with envoy.filters.http.router');
   const filters: CompiledFilter[] = [];
-  const statPrefix: string = cfg.stat_prefix;
   filtersCfg.forEach((f, i) => {
     const fp = `${path}.http_filters[${i}]`;
     const typeUrl = f.typed_config?.['@type'];
@@ -137,7 +144,7 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
     }
     if (factory.terminal && i !== filtersCfg.length - 1) throw new ConfigError('MW_CONFIG_INVALID', fp, `terminal filter ${f.name} must be the last in the chain`);
     if (!factory.terminal && i === filtersCfg.length - 1) throw new ConfigError('MW_CONFIG_INVALID', fp, `the last filter must be terminal (envoy.filters.http.router), not ${f.name}`);
-    filters.push({ name: f.name, create: factory.create(f.typed_config, { clusterManager: ctx.clusterManager, stats: ctx.stats, statPrefix: `http.${statPrefix}.`, path: `${fp}.typed_config` }) });
+    filters.push({ name: f.name, create: factory.create(f.typed_config, { clusterManager: ctx.clusterManager, stats: ctx.stats, statPrefix: `http.${statPrefix}.`, path: `${fp}.typed_config`, name: f.name, server: ctx.server, perConnectionBufferLimit: ctx.perConnectionBufferLimit }) });
   });
 
   const loggers = (cfg.access_log ?? []).map((al: any, i: number) => buildAccessLogger(al, `${path}.access_log[${i}]`));

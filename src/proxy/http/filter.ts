@@ -37,6 +37,12 @@ export interface FilterCallbacks {
   perFilterConfig<T>(filterName: string): T | undefined;
   continueDecoding(): void;
   continueEncoding(): void;
+  /**
+   * Send response data (or trailers) that `from` held back (returned 'stop' for) on to the filters after it in
+   * encode order and the downstream: Envoy's injectEncodedDataToFilterChain, for filters that pace a body.
+   */
+  injectEncodedData(from: HttpFilter, data: Buffer, endStream: boolean): void;
+  injectEncodedTrailers(from: HttpFilter, trailers: HeaderMap): void;
   sendLocalReply(status: number, body: string | Buffer, opts?: LocalReplyOptions): void;
   /** The response side, for the terminal filter: it feeds upstream events into the encode chain. */
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
@@ -79,6 +85,12 @@ export interface FilterFactoryContext {
   readonly statPrefix: string;
   /** config path of this filter entry, for errors */
   readonly path: string;
+  /** the http_filters entry's name: the key of its typed_per_filter_config on routes */
+  readonly name: string;
+  /** the server's health (/healthcheck/fail), for the health_check filter; absent outside a proxy server */
+  readonly server?: import('../server/server-health.js').ServerHealth;
+  /** the listener's per_connection_buffer_limit_bytes (the router's retry buffer limit); 1 MiB when absent */
+  readonly perConnectionBufferLimit?: number;
 }
 
 export interface HttpFilterFactory {
@@ -88,6 +100,9 @@ export interface HttpFilterFactory {
   readonly terminal?: boolean;
   /** Validate and compile the decoded typed_config once; return the per-stream constructor. */
   create(config: any, ctx: FilterFactoryContext): (cb: FilterCallbacks) => HttpFilter;
-  /** Validate/compile a per-route override (typed_per_filter_config) once. */
-  createPerRoute?(config: any, path: string): unknown;
+  /**
+   * Validate/compile a per-route override (typed_per_filter_config, found by its @type) once, when the route
+   * table is compiled; what it returns is what callbacks.perFilterConfig() gives the filter per request.
+   */
+  createPerRoute?(config: any, ctx: FilterFactoryContext): unknown;
 }

@@ -5,6 +5,7 @@
 // a listener whose address is unchanged keeps its socket (no rebind, no refused connections) and only new
 // connections see the new chains, while its old connections drain gracefully (HTTP/1: close after the
 // response in flight; HTTP/2: GOAWAY). Removed listeners stop accepting and drain.
+import type { ServerHealth } from '../server/server-health.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import { ConfigError, MeshworkError } from '../../common/errors.js';
@@ -283,7 +284,10 @@ export class ListenerManager {
   private connId = 0;
   private readonly totalActive: Gauge;
 
-  constructor(stats: StatsStore, clusterManager: ClusterManager) {
+  private readonly server: ServerHealth | undefined;
+
+  constructor(stats: StatsStore, clusterManager: ClusterManager, server?: ServerHealth) {
+    this.server = server;
     this.stats = stats;
     this.clusterManager = clusterManager;
     this.totalActive = stats.gauge('listener_manager.total_listeners_active');
@@ -345,7 +349,7 @@ export class ListenerManager {
       if (!t) throw new ConfigError('MW_CONFIG_INVALID', `${fp}.typed_config`, `network filter "${f.name}" needs a typed_config with an @type`);
       const factory = networkFilters.get(t);
       if (!factory) throw new ConfigError('MW_CONFIG_UNKNOWN_EXTENSION', `${fp}.typed_config`, `${t} is not a supported network filter`);
-      const nf = factory.create(f.typed_config, { clusterManager: this.clusterManager, stats: this.stats, path: `${fp}.typed_config`, perConnectionBufferLimit: bufferLimit });
+      const nf = factory.create(f.typed_config, { clusterManager: this.clusterManager, stats: this.stats, path: `${fp}.typed_config`, perConnectionBufferLimit: bufferLimit, server: this.server });
       if (nf.terminal !== (i === filtersCfg.length - 1)) {
         throw new ConfigError('MW_CONFIG_INVALID', fp, nf.terminal ? `terminal filter "${f.name}" must be the last in the chain` : `the last network filter must be terminal (http_connection_manager or tcp_proxy), not "${f.name}"`);
       }

@@ -28,6 +28,8 @@ export interface NetworkFilterContext {
   readonly path: string;
   /** the listener's per_connection_buffer_limit_bytes (default 1 MiB) */
   readonly perConnectionBufferLimit: number;
+  /** the server's health (/healthcheck/fail), passed on to HTTP filters */
+  readonly server?: import('../server/server-health.js').ServerHealth;
 }
 
 export interface NetworkFilter {

@@ -33,7 +33,10 @@ import {
   type RouteMatchConfig,
   type RuntimeFractionalPercentConfig,
 } from './matchers.js';
+import { compileMirrorPolicies, type MirrorPolicy } from './mirror.js';
+import { compileRetryPolicy, type RetryPolicy, type RetryPolicyConfig } from './retry-policy.js';
 import { compilePathRewriter, compileRegexRewrite, type PathRewriter, type RegexMatchAndSubstituteConfig, type RegexRewrite } from './path-rewrite.js';
+import { compileRateLimitPolicy, type RateLimitConfig, type RateLimitPolicy } from './rate-limit-policy.js';
 import { compileRedirect, newUri, sslRedirectLocation, type LocationRequest, type RedirectActionConfig } from './redirect.js';
 
 // ---- decoded config shapes (envoy.config.route.v3) ----
@@ -165,6 +168,11 @@ export interface RouteTableOptions {
   random?: () => number;
   /** Field path of the RouteConfiguration in its parent (e.g. 'static_resources...route_config'), prefixed to errors. */
   path?: string;
+  /**
+   * Compiles one typed_per_filter_config value once (the connection manager asks the filter factory); what it
+   * returns is what RouteResult.perFilterConfig gives back. Default: the decoded value as is.
+   */
+  perFilterConfig?: (filterName: string, value: unknown, path: string) => unknown;
 }
 
 export interface CompiledVirtualHost {
@@ -175,8 +183,10 @@ export interface CompiledVirtualHost {
   readonly routes: readonly RouteEntry[];
   /** virtual_clusters: the first whose headers all match; 'other' when some are configured and none matches */
   virtualClusterName(headers: HeaderMap): string | undefined;
-  /** the decoded VirtualHost, for fields consumed elsewhere (cors, rate_limits, metadata, ...) */
+  /** the decoded VirtualHost, for fields consumed elsewhere (cors, metadata, ...) */
   readonly raw: VirtualHostConfig;
+  /** rate_limits, compiled (read by the rate limit filters) */
+  readonly rateLimits: RateLimitPolicy;
 }
 
 interface RouteEntryBase {
@@ -239,9 +249,22 @@ export interface RouteActionEntry extends RouteEntryBase {
   readonly hedgePolicy: unknown;
   /** the route's request_mirror_policies, else the virtual host's, else the route configuration's */
   readonly requestMirrorPolicies: readonly RequestMirrorPolicyConfig[];
+  /** retryPolicy compiled (NO_RETRY_POLICY when unset) */
+  readonly retry: RetryPolicy;
+  /** requestMirrorPolicies compiled */
+  readonly mirrors: readonly MirrorPolicy[];
+  /** per_request_buffer_limit_bytes of the route, else the virtual host's; undefined when neither sets it */
+  readonly perRequestBufferLimit: number | undefined;
+  /** the virtual host's include_request_attempt_count / include_attempt_count_in_response */
+  readonly attemptCountInRequest: boolean;
+  readonly attemptCountInResponse: boolean;
   readonly priority: 'DEFAULT' | 'HIGH';
   /** upgrade_configs: lowercase upgrade type → enabled */
   readonly upgrades: ReadonlyMap<string, boolean>;
+  /** rate_limits, compiled (read by the rate limit filters) */
+  readonly rateLimits: RateLimitPolicy;
+  /** include_vh_rate_limits (deprecated): the virtual host's rate limits apply as well as the route's */
+  readonly includeVhRateLimits: boolean;
   /** the decoded RouteAction */
   readonly action: RouteActionConfig;
 }
@@ -345,7 +368,7 @@ class Result implements RouteResult {
   }
 
   perFilterConfig(filterName: string): unknown {
-    const wcCfg = this.weightedCluster?.raw.typed_per_filter_config?.[filterName];
+    const wcCfg = this.wc?.perFilter?.[filterName];
     return wcCfg !== undefined ? wcCfg : this.internal.perFilterConfig(filterName);
   }
 }
@@ -359,7 +382,11 @@ interface InternalWeightedCluster {
   readonly responseHeaders: HeaderMutator;
   /** the shared result when the cluster is named (not read from a header); set once the route exists */
   result: Result | undefined;
+  /** typed_per_filter_config, compiled */
+  readonly perFilter: PerFilterConfigs | undefined;
 }
+
+type PerFilterConfigs = Readonly<Record<string, unknown>>;
 
 interface InternalRoute {
   readonly entry: RouteEntry;
@@ -413,6 +440,8 @@ interface Shared {
   readonly rcRequest: HeaderMutationBlock | undefined;
   readonly rcResponse: HeaderMutationBlock | undefined;
   readonly clusters: Set<string>;
+  readonly compilePerFilter: (configs: Record<string, unknown> | undefined, path: string) => PerFilterConfigs | undefined;
+  readonly rcPerFilter: PerFilterConfigs | undefined;
 }
 
 interface VhostScope {
@@ -420,6 +449,9 @@ interface VhostScope {
   readonly vh: CompiledVirtualHost;
   readonly request: HeaderMutationBlock | undefined;
   readonly response: HeaderMutationBlock | undefined;
+  readonly perFilter: PerFilterConfigs | undefined;
+  /** the virtual host's retry_policy, compiled once for its routes */
+  readonly retry: RetryPolicy;
 }
 
 function checkMirrorPolicies(list: readonly RequestMirrorPolicyConfig[] | undefined, path: string, clusters: Set<string>): void {
@@ -430,6 +462,8 @@ function checkMirrorPolicies(list: readonly RequestMirrorPolicyConfig[] | undefi
     }
     if (m.cluster) clusters.add(m.cluster);
   });
+  // fractions are checked here, at the level that sets them, so errors name that level's path
+  if (list?.length) compileMirrorPolicies(list, path);
 }
 
 function readBody(ds: DataSourceConfig, path: string, max: number): Buffer {
@@ -469,8 +503,8 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
   const reqBlocks = order(reqBlock, scope.request, shared.rcRequest);
   const resBlocks = order(resBlock, scope.response, shared.rcResponse);
   const responseHeaders = chainHeaderMutations(resBlocks);
-  const perFilterConfig = (filter: string): unknown =>
-    r.typed_per_filter_config?.[filter] ?? scope.cfg.typed_per_filter_config?.[filter] ?? shared.rc.typed_per_filter_config?.[filter];
+  const routePerFilter = shared.compilePerFilter(r.typed_per_filter_config, `${path}.typed_per_filter_config`);
+  const perFilterConfig = (filter: string): unknown => routePerFilter?.[filter] ?? scope.perFilter?.[filter] ?? shared.rcPerFilter?.[filter];
   // entries spell out every property: V8 builds `{ ...common, more }` objects very slowly
   const name = r.name ?? '';
   const virtualHost = scope.vh;
@@ -601,6 +635,7 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
         requestHeaders: chainHeaderMutations([wcReq]),
         responseHeaders: wcRes ? chainHeaderMutations([wcRes, ...resBlocks]) : responseHeaders,
         result: undefined,
+        perFilter: shared.compilePerFilter(c.typed_per_filter_config, `${cp}.typed_per_filter_config`),
       };
       return internal;
     });
@@ -640,8 +675,16 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
     retryPolicy: a.retry_policy ?? scope.cfg.retry_policy,
     hedgePolicy: a.hedge_policy ?? scope.cfg.hedge_policy,
     requestMirrorPolicies: Object.freeze([...mirrors]),
+    // a route's retry_policy replaces the virtual host's entirely (they are not merged)
+    retry: a.retry_policy ? compileRetryPolicy(a.retry_policy as RetryPolicyConfig, `${ap}.retry_policy`) : scope.retry,
+    mirrors: compileMirrorPolicies(mirrors, `${ap}.request_mirror_policies`),
+    perRequestBufferLimit: (r.per_request_buffer_limit_bytes ?? scope.cfg.per_request_buffer_limit_bytes) as number | undefined,
+    attemptCountInRequest: scope.cfg.include_request_attempt_count === true,
+    attemptCountInResponse: scope.cfg.include_attempt_count_in_response === true,
     priority: a.priority ?? 'DEFAULT',
     upgrades,
+    rateLimits: compileRateLimitPolicy(a.rate_limits as RateLimitConfig[] | undefined, `${ap}.rate_limits`),
+    includeVhRateLimits: a.include_vh_rate_limits === true,
     action: a,
   });
 
@@ -730,7 +773,14 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
     if (rc.vhds !== undefined) throw unsupported(`${root}vhds`, 'virtual host discovery (VHDS) is not supported');
     if (rc.cluster_specifier_plugins?.length) throw unsupported(`${root}cluster_specifier_plugins`, 'cluster specifier plugins are not supported');
     checkMirrorPolicies(rc.request_mirror_policies, `${root}request_mirror_policies`, clusters);
+    const hook = opts.perFilterConfig;
+    const compilePerFilter = (configs: Record<string, unknown> | undefined, path: string): PerFilterConfigs | undefined => {
+      if (!configs || !hook) return configs;
+      return Object.freeze(Object.fromEntries(Object.entries(configs).map(([name, v]) => [name, hook(name, v, `${path}.${name}`)])));
+    };
     return {
+      compilePerFilter,
+      rcPerFilter: compilePerFilter(rc.typed_per_filter_config, `${root}typed_per_filter_config`),
       rc,
       random: opts.random ?? Math.random,
       ignorePathParameters: rc.ignore_path_parameters_in_path_matching === true,
@@ -782,6 +832,9 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
         virtualClusterName: compileVirtualClusters(vcfg, vp),
         request: compileHeaderMutationBlock(vcfg.request_headers_to_add, vcfg.request_headers_to_remove, `${vp}.request_headers_to_add`, `${vp}.request_headers_to_remove`),
         response: compileHeaderMutationBlock(vcfg.response_headers_to_add, vcfg.response_headers_to_remove, `${vp}.response_headers_to_add`, `${vp}.response_headers_to_remove`),
+        perFilter: shared!.compilePerFilter(vcfg.typed_per_filter_config, `${vp}.typed_per_filter_config`),
+        rateLimits: compileRateLimitPolicy(vcfg.rate_limits as RateLimitConfig[] | undefined, `${vp}.rate_limits`),
+        retry: compileRetryPolicy(vcfg.retry_policy as RetryPolicyConfig | undefined, `${vp}.retry_policy`),
       };
     });
     if (!base) return;
@@ -794,8 +847,9 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
       routes: routeEntries,
       virtualClusterName: base.virtualClusterName,
       raw: vcfg,
+      rateLimits: base.rateLimits,
     });
-    const scope: VhostScope = { cfg: vcfg, vh, request: base.request, response: base.response };
+    const scope: VhostScope = { cfg: vcfg, vh, request: base.request, response: base.response, perFilter: base.perFilter, retry: base.retry };
     const routes: InternalRoute[] = [];
     (vcfg.routes ?? []).forEach((r, ri) => {
       const compiled = attempt(r, () => compileRoute(r, `${vp}.routes[${ri}]`, scope, shared!));

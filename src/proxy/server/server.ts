@@ -80,7 +80,8 @@ function mergeProto(a: any, b: any): any {
 export class ProxyServer {
   readonly stats = new StatsStore();
   readonly clusterManager = new ClusterManager(this.stats);
-  readonly listenerManager = new ListenerManager(this.stats, this.clusterManager);
+  // Envoy's healthCheckFailed() is !live: failed through the admin API, starting or draining
+  readonly listenerManager = new ListenerManager(this.stats, this.clusterManager, { healthCheckFailed: () => this.reportedState !== 'LIVE' });
   readonly opts: ServerOptions;
   readonly startedAt = Date.now();
   state: ServerState = 'PRE_INITIALIZING';

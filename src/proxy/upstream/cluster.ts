@@ -4,10 +4,14 @@
 import { ConfigError } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
 import type { Counter, Gauge, Histogram, StatsStore } from '../observability/stats.js';
+import { CircuitBreakers, type RoutingPriority } from './circuit-breakers.js';
 import { Host } from './host.js';
-import type { LbContext, LoadBalancer, LoadBalancerFactory } from './load-balancer.js';
+import type { LbContext, LoadBalancerFactory } from './load-balancer.js';
+import { compileHealthChecks, HealthCheckManager } from './health-check-manager.js';
+import { PrioritySet, priorityOptions } from './priority.js';
 import { Http1Pool } from './pool-http1.js';
 import { Http2Pool } from './pool-http2.js';
+import { compileOutlierConfig, OutlierDetector, type OutlierResult } from './outlier-detection.js';
 import type { ConnPool, UpstreamTransport } from './pool.js';
 import { buildUpstreamTls } from './tls-upstream.js';
 
@@ -111,6 +115,9 @@ export interface ClusterTransport extends UpstreamTransport {
   protocol: UpstreamProtocol;
 }
 
+/** A host takes traffic unless EDS, active health checking or outlier detection took it out. */
+const isAvailable = (h: Host): boolean => h.healthy && !h.failedActiveHc && !h.ejected;
+
 export class Cluster {
   readonly name: string;
   readonly config: any;
@@ -118,8 +125,10 @@ export class Cluster {
   readonly transport: ClusterTransport;
   /** all hosts in config order; `byPriority[p]` holds the hosts of priority p */
   hosts: Host[] = [];
-  private byPriority: Host[][] = [];
-  private lbs: LoadBalancer[] = [];
+  /** priority levels, panic mode and locality weights over the available hosts (priority.ts) */
+  private readonly priorities: PrioritySet;
+  /** active health checking (health_checks), when configured */
+  readonly healthChecker: HealthCheckManager | undefined;
   private readonly lbFactory: LoadBalancerFactory;
   private readonly pools = new Map<string, ConnPool>();
   private discovery: ClusterDiscovery | undefined;
@@ -127,6 +136,10 @@ export class Cluster {
   readonly usesHash: boolean;
   /** Envoy: this resource's version/update time for /config_dump */
   lastUpdated = new Date();
+  /** circuit breakers per routing priority; the retry logic claims retries with breakers.tryRetry() */
+  readonly breakers: CircuitBreakers;
+  /** outlier_detection, when configured */
+  readonly outlier: OutlierDetector | undefined;
 
   constructor(config: any, lbFactory: LoadBalancerFactory, stats: StatsStore, path: string) {
     this.name = config.name;
@@ -134,12 +147,30 @@ export class Cluster {
     this.lbFactory = lbFactory;
     this.usesHash = config.lb_policy === 'RING_HASH' || config.lb_policy === 'MAGLEV';
     // build one balancer now so a bad balancer config is rejected with the config, not at the first update
-    this.lbs = [lbFactory(config)];
+    lbFactory(config);
     this.stats = makeStats(stats, this.name);
     this.transport = resolveTransport(config, path, this.stats);
+    this.priorities = new PrioritySet(priorityOptions(config, path), lbFactory, config);
+    const hc = compileHealthChecks({ name: this.name, transport: this.transport }, config.health_checks, `${path}.health_checks`);
+    if (hc) {
+      this.healthChecker = new HealthCheckManager({
+        name: this.name,
+        transport: this.transport,
+        statsScope: this.stats.scope,
+        hadTraffic: () => this.stats.upstream_cx_total.value > 0,
+        onHealthChanged: () => this.rebuild(),
+        // successful_active_health_check_uneject_host
+        onCheckPassed: (h) => this.outlier?.healthCheckSucceeded(h),
+      }, hc);
+    }
+    this.breakers = new CircuitBreakers(config.circuit_breakers, this.stats.scope);
+    if (config.outlier_detection) {
+      this.outlier = new OutlierDetector(compileOutlierConfig(config.outlier_detection, `${path}.outlier_detection`), this.stats.scope, () => this.rebuild());
+    }
   }
 
   startDiscovery(factory: ClusterTypeFactory, path: string): Promise<void> {
+    this.outlier?.start();
     this.discovery = factory.create(this.config, {
       cluster: this,
       setHosts: (hosts) => this.setHosts(hosts),
@@ -148,7 +179,9 @@ export class Cluster {
         log.warn({ cluster: this.name, reason }, 'cluster update failed');
       },
     }, path);
-    return this.discovery.initialized;
+    // Envoy's warming: with health checks, the cluster is ready once every host had its first check
+    const hc = this.healthChecker;
+    return hc ? this.discovery.initialized.then(() => hc.firstRound()) : this.discovery.initialized;
   }
 
   private setHosts(next: Host[]): void {
@@ -160,6 +193,7 @@ export class Cluster {
         prev.weight = h.weight;
         prev.priority = h.priority;
         prev.locality = h.locality;
+        prev.localityWeight = h.localityWeight;
         prev.metadata = h.metadata;
         prev.hostname = h.hostname;
         prev.healthy = h.healthy;
@@ -168,90 +202,85 @@ export class Cluster {
       } else hosts.push(h);
     }
     // Removed hosts: close their idle connections; in-flight requests finish on their connections.
-    for (const gone of old.values()) {
-      const pool = this.pools.get(gone.id);
-      if (pool) {
-        this.pools.delete(gone.id);
+    // (a host has one pool per priority and, for `downstream` clusters, per protocol: all are its)
+    for (const [key, pool] of this.pools) {
+      if (old.has(pool.host.id) && old.get(pool.host.id) === pool.host) {
+        this.pools.delete(key);
         pool.drain();
       }
     }
     const changed = old.size > 0 || hosts.length !== this.hosts.length || hosts.some((h, i) => this.hosts[i] !== h);
     this.hosts = hosts;
+    this.outlier?.setHosts(hosts);
+    this.healthChecker?.updateHosts(hosts);
     this.rebuild();
     this.stats.update_success.inc();
     if (changed) this.stats.membership_change.inc();
     this.lastUpdated = new Date();
   }
 
-  /** Rebuild the per-priority balancers; called on membership or health changes, never per request. */
+  /** Rebuild the priority set; called on membership or health changes, never per request. */
   rebuild(): void {
     const byPriority: Host[][] = [];
     for (const h of this.hosts) (byPriority[h.priority] ??= []).push(h);
-    this.byPriority = byPriority;
-    const lbs: LoadBalancer[] = [];
-    let healthyCount = 0;
-    for (let p = 0; p < byPriority.length; p++) {
-      const set = byPriority[p] ?? [];
-      const healthy = set.filter((h) => h.healthy);
-      healthyCount += healthy.length;
-      const lb = this.lbs[p] ?? this.lbFactory(this.config);
-      lb.update(healthy);
-      lbs[p] = lb;
-    }
-    this.lbs = lbs;
+    this.priorities.update(byPriority, isAvailable);
     this.stats.membership_total.set(this.hosts.length);
-    this.stats.membership_healthy.set(healthyCount);
+    this.stats.membership_healthy.set(this.hosts.filter(isAvailable).length);
   }
 
   /**
-   * Pick a host: the first priority level that has a healthy host wins (full priority spill-over with
-   * overprovisioning is the resilience issue's work). With no healthy host anywhere, Envoy's panic mode
-   * balances over all hosts of priority 0.
+   * Pick a host as Envoy does under failure: a priority level by the overprovisioned health of each level
+   * (spilling over to the next), panic mode (all hosts of a level) below healthy_panic_threshold, locality
+   * weights when configured, then the balancer. Null when no host may take the request.
    */
   chooseHost(ctx: LbContext | undefined): Host | null {
-    const lbs = this.lbs;
-    for (let p = 0; p < lbs.length; p++) {
-      const h = lbs[p]!.chooseHost(ctx);
-      if (h) return h;
-    }
-    const all = this.byPriority[0];
-    if (all && all.length > 0) {
-      // panic: every host unhealthy — spread over all of them
-      return all[Math.floor(Math.random() * all.length)]!;
-    }
-    return null;
+    return this.priorities.chooseHost(ctx);
   }
 
-  pool(host: Host): ConnPool {
-    let p = this.pools.get(host.id);
-    if (!p) {
-      p = this.transport.protocol === 'http2' ? new Http2Pool(host, this.transport, this.stats) : new Http1Pool(host, this.transport, this.stats);
-      this.pools.set(host.id, p);
-    }
-    return p;
-  }
-
-  /** A pool for a specific protocol (for `downstream` protocol clusters, picked per request). */
-  poolFor(host: Host, protocol: 'http1' | 'http2'): ConnPool {
-    if (this.transport.protocol !== 'downstream') return this.pool(host);
-    const key = `${protocol}|${host.id}`;
+  /** The host's pool for a routing priority: as in Envoy, priorities never share connections, so that each
+   * has its own circuit breakers. */
+  pool(host: Host, priority: RoutingPriority = 'DEFAULT'): ConnPool {
+    const key = priority === 'HIGH' ? `high|${host.id}` : host.id;
     let p = this.pools.get(key);
     if (!p) {
-      p = protocol === 'http2' ? new Http2Pool(host, this.transport, this.stats) : new Http1Pool(host, this.transport, this.stats);
+      const res = this.breakers.forPriority(priority);
+      p = this.transport.protocol === 'http2' ? new Http2Pool(host, this.transport, this.stats, res) : new Http1Pool(host, this.transport, this.stats, res);
       this.pools.set(key, p);
     }
     return p;
   }
 
+  /** A pool for a specific protocol (for `downstream` protocol clusters, picked per request). */
+  poolFor(host: Host, protocol: 'http1' | 'http2', priority: RoutingPriority = 'DEFAULT'): ConnPool {
+    if (this.transport.protocol !== 'downstream') return this.pool(host, priority);
+    const key = `${protocol}|${priority === 'HIGH' ? 'high|' : ''}${host.id}`;
+    let p = this.pools.get(key);
+    if (!p) {
+      const res = this.breakers.forPriority(priority);
+      p = protocol === 'http2' ? new Http2Pool(host, this.transport, this.stats, res) : new Http1Pool(host, this.transport, this.stats, res);
+      this.pools.set(key, p);
+    }
+    return p;
+  }
+
+  /** The router reports each request's outcome on a host here (outlier detection's input). */
+  reportResult(host: Host, result: OutlierResult): void {
+    this.outlier?.putResult(host, result);
+  }
+
   /** Stop discovery and close idle connections; in-flight requests finish (used when config replaces us). */
   drain(): void {
     this.discovery?.stop();
+    this.healthChecker?.stop();
+    this.outlier?.stop();
     for (const p of this.pools.values()) p.drain();
     this.pools.clear();
   }
 
   destroy(): void {
     this.discovery?.stop();
+    this.healthChecker?.stop();
+    this.outlier?.stop();
     for (const p of this.pools.values()) p.destroy();
     this.pools.clear();
   }

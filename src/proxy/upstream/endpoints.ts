@@ -9,6 +9,8 @@ export interface EndpointSpec {
   weight: number;
   priority: number;
   locality: Locality | undefined;
+  /** the locality's load_balancing_weight (locality-weighted balancing) */
+  localityWeight: number | undefined;
   hostname: string | undefined;
   healthy: boolean;
   metadata: Record<string, unknown> | undefined;
@@ -40,6 +42,7 @@ export function endpointSpecs(cluster: any, path: string): EndpointSpec[] {
         weight: lbe.load_balancing_weight ?? 1,
         priority,
         locality: lle.locality,
+        localityWeight: lle.load_balancing_weight,
         hostname: lbe.endpoint.hostname,
         healthy: !UNHEALTHY.has(lbe.health_status ?? 'UNKNOWN'),
         metadata: lbe.metadata?.filter_metadata,
@@ -51,7 +54,7 @@ export function endpointSpecs(cluster: any, path: string): EndpointSpec[] {
 }
 
 export function hostFromSpec(spec: EndpointSpec, address = spec.address, hostname = spec.hostname): Host {
-  const h = new Host(address, spec.port, { weight: spec.weight, priority: spec.priority, locality: spec.locality, hostname, metadata: spec.metadata });
+  const h = new Host(address, spec.port, { weight: spec.weight, priority: spec.priority, locality: spec.locality, localityWeight: spec.localityWeight, hostname, metadata: spec.metadata });
   h.healthy = spec.healthy;
   return h;
 }

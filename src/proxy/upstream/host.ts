@@ -20,6 +20,13 @@ export class Host {
   metadata: Record<string, unknown> | undefined;
   /** health as the last health check / EDS status said; true until something says otherwise */
   healthy = true;
+  /** ejected by outlier detection (Envoy's FAILED_OUTLIER_CHECK): out of the balancer's set until it returns */
+  ejected = false;
+  /** active health checking (health-check-manager.ts) failed this host, or has not passed it yet; Envoy's
+   * FAILED_ACTIVE_HC flag. Only the health checker sets it; the cluster reads it when it rebuilds. */
+  failedActiveHc = false;
+  /** LocalityLbEndpoints.load_balancing_weight of the host's locality (locality-weighted balancing) */
+  localityWeight: number | undefined;
   /** in-flight requests, maintained by the router; LEAST_REQUEST reads it */
   activeRequests = 0;
   /** open upstream connections, maintained by the pools */
@@ -30,13 +37,14 @@ export class Host {
   rqSuccess = 0;
   cxConnectFail = 0;
 
-  constructor(address: string, port: number, opts?: { weight?: number; priority?: number; locality?: Locality; hostname?: string; metadata?: Record<string, unknown> }) {
+  constructor(address: string, port: number, opts?: { weight?: number; priority?: number; locality?: Locality; localityWeight?: number; hostname?: string; metadata?: Record<string, unknown> }) {
     this.address = address;
     this.port = port;
     this.id = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
     this.weight = opts?.weight ?? 1;
     this.priority = opts?.priority ?? 0;
     this.locality = opts?.locality;
+    this.localityWeight = opts?.localityWeight;
     this.hostname = opts?.hostname;
     this.metadata = opts?.metadata;
   }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { HeaderMap } from '../http/headers.js';
 import { encodeChunk, encodeTrailers, LAST_CHUNK, ResponseParser, writeRequestHead, type ResponseHead } from '../http/http1/index.js';
+import { RequestSlot, type ResourceManager } from './circuit-breakers.js';
 import type { ClusterStats } from './cluster.js';
 import type { Host } from './host.js';
 import type { ConnPool, UpstreamCallbacks, UpstreamStream, UpstreamTransport } from './pool.js';
@@ -15,27 +16,88 @@ export class Http1Pool implements ConnPool {
   readonly stats: ClusterStats;
   private idle: Http1Connection[] = [];
   private readonly busy = new Set<Http1Connection>();
+  /** requests waiting for a connection because the circuit breakers' max_connections was reached */
+  private readonly pending: Http1Stream[] = [];
   private draining = false;
+  /** the circuit breakers of this pool's routing priority */
+  readonly res: ResourceManager;
 
-  constructor(host: Host, transport: UpstreamTransport, stats: ClusterStats) {
+  constructor(host: Host, transport: UpstreamTransport, stats: ClusterStats, res: ResourceManager) {
     this.host = host;
     this.transport = transport;
     this.stats = stats;
+    this.res = res;
   }
 
   newStream(cb: UpstreamCallbacks, opts: { method: string; upgrade: boolean }): UpstreamStream {
-    const stream = new Http1Stream(this.host, cb, opts.method, opts.upgrade);
+    const stream = new Http1Stream(this, cb, opts.method, opts.upgrade);
     let conn = this.idle.pop();
     while (conn && conn.closed) conn = this.idle.pop();
-    if (!conn) conn = new Http1Connection(this);
+    if (conn) {
+      if (!stream.slot.tryActivate()) {
+        this.idle.push(conn);
+        stream.overflow();
+        return stream;
+      }
+    } else {
+      // No free connection: the request is pending (max_pending_requests) until a new connection takes it
+      // or, at max_connections, until one of ours frees up. A request given a new connection becomes active
+      // at once (max_requests); Envoy does that when the connection is up — the limits are the same.
+      if (!stream.slot.tryPending()) {
+        stream.overflow();
+        return stream;
+      }
+      if (!this.canConnect()) {
+        this.pending.push(stream);
+        return stream;
+      }
+      if (!stream.slot.tryActivate()) {
+        stream.overflow();
+        return stream;
+      }
+      conn = new Http1Connection(this);
+    }
     this.busy.add(conn);
     conn.attach(stream);
     return stream;
   }
 
+  /** max_connections (cluster-wide per priority, and per host); a pool without any connection still opens one,
+   * as Envoy does, so that its waiting requests cannot be stranded by other hosts' connections. */
+  private canConnect(): boolean {
+    const res = this.res;
+    if (res.connections.canCreate() && this.host.activeConnections < res.maxConnectionsPerHost) return true;
+    res.stats.upstream_cx_overflow.inc();
+    return this.busy.size === 0 && this.idle.length === 0;
+  }
+
+  /** Give `conn` (or a new connection) to the first waiting request that may become active. */
+  private servePending(conn: Http1Connection | null): boolean {
+    let st: Http1Stream | undefined;
+    while ((st = this.pending.shift())) {
+      if (!st.slot.tryActivate()) {
+        st.overflow();
+        continue;
+      }
+      conn ??= new Http1Connection(this);
+      this.busy.add(conn);
+      conn.attach(st);
+      st.replay();
+      return true;
+    }
+    return false;
+  }
+
+  /** A waiting request went away (route timeout, downstream reset). */
+  cancelPending(st: Http1Stream): void {
+    const i = this.pending.indexOf(st);
+    if (i >= 0) this.pending.splice(i, 1);
+  }
+
   /** Called by a connection when its stream finished and it may carry another request. */
   release(conn: Http1Connection): void {
     this.busy.delete(conn);
+    if (this.pending.length > 0 && this.servePending(conn)) return;
     if (this.draining) return conn.close();
     conn.startIdle();
     this.idle.push(conn);
@@ -45,6 +107,9 @@ export class Http1Pool implements ConnPool {
     this.busy.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
+    this.res.connections.dec();
+    // a connection slot freed up: a waiting request may open a new connection now
+    if (this.pending.length > 0 && this.canConnect()) this.servePending(null);
   }
 
   drain(): void {
@@ -55,6 +120,7 @@ export class Http1Pool implements ConnPool {
 
   destroy(): void {
     this.drain();
+    for (const st of this.pending.splice(0)) st.fail('remote-reset', 'connection termination');
     for (const c of this.busy) c.close();
     this.busy.clear();
   }
@@ -80,6 +146,7 @@ class Http1Connection {
     stats.upstream_cx_http1_total.inc();
     stats.upstream_cx_active.inc();
     host.activeConnections++;
+    pool.res.connections.inc();
     const s = transport.tls
       ? tls.connect({ ...transport.tls.connectOptions, host: host.address, port: host.port })
       : net.connect({ host: host.address, port: host.port });
@@ -209,6 +276,7 @@ class Http1Connection {
   finishStream(): void {
     const st = this.stream;
     if (!st || !st.responseDone) return;
+    st.slot.release();
     if (!st.requestDone) {
       // Envoy closes a connection whose response finished before the request body was sent.
       this.stream = null;
@@ -222,6 +290,7 @@ class Http1Connection {
   }
 
   private detachForUpgrade(): void {
+    this.stream?.slot.release();
     this.stream = null;
     this.closed = true; // no longer ours
     this.pool.forget(this);
@@ -260,10 +329,7 @@ class Http1Connection {
     this.stream = null;
     if (reason === 'protocol-error') this.pool.stats.upstream_cx_protocol_error.inc();
     this.close();
-    if (st && !st.finished) {
-      st.finished = true;
-      st.cb.onReset(reason, detail);
-    }
+    st?.fail(reason, detail);
   }
 
   close(): void {
@@ -289,7 +355,12 @@ class Http1Stream implements UpstreamStream {
   readonly cb: UpstreamCallbacks;
   readonly method: string;
   readonly upgrade: boolean;
+  readonly pool: Http1Pool;
+  /** this request's claim on the circuit breakers, released however the stream ends */
+  readonly slot: RequestSlot;
   conn: Http1Connection | null = null;
+  /** what the router sent while the request waited for a connection, replayed once it has one */
+  private deferred: (() => void)[] | null = null;
   localAddress: string | undefined;
   private chunked = false;
   requestDone = false;
@@ -301,15 +372,45 @@ class Http1Stream implements UpstreamStream {
   private paused = false;
   private held: { chunk: Buffer; end: boolean }[] | null = null;
 
-  constructor(host: Host, cb: UpstreamCallbacks, method: string, upgrade: boolean) {
-    this.host = host;
+  constructor(pool: Http1Pool, cb: UpstreamCallbacks, method: string, upgrade: boolean) {
+    this.pool = pool;
+    this.host = pool.host;
     this.cb = cb;
     this.method = method;
     this.upgrade = upgrade;
+    this.slot = new RequestSlot(pool.res);
+  }
+
+  /** Over a circuit breaker: fail with UO after the router's current call returns (it is still sending). */
+  overflow(): void {
+    this.finished = true;
+    this.slot.release();
+    process.nextTick(() => this.cb.onReset('overflow', ''));
+  }
+
+  fail(reason: 'connect-failure' | 'connect-timeout' | 'remote-reset' | 'protocol-error', detail: string): void {
+    this.slot.release();
+    if (this.finished) return;
+    this.finished = true;
+    this.cb.onReset(reason, detail);
+  }
+
+  /** Run what the router sent while waiting; it stopped reading the downstream then, so let it resume. */
+  replay(): void {
+    const ops = this.deferred;
+    this.deferred = null;
+    if (!ops) return;
+    for (const op of ops) op();
+    this.cb.onWritable?.();
+  }
+
+  private defer(op: () => void): void {
+    if (!this.finished) (this.deferred ??= []).push(op);
   }
 
   sendHeaders(headers: HeaderMap, endStream: boolean): void {
-    const conn = this.conn!;
+    if (!this.conn) return this.defer(() => this.sendHeaders(headers, endStream));
+    const conn = this.conn;
     const method = headers.get(':method') ?? 'GET';
     const enc = writeRequestHead(method, headers.get(':path') ?? '/', headers, endStream);
     this.chunked = enc.framing === 'chunked';
@@ -327,6 +428,10 @@ class Http1Stream implements UpstreamStream {
 
   sendData(chunk: Buffer, endStream: boolean): boolean {
     const conn = this.conn;
+    if (!conn && !this.finished) {
+      this.defer(() => this.sendData(chunk, endStream));
+      return false; // hold the downstream until a connection takes this request
+    }
     if (!conn || conn.closed) return true;
     let ok = true;
     if (this.chunked) {
@@ -342,7 +447,8 @@ class Http1Stream implements UpstreamStream {
 
   sendTrailers(trailers: HeaderMap): void {
     const conn = this.conn;
-    if (!conn || conn.closed) return;
+    if (!conn) return this.defer(() => this.sendTrailers(trailers));
+    if (conn.closed) return;
     if (this.chunked) conn.write(encodeTrailers(trailers));
     this.requestDone = true;
     conn.finishStream();
@@ -373,6 +479,9 @@ class Http1Stream implements UpstreamStream {
 
   reset(): void {
     this.finished = true;
+    this.slot.release();
+    this.deferred = null;
+    if (!this.conn) this.pool.cancelPending(this);
     const conn = this.conn;
     if (conn && conn.stream === this) {
       conn.stream = null;

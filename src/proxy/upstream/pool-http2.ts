@@ -3,6 +3,7 @@
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import { HeaderMap } from '../http/headers.js';
+import { RequestSlot, type ResourceManager } from './circuit-breakers.js';
 import type { ClusterStats } from './cluster.js';
 import type { Host } from './host.js';
 import type { ConnPool, UpstreamCallbacks, UpstreamStream, UpstreamTransport } from './pool.js';
@@ -52,11 +53,26 @@ export class Http2Pool implements ConnPool {
   private active = 0;
   private sessions = new Set<http2.ClientHttp2Session>();
   private draining = false;
+  /** the circuit breakers of this pool's routing priority */
+  readonly res: ResourceManager;
 
-  constructor(host: Host, transport: UpstreamTransport, stats: ClusterStats) {
+  constructor(host: Host, transport: UpstreamTransport, stats: ClusterStats, res: ResourceManager) {
     this.host = host;
     this.transport = transport;
     this.stats = stats;
+    this.res = res;
+  }
+
+  /**
+   * Circuit breakers for a stream about to open: pending (max_pending_requests) when it must wait for a session
+   * to connect, then active (max_requests). One session per host carries every stream, so max_connections is
+   * counted (cx_open, upstream_cx_overflow) but a host always gets its session.
+   */
+  admit(slot: RequestSlot): boolean {
+    const s = this.session;
+    const ready = s && !s.closed && !s.destroyed && (s as any).__mwConnected() && this.active < this.transport.h2MaxConcurrentStreams;
+    if (!ready && !slot.tryPending()) return false;
+    return slot.tryActivate();
   }
 
   private getSession(): http2.ClientHttp2Session {
@@ -71,6 +87,8 @@ export class Http2Pool implements ConnPool {
     stats.upstream_cx_http2_total.inc();
     stats.upstream_cx_active.inc();
     host.activeConnections++;
+    if (!this.res.connections.canCreate()) this.res.stats.upstream_cx_overflow.inc();
+    this.res.connections.inc();
     const authority = `${transport.tls ? 'https' : 'http'}://${host.id}`;
     const session = http2.connect(authority, {
       ...(transport.tls
@@ -116,6 +134,7 @@ export class Http2Pool implements ConnPool {
       stats.upstream_cx_active.dec();
       stats.upstream_cx_destroy.inc();
       host.activeConnections--;
+      this.res.connections.dec();
     });
     session.setTimeout(transport.idleTimeoutMs, () => {
       if (this.active === 0 || (session as any).__mwActive === 0) session.close();
@@ -138,6 +157,7 @@ export class Http2Pool implements ConnPool {
     // node:http2 can only send when the stream was opened this way.
     const req = session.request(headerMapToH2(headers), { endStream, waitForTrailers: !endStream });
     req.once('close', () => {
+      st.slot.release();
       this.active--;
       (session as any).__mwActive--;
       if (this.draining && (session as any).__mwActive === 0) session.close();
@@ -167,18 +187,27 @@ class Http2Stream implements UpstreamStream {
   private req: http2.ClientHttp2Stream | null = null;
   private done = false;
   sessionConnected: () => boolean = () => false;
+  /** this request's claim on the circuit breakers, released when the stream closes */
+  readonly slot: RequestSlot;
 
   constructor(pool: Http2Pool, cb: UpstreamCallbacks) {
     this.pool = pool;
     this.host = pool.host;
     this.cb = cb;
+    this.slot = new RequestSlot(pool.res);
   }
 
   sendHeaders(headers: HeaderMap, endStream: boolean): void {
+    if (!this.pool.admit(this.slot)) {
+      this.done = true;
+      queueMicrotask(() => this.cb.onReset('overflow', ''));
+      return;
+    }
     let req: http2.ClientHttp2Stream;
     try {
       req = this.pool.open(headers, endStream, this);
     } catch (err) {
+      this.slot.release();
       this.done = true;
       queueMicrotask(() => this.cb.onReset('connect-failure', (err as Error).message));
       return;
@@ -216,6 +245,7 @@ class Http2Stream implements UpstreamStream {
       this.done = true;
       const connected = this.sessionConnected();
       if (!connected) cb.onReset('connect-failure', '');
+      else if (req.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) cb.onReset('refused-stream', 'remote refused stream reset');
       else cb.onReset('remote-reset', `remote reset (code ${req.rstCode})`);
     });
     req.on('drain', () => cb.onWritable?.());

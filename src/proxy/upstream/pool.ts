@@ -10,6 +10,7 @@ export type UpstreamResetReason =
   | 'remote-reset' // UR / UC: the upstream closed or reset before the response completed
   | 'protocol-error' // UPE
   | 'overflow' // UO
+  | 'refused-stream' // HTTP/2 RST_STREAM(REFUSED_STREAM): the upstream never processed the request
   | 'local-reset'; // we reset it (timeout, downstream went away)
 
 export interface UpstreamCallbacks {

@@ -1,12 +1,18 @@
 // envoy.filters.http.router: the terminal HTTP filter. It takes the route the connection manager chose,
 // finalizes the request headers (rewrites, header mutations), picks a host with the cluster's balancer,
 // opens an upstream stream on that host's pool and relays both directions with flow control, enforcing the
-// route timeout. Retries, mirroring and per-try timeouts arrive with the resilience work.
+// route timeout. A request may take several attempts (retry_policy: src/proxy/router/retry-*.ts) — each on a
+// new stream, after a back-off, with the body replayed from a bounded buffer — and may be copied to mirror
+// clusters (src/proxy/router/mirror.ts).
 import { ConfigError } from '../../../../common/errors.js';
 import type { FilterCallbacks, FilterFactoryContext, HttpFilter, HttpFilterFactory } from '../../../http/filter.js';
 import type { HeaderMap } from '../../../http/headers.js';
 import { ipOf } from '../../../http/standard-headers.js';
-import type { RouteResult } from '../../../router/route-table.js';
+import { startMirrors, type MirrorSet } from '../../../router/mirror.js';
+import { withRequestHeaders } from '../../../router/retry-policy.js';
+import { RequestBuffer, RetryState, retryStats, type RetryDecision } from '../../../router/retry-state.js';
+import type { RouteActionEntry, RouteResult } from '../../../router/route-table.js';
+import { attemptTimeouts, type AttemptTimeouts } from '../../../router/timeouts.js';
 import { ResponseFlag } from '../../../stream-info.js';
 import type { Cluster } from '../../../upstream/cluster.js';
 import type { Host } from '../../../upstream/host.js';
@@ -15,6 +21,8 @@ import type { UpstreamCallbacks, UpstreamResetReason, UpstreamStream } from '../
 interface RouterConfig {
   suppressEnvoyHeaders: boolean;
   respectExpectedRqTimeout: boolean;
+  /** the listener's per_connection_buffer_limit_bytes: the most request body kept for retries */
+  connectionBufferLimit: number;
   stats: { rq_total: { inc(): void }; rq_direct_response: { inc(): void }; rq_redirect: { inc(): void }; no_route: { inc(): void }; no_cluster: { inc(): void } };
 }
 
@@ -29,6 +37,7 @@ export const routerFilter: HttpFilterFactory = {
     const rc: RouterConfig = {
       suppressEnvoyHeaders: config.suppress_envoy_headers ?? false,
       respectExpectedRqTimeout: config.respect_expected_rq_timeout ?? false,
+      connectionBufferLimit: ctx.perConnectionBufferLimit ?? 1024 * 1024,
       stats: { rq_total: s.counter('rq_total'), rq_direct_response: s.counter('rq_direct_response'), rq_redirect: s.counter('rq_redirect'), no_route: s.counter('no_route'), no_cluster: s.counter('no_cluster') },
     };
     const cm = ctx.clusterManager;
@@ -43,21 +52,72 @@ const UPSTREAM_RESET_TEXT: Record<UpstreamResetReason, string> = {
   'protocol-error': 'protocol error',
   overflow: 'overflow',
   'local-reset': 'local reset',
+  'refused-stream': 'remote refused stream reset',
 };
 
-class Router implements HttpFilter, UpstreamCallbacks {
+/**
+ * One attempt's upstream callbacks. A retry starts a new attempt; events from an abandoned one (a reset
+ * stream still draining its last callbacks) are dropped here instead of being checked in every handler.
+ */
+class Attempt implements UpstreamCallbacks {
+  constructor(private readonly r: Router) {}
+  private get live(): boolean {
+    return this.r.attempt === this;
+  }
+  onHeaders(h: HeaderMap, end: boolean): void {
+    if (this.live) this.r.onHeaders(h, end);
+  }
+  onData(chunk: Buffer, end: boolean): void {
+    if (this.live) this.r.onData(chunk, end);
+  }
+  onTrailers(t: HeaderMap): void {
+    if (this.live) this.r.onTrailers(t);
+  }
+  onReset(reason: UpstreamResetReason, detail: string): void {
+    if (this.live) this.r.onReset(reason, detail);
+  }
+  onUpgrade(h: HeaderMap, socket: import('node:net').Socket, head: Buffer): void {
+    if (this.live) this.r.onUpgrade(h, socket, head);
+    else socket.destroy();
+  }
+  onWritable(): void {
+    if (this.live) this.r.onWritable();
+  }
+  onInformational(): void {}
+}
+
+class Router implements HttpFilter {
   private readonly cb: FilterCallbacks;
   private readonly rc: RouterConfig;
   private readonly getCluster: (name: string) => Cluster | undefined;
+  /** the current attempt (null between attempts and before the first) */
+  attempt: Attempt | null = null;
   private upstream: UpstreamStream | null = null;
   private cluster: Cluster | null = null;
   private host: Host | null = null;
   private route: RouteResult | null = null;
+  private entry: RouteActionEntry | null = null;
+  /** the request headers as sent upstream, kept to replay them on a retry */
+  private headers: HeaderMap | null = null;
+  private hash: bigint | undefined;
+  private timeouts: AttemptTimeouts = { globalMs: 0, perTryMs: 0, perTryIdleMs: 0 };
   private timer: NodeJS.Timeout | undefined;
+  private perTryTimer: NodeJS.Timeout | undefined;
+  private perTryIdleTimer: NodeJS.Timeout | undefined;
+  private backOffTimer: NodeJS.Timeout | undefined;
+  private retry: RetryState | null = null;
+  /** the request body kept for retries (only while a retry is possible) */
+  private buffer: RequestBuffer | null = null;
+  private mirrors: MirrorSet | null = null;
+  private attemptCount = 0;
   private upstreamStart = 0;
   private responseStarted = false;
+  /** the current attempt is over (or none was made) */
   private upstreamDone = false;
   private requestDone = false;
+  /** the request got its answer (or was reset): nothing more goes upstream */
+  private finished = false;
+  private readDisabled = false;
   private setCookies: string[] | undefined;
   private tunnel: ReturnType<NonNullable<FilterCallbacks['upgrade']>['takeOver']> | null = null;
 
@@ -92,6 +152,7 @@ class Router implements HttpFilter, UpstreamCallbacks {
       this.localReplyWithRouteHeaders(entry.responseCode, Buffer.alloc(0), [['location', entry.location(locationReq(headers))]], 'via_route');
       return 'stop';
     }
+    this.entry = entry;
     const clusterName = route.clusterName;
     const cluster = clusterName ? this.getCluster(clusterName) : undefined;
     info.upstreamCluster = clusterName || undefined;
@@ -101,94 +162,200 @@ class Router implements HttpFilter, UpstreamCallbacks {
       return 'stop';
     }
     this.cluster = cluster;
-    // Timeout: the route's, or x-envoy-upstream-rq-timeout-ms from a trusted client (external ones had their
-    // x-envoy-* headers stripped by the connection manager).
-    let timeoutMs = entry.timeoutMs;
-    const hdrTimeout = headers.get('x-envoy-upstream-rq-timeout-ms');
-    if (hdrTimeout !== undefined) {
-      headers.remove('x-envoy-upstream-rq-timeout-ms');
-      const n = Number(hdrTimeout);
-      if (Number.isInteger(n) && n >= 0) timeoutMs = n;
+    const upgrade = cb.upgrade !== undefined && headers.has('upgrade');
+    // Retries: the route's policy plus what a trusted client asks for with x-envoy-retry-* (external clients'
+    // x-envoy-* control headers were stripped by the connection manager). An upgrade is never replayed.
+    const policy = withRequestHeaders(entry.retry, headers);
+    if (policy && !upgrade) {
+      const breakers = cluster.breakers;
+      const prio = entry.priority;
+      this.retry = new RetryState(policy, retryStats(cluster.stats.scope), {
+        admission: { tryRetry: () => breakers.tryRetry(prio), releaseRetry: () => breakers.releaseRetry(prio) },
+      });
+      // the body is kept for a replay up to the route's per_request_buffer_limit_bytes, bounded by the listener's limit
+      if (!endStream) this.buffer = new RequestBuffer(Math.min(entry.perRequestBufferLimit ?? Infinity, this.rc.connectionBufferLimit));
     }
-    if (this.rc.respectExpectedRqTimeout) {
-      const exp = Number(headers.get('x-envoy-expected-rq-timeout-ms'));
-      if (Number.isInteger(exp) && exp > 0) timeoutMs = exp;
-    }
+    // Timeouts: the route's (or x-envoy-upstream-rq-timeout-ms / -per-try-timeout-ms from a trusted client)
+    this.timeouts = attemptTimeouts(entry, entry.retry.perTryTimeoutMs, entry.retry.perTryIdleTimeoutMs, headers, {
+      respectExpected: this.rc.respectExpectedRqTimeout,
+      insertExpected: !this.rc.suppressEnvoyHeaders,
+    });
     route.finalizeRequestHeaders(headers, info, !this.rc.suppressEnvoyHeaders);
     // Host selection (with the route's hash policy for RING_HASH / MAGLEV)
-    let hash: bigint | undefined;
     // Envoy computes the hash only for the balancers that use one (and only then hands out generated cookies)
     const hp = entry.hashPolicyFn;
     if (hp && cluster.usesHash) {
       const p = headers.get(':path') ?? '';
       const q = p.indexOf('?');
       const r = hp({ headers, sourceIp: ipOf(info.downstreamRemoteAddress), query: q >= 0 ? p.slice(q + 1) : undefined, remoteAddress: info.downstreamDirectRemoteAddress, localAddress: info.downstreamLocalAddress });
-      hash = r.hash;
+      this.hash = r.hash;
       this.setCookies = r.setCookies;
     }
-    const host = cluster.chooseHost(hash === undefined ? undefined : { hash });
+    const host = cluster.chooseHost(this.hash === undefined ? undefined : { hash: this.hash });
     if (!host) {
-      cluster.stats.upstream_cx_none_healthy.inc();
-      cb.sendLocalReply(503, 'no healthy upstream', { flag: ResponseFlag.NoHealthyUpstream, details: 'no_healthy_upstream' });
+      this.noHealthyUpstream();
       return 'stop';
     }
+    this.headers = headers;
+    if (entry.mirrors.length > 0 && !upgrade) {
+      this.mirrors = startMirrors(entry.mirrors, { getCluster: this.getCluster, headers, endStream, downstreamH2: info.protocol === 'HTTP/2', random: Math.random });
+    }
+    this.startAttempt(host, endStream, upgrade);
+    if (endStream) this.onRequestComplete();
+    return 'stop';
+  }
+
+  /** Open an upstream stream on `host` and send the request: all of it on a retry, the headers on the first try. */
+  private startAttempt(host: Host, endStream: boolean, upgrade: boolean): void {
+    const cb = this.cb;
+    const info = cb.streamInfo;
+    const cluster = this.cluster!;
+    const entry = this.entry!;
+    const retrying = this.attemptCount > 0;
+    // an attempt's stream may still hold the headers it was given: a retry sends its own copy
+    const headers = retrying ? this.headers!.clone() : this.headers!;
     this.host = host;
     info.upstreamHost = host.id;
+    this.retry?.onHostAttempted(host);
     if (entry.autoHostRewrite && host.hostname) headers.set(':authority', host.hostname);
-    if (timeoutMs > 0 && !this.rc.suppressEnvoyHeaders) headers.set('x-envoy-expected-rq-timeout-ms', String(timeoutMs));
-    const downstreamH2 = info.protocol === 'HTTP/2';
-    const pool = cluster.poolFor(host, downstreamH2 ? 'http2' : 'http1');
-    const method = headers.get(':method') ?? 'GET';
+    this.attemptCount++;
+    info.upstreamRequestAttemptCount = this.attemptCount;
+    if (entry.attemptCountInRequest) headers.set('x-envoy-attempt-count', String(this.attemptCount));
+    const pool = cluster.poolFor(host, info.protocol === 'HTTP/2' ? 'http2' : 'http1', entry.priority);
     host.activeRequests++;
     host.rqTotal++;
     cluster.stats.upstream_rq_total.inc();
     cluster.stats.upstream_rq_active.inc();
-    info.upstreamRequestAttemptCount = 1;
+    this.released = false;
+    this.upstreamDone = false;
     this.upstreamStart = performance.now();
-    if (timeoutMs > 0) this.timer = setTimeout(() => this.onRouteTimeout(), timeoutMs);
-    const up = pool.newStream(this, { method, upgrade: cb.upgrade !== undefined && headers.has('upgrade') });
+    const attempt = new Attempt(this);
+    this.attempt = attempt;
+    const up = pool.newStream(attempt, { method: headers.get(':method') ?? 'GET', upgrade });
     this.upstream = up;
-    info.firstUpstreamTxByteSent = info.elapsed();
-    up.sendHeaders(headers, endStream);
-    if (endStream) this.requestDone = true;
-    return 'stop';
+    if (!retrying) {
+      info.firstUpstreamTxByteSent = info.elapsed();
+      up.sendHeaders(headers, endStream);
+      return;
+    }
+    // replay what the client sent so far; what is still to come follows in decodeData
+    const body = this.buffer?.body ?? [];
+    const trailers = this.buffer?.trailers;
+    const complete = this.requestDone;
+    up.sendHeaders(headers, complete && body.length === 0 && !trailers);
+    body.forEach((chunk, i) => up.sendData(chunk, complete && !trailers && i === body.length - 1));
+    if (trailers) up.sendTrailers(trailers);
+    if (complete) this.armPerTryTimers();
   }
 
   decodeData(data: Buffer, endStream: boolean): 'stop' {
-    const up = this.upstream;
-    if (!up || this.upstreamDone) return 'stop';
+    if (this.finished) return 'stop';
     if (endStream) this.requestDone = true;
-    if (!up.sendData(data, endStream)) {
+    this.mirrors?.sendData(data, endStream);
+    if (this.buffer && !this.buffer.add(data)) {
+      if (this.abandonRetries()) return 'stop';
+    }
+    const up = this.upstream;
+    if (up && !this.upstreamDone && !up.sendData(data, endStream)) {
       // The upstream connection is full: stop reading the downstream until it drains.
+      this.readDisabled = true;
       this.cb.readDisable(true);
     }
+    if (endStream) this.onRequestComplete();
     return 'stop';
   }
 
   decodeTrailers(trailers: HeaderMap): 'stop' {
+    if (this.finished) return 'stop';
     this.requestDone = true;
-    this.upstream?.sendTrailers(trailers);
+    this.mirrors?.sendTrailers(trailers);
+    if (this.buffer) this.buffer.trailers = trailers;
+    if (this.upstream && !this.upstreamDone) this.upstream.sendTrailers(trailers);
+    this.onRequestComplete();
     return 'stop';
   }
 
-  // ---- upstream events ----
-
-  onWritable(): void {
-    this.cb.readDisable(false);
+  /**
+   * The body outgrew the retry buffer: this request can no longer be replayed, so it will not be retried
+   * (Envoy's retry_or_shadow_abandoned). Waiting in back-off for a retry that cannot happen any more, it is
+   * answered 507 at once. Returns true when it was.
+   */
+  private abandonRetries(): boolean {
+    retryStats(this.cluster!.stats.scope).retry_or_shadow_abandoned.inc();
+    this.retry?.release();
+    this.retry = null;
+    this.buffer = null;
+    if (this.backOffTimer === undefined) return false;
+    clearTimeout(this.backOffTimer);
+    this.backOffTimer = undefined;
+    this.finished = true;
+    this.clearTimers();
+    this.cb.sendLocalReply(507, 'exceeded request buffer limit while retrying upstream', { details: 'request_payload_exceeded_retry_buffer_limit' });
+    return true;
   }
 
-  onInformational(_headers: HeaderMap): void {
-    // 100-continue was answered by the connection manager; other 1xx are not forwarded (Envoy's default)
+  /** The downstream request is complete: the route timeout (covering every attempt) and the per-try timers start. */
+  private onRequestComplete(): void {
+    this.requestDone = true;
+    if (this.finished) return;
+    const t = this.timeouts;
+    if (t.globalMs > 0 && !this.timer) this.timer = setTimeout(() => this.onRouteTimeout(), t.globalMs);
+    if (this.upstream && !this.upstreamDone) this.armPerTryTimers();
+    this.mirrors?.requestComplete(t.globalMs);
+  }
+
+  private armPerTryTimers(): void {
+    const t = this.timeouts;
+    if (t.perTryMs > 0 && !this.perTryTimer) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(false), t.perTryMs);
+    if (t.perTryIdleMs > 0 && !this.perTryIdleTimer) this.perTryIdleTimer = setTimeout(() => this.onPerTryTimeout(true), t.perTryIdleMs);
+  }
+
+  private clearPerTryTimers(): void {
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
+    if (this.perTryIdleTimer) clearTimeout(this.perTryIdleTimer);
+    this.perTryTimer = this.perTryIdleTimer = undefined;
+  }
+
+  private clearTimers(): void {
+    this.clearPerTryTimers();
+    if (this.timer) clearTimeout(this.timer);
+    if (this.backOffTimer) clearTimeout(this.backOffTimer);
+    this.timer = this.backOffTimer = undefined;
+  }
+
+  // ---- upstream events (through the current Attempt) ----
+
+  onWritable(): void {
+    if (!this.readDisabled) return;
+    this.readDisabled = false;
+    this.cb.readDisable(false);
   }
 
   onHeaders(headers: HeaderMap, endStream: boolean): void {
     const cb = this.cb;
     const info = cb.streamInfo;
-    info.firstUpstreamRxByteReceived = info.elapsed();
-    this.responseStarted = true;
+    this.perTryIdleTimer?.refresh();
     const status = Number(headers.get(':status'));
     this.countStatus(status);
+    this.cluster!.reportResult(this.host!, status);
+    if (this.retry) {
+      const d = this.retry.shouldRetryHeaders(headers);
+      if (d === 'retry') {
+        // the response is dropped and the stream reset; the request goes again after the back-off
+        this.upstream!.reset();
+        this.endAttempt(false);
+        this.scheduleRetry();
+        return;
+      }
+      this.retryVerdict(d);
+    }
+    info.firstUpstreamRxByteReceived = info.elapsed();
+    this.responseStarted = true;
+    // the route's per-try timeout no longer applies once the response is on its way (the idle one does)
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
+    this.perTryTimer = undefined;
     if (!this.rc.suppressEnvoyHeaders) headers.set('x-envoy-upstream-service-time', String(Math.round(performance.now() - this.upstreamStart)));
+    if (this.entry!.attemptCountInResponse) headers.set('x-envoy-attempt-count', String(this.attemptCount));
     this.route!.finalizeResponseHeaders(headers, info);
     if (this.setCookies) for (const c of this.setCookies) headers.add('set-cookie', c);
     if (endStream) this.upstreamComplete();
@@ -197,6 +364,7 @@ class Router implements HttpFilter, UpstreamCallbacks {
 
   onData(chunk: Buffer, endStream: boolean): void {
     const cb = this.cb;
+    this.perTryIdleTimer?.refresh();
     if (endStream) this.upstreamComplete();
     cb.encodeData(chunk, endStream);
     if (!endStream && cb.downstreamAboveWatermark()) {
@@ -216,10 +384,7 @@ class Router implements HttpFilter, UpstreamCallbacks {
     const info = cb.streamInfo;
     this.responseStarted = true;
     this.countStatus(101);
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.clearTimers();
     this.route!.finalizeResponseHeaders(headers, info);
     cb.encodeHeaders(headers, false);
     if (!cb.upgrade) {
@@ -260,16 +425,26 @@ class Router implements HttpFilter, UpstreamCallbacks {
     const cb = this.cb;
     const info = cb.streamInfo;
     const cluster = this.cluster!;
-    this.upstreamDone = true;
-    this.release(false);
-    if (this.timer) clearTimeout(this.timer);
+    this.endAttempt(false);
+    // an overflow is the cluster's state, not the host's: Envoy never lets it eject a host
+    if (reason !== 'overflow' && this.host) cluster.reportResult(this.host, 'connect-failed');
     info.upstreamTransportFailureReason = detail;
     if (this.responseStarted) {
+      this.clearTimers();
       cluster.stats.upstream_rq_rx_reset.inc();
       info.setFlag(ResponseFlag.UpstreamConnectionTermination);
       cb.resetStream('upstream_reset_after_response_started');
       return;
     }
+    if (this.retry) {
+      const d = this.retry.shouldRetryFailure(reason);
+      if (d === 'retry') {
+        this.scheduleRetry();
+        return;
+      }
+      this.retryVerdict(d);
+    }
+    this.clearTimers();
     const text = UPSTREAM_RESET_TEXT[reason];
     let flag: { bit: number } = ResponseFlag.UpstreamRemoteReset;
     let status = 503;
@@ -283,22 +458,95 @@ class Router implements HttpFilter, UpstreamCallbacks {
     } else if (reason === 'overflow') flag = ResponseFlag.UpstreamOverflow;
     cluster.stats.upstream_rq_5xx.inc();
     this.host && (this.host.rqError++);
+    this.finished = true;
     cb.sendLocalReply(status, `upstream connect error or disconnect/reset before headers. reset reason: ${text}${detail && detail !== text ? `, transport failure reason: ${detail}` : ''}`, {
       flag,
       details: `upstream_reset_before_response_started{${text.replace(/ /g, '_')}}`,
+      // Envoy marks a request its circuit breakers dropped
+      headers: reason === 'overflow' && !this.rc.suppressEnvoyHeaders ? [['x-envoy-overloaded', 'true']] : undefined,
     });
   }
 
+  /** A retry the policy wanted but could not have marks the response: UO (circuit breaker) or URX (retries used up). */
+  private retryVerdict(d: RetryDecision): void {
+    if (d === 'overflow') this.cb.streamInfo.setFlag(ResponseFlag.UpstreamOverflow);
+    else if (d === 'limit-exceeded') this.cb.streamInfo.setFlag(ResponseFlag.UpstreamRetryLimitExceeded);
+  }
+
+  /** Wait the back-off, then try again on a host chosen anew (avoiding the hosts tried, with previous_hosts). */
+  private scheduleRetry(): void {
+    this.attempt = null;
+    this.upstream = null;
+    if (this.readDisabled) this.onWritable();
+    const delay = this.retry!.nextBackOffMs();
+    this.backOffTimer = setTimeout(() => {
+      this.backOffTimer = undefined;
+      const shouldSkip = this.retry?.hostFilter();
+      const host = this.cluster!.chooseHost(this.hash === undefined && !shouldSkip ? undefined : { hash: this.hash, shouldSkip });
+      if (!host) {
+        this.clearTimers();
+        this.noHealthyUpstream();
+        return;
+      }
+      this.startAttempt(host, false, false);
+    }, delay);
+  }
+
+  private noHealthyUpstream(): void {
+    this.cluster!.stats.upstream_cx_none_healthy.inc();
+    this.finished = true;
+    this.cb.sendLocalReply(503, 'no healthy upstream', { flag: ResponseFlag.NoHealthyUpstream, details: 'no_healthy_upstream' });
+  }
+
+  /** per_try_timeout / per_try_idle_timeout of the current attempt. */
+  private onPerTryTimeout(idle: boolean): void {
+    if (idle) this.perTryIdleTimer = undefined;
+    else this.perTryTimer = undefined;
+    if (this.upstreamDone || this.finished) return;
+    const cb = this.cb;
+    const cluster = this.cluster!;
+    const stats = retryStats(cluster.stats.scope);
+    (idle ? stats.upstream_rq_per_try_idle_timeout : stats.upstream_rq_per_try_timeout).inc();
+    this.upstream?.reset();
+    this.endAttempt(false);
+    if (this.host) cluster.reportResult(this.host, 'timeout');
+    const details = idle ? 'upstream_per_try_idle_timeout' : 'upstream_per_try_timeout';
+    if (this.responseStarted) {
+      this.clearTimers();
+      cb.streamInfo.setFlag(ResponseFlag.UpstreamRequestTimeout);
+      cb.resetStream(details);
+      return;
+    }
+    if (this.retry) {
+      const d = this.retry.shouldRetryFailure('per-try-timeout');
+      if (d === 'retry') {
+        this.scheduleRetry();
+        return;
+      }
+      this.retryVerdict(d);
+    }
+    this.clearTimers();
+    cluster.stats.upstream_rq_5xx.inc();
+    this.finished = true;
+    cb.sendLocalReply(504, 'upstream request timeout', { flag: ResponseFlag.UpstreamRequestTimeout, details });
+  }
+
+  /** The route timeout: it covers all attempts and back-offs, from the end of the request. */
   private onRouteTimeout(): void {
     this.timer = undefined;
-    if (this.upstreamDone) return;
+    if (this.finished) return;
     const cb = this.cb;
     const cluster = this.cluster!;
     cluster.stats.upstream_rq_timeout.inc();
+    if (!this.responseStarted && this.host && !this.upstreamDone) cluster.reportResult(this.host, 'timeout');
     cb.streamInfo.setFlag(ResponseFlag.UpstreamRequestTimeout);
-    this.upstreamDone = true;
-    this.upstream?.reset();
-    this.release(false);
+    if (!this.upstreamDone) {
+      this.upstream?.reset();
+      this.endAttempt(false);
+    }
+    this.clearTimers();
+    this.retry?.release();
+    this.finished = true;
     if (this.responseStarted) {
       cb.resetStream('upstream_response_timeout');
       return;
@@ -330,14 +578,21 @@ class Router implements HttpFilter, UpstreamCallbacks {
 
   private upstreamComplete(): void {
     if (this.upstreamDone) return;
-    this.upstreamDone = true;
     const info = this.cb.streamInfo;
     info.lastUpstreamRxByteReceived = info.elapsed();
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.release(true);
+    this.clearTimers();
+    this.retry?.release();
+    this.finished = true;
+    this.endAttempt(true);
+  }
+
+  /** The current attempt is over: its active-request accounting is released. */
+  private endAttempt(completed: boolean): void {
+    this.upstreamDone = true;
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
+    if (this.perTryIdleTimer) clearTimeout(this.perTryIdleTimer);
+    this.perTryTimer = this.perTryIdleTimer = undefined;
+    this.release(completed);
   }
 
   private released = false;
@@ -355,14 +610,18 @@ class Router implements HttpFilter, UpstreamCallbacks {
   }
 
   onDestroy(): void {
-    if (this.timer) clearTimeout(this.timer);
-    if (!this.upstreamDone) {
+    this.clearTimers();
+    this.retry?.release();
+    // a copy still missing part of the request body is useless to the shadow cluster
+    if (!this.requestDone) this.mirrors?.abort();
+    if (this.attemptCount > 0 && !this.upstreamDone) {
       // The downstream went away (or replied locally) while the upstream was still working: cancel it.
       this.upstreamDone = true;
       this.upstream?.reset();
       if (this.cluster) this.cluster.stats.upstream_rq_tx_reset.inc();
       this.release(false);
     }
+    this.attempt = null;
     this.tunnel?.destroy();
   }
 
