@@ -1,0 +1,29 @@
+// What the health checkers share: opening a connection to a host the way the cluster's pools do, so a
+// cluster with an UpstreamTlsContext is health checked over TLS with the same verification.
+import net from 'node:net';
+import tls from 'node:tls';
+import { ConfigError } from '../../../common/errors.js';
+import type { Host } from '../../upstream/host.js';
+import type { UpstreamTransport } from '../../upstream/pool.js';
+
+/** `alpn` overrides the TLS ALPN list (HTTP/2 and gRPC checks need h2). */
+export function openConnection(host: Host, transport: UpstreamTransport, alpn?: string[]): net.Socket {
+  if (!transport.tls) return net.connect({ host: host.address, port: host.port });
+  const cfg = transport.tls;
+  const s = tls.connect({ ...cfg.connectOptions, ...(alpn ? { ALPNProtocols: alpn } : {}), host: host.address, port: host.port });
+  s.once('secureConnect', () => {
+    const reason = cfg.verify(s);
+    if (reason) s.destroy(new Error(reason));
+  });
+  return s;
+}
+
+/** Header additions/removals from HeaderValueOption lists, compiled once into [name, value] pairs. */
+export function compileHeaderOptions(add: any[] | undefined, path: string): [string, string][] {
+  return (add ?? []).map((o: any, i: number) => {
+    const key = o.header?.key;
+    if (!key || /[\0\r\n]/.test(key)) throw new ConfigError('MW_CONFIG_INVALID', `${path}[${i}].header.key`, 'a header name is required and must not contain NUL, CR or LF');
+    const v = o.header.value ?? (o.header.raw_value ? Buffer.from(o.header.raw_value).toString('latin1') : '');
+    return [String(key).toLowerCase(), v];
+  });
+}
