@@ -26,6 +26,7 @@ export class Http1ServerConnection implements DownstreamConnection {
   private draining = false;
   private closed = false;
   private upgraded = false;
+  private pipelinePaused = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private headersTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -68,9 +69,13 @@ export class Http1ServerConnection implements DownstreamConnection {
       this.headersTimer = setTimeout(() => this.onHeadersTimeout(), this.cfg.requestHeadersTimeoutMs);
     }
     this.parser.execute(d);
-    // A paused parser holds the next pipelined request until this response is done: stop reading so that a
-    // client flooding pipelined requests cannot grow that buffer without bound.
-    if (this.parser.isPaused && !this.upgraded) this.socket.pause();
+    // A paused parser holds the next pipelined request until this response is done. Once it holds more than
+    // the connection's buffer limit, stop reading, so a client flooding pipelined requests cannot grow it without
+    // bound. (Not on every request: pausing and resuming the socket costs two syscalls and a tick per request.)
+    if (this.parser.isPaused && !this.upgraded && this.parser.bufferedBytes > this.cfg.perConnectionBufferLimit) {
+      this.pipelinePaused = true;
+      this.socket.pause();
+    }
   }
 
   private onRequestHead(head: RequestHead): void {
@@ -145,7 +150,10 @@ export class Http1ServerConnection implements DownstreamConnection {
     }
     this.armIdle();
     this.parser.resume();
-    if (!this.parser.isPaused && !this.closed) this.socket.resume();
+    if (this.pipelinePaused && !this.parser.isPaused && !this.closed) {
+      this.pipelinePaused = false;
+      this.socket.resume();
+    }
   }
 
   private onParseError(status: number, reason: string): void {
