@@ -8,34 +8,14 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { parse } from 'yaml';
 import { startChaosUpstream, type ChaosUpstream } from './helpers/chaos-upstream.js';
-import { accessLines, request, staticCluster, stdoutAccessLog } from './helpers/http-semantics.js';
+import { accessLines, loggedListener as listener, request, ROUTER, staticCluster } from './helpers/http-semantics.js';
 import { listenerPort, ROOT, startProxy, stat, waitFor, type RunningProxy } from './helpers/proxy.js';
+import { example } from './helpers/router-resilience.js';
 
 const FAULT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
-const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
-const example = (name: string): any => parse(fs.readFileSync(path.join(ROOT, 'examples/resilience', name), 'utf8'));
 const fault = (cfg: object) => ({ 'envoy.filters.http.fault': { '@type': FAULT_TYPE, ...cfg } });
 const pct = (numerator: number) => ({ numerator, denominator: 'HUNDRED' });
-
-function listener(name: string, hcm: Record<string, unknown>): object {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [{
-      filters: [{
-        name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
-          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-          stat_prefix: name,
-          access_log: [stdoutAccessLog(`${name} %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%`)],
-          ...hcm,
-        },
-      }],
-    }],
-  };
-}
 
 let up: ChaosUpstream;
 let proxy: RunningProxy;
@@ -44,9 +24,9 @@ const ports: Record<string, number> = {};
 before(async () => {
   up = await startChaosUpstream('backend');
   // 'seed': seed 002 exactly as the example file has it (7 s on the only route)
-  const seed = example('fault-seed-002.yaml');
+  const seed = example('fault-seed-002');
   // 'routes': the same shape with a 400 ms delay on /slow only, plus abort routes
-  const routes = example('fault-seed-002.yaml');
+  const routes = example('fault-seed-002');
   const delayed = routes.route_config.virtual_hosts[0].routes[0];
   delayed.match = { prefix: '/slow' };
   delayed.typed_per_filter_config['envoy.filters.http.fault'].delay.fixed_delay = '0.4s';
@@ -58,7 +38,7 @@ before(async () => {
     { match: { prefix: '/' }, route: { cluster: 'ratings-v2' } },
   ];
   // 'hdr': the client-driven fault filter from the examples, with room for only two faults at once
-  const hdrFilter = example('fault-filter.yaml');
+  const hdrFilter = example('fault-filter');
   hdrFilter.typed_config.max_active_faults = 2;
   proxy = await startProxy({
     static_resources: {

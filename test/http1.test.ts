@@ -26,6 +26,43 @@ function patternSha(total: number): string {
   return h.digest('hex');
 }
 
+/** Read `r` to its end 1 MiB at a time with a 20 ms pause after each (far slower than a sender on loopback),
+ * hashing what arrives. */
+function slowRead(r: NodeJS.ReadableStream): Promise<{ length: number; sha: string }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    let n = 0;
+    let sinceBreak = 0;
+    r.on('data', (d: Buffer) => {
+      h.update(d);
+      n += d.length;
+      sinceBreak += d.length;
+      if (sinceBreak >= 1 << 20) {
+        sinceBreak = 0;
+        r.pause();
+        setTimeout(() => r.resume(), 20);
+      }
+    });
+    r.on('end', () => resolve({ length: n, sha: h.digest('hex') }));
+    r.on('error', reject);
+  });
+}
+
+/** Run `fn` while sampling the proxy's resident memory every 50 ms; how far the peak rose above the start. */
+async function peakRssGrowth(fn: () => Promise<void>): Promise<number> {
+  const pid = proxy.child.pid!;
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+  const baseline = rss();
+  let peak = baseline;
+  const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50);
+  try {
+    await fn();
+  } finally {
+    clearInterval(sampler);
+  }
+  return peak - baseline;
+}
+
 /** Write `total` pattern bytes to `w`, honouring backpressure. */
 async function writePattern(w: NodeJS.WritableStream, total: number): Promise<void> {
   for (let sent = 0; sent < total; sent += BLOCK_BUF.length) {
@@ -53,21 +90,8 @@ before(async () => {
     } else if (kind === 'hang') {
       req.resume();
     } else if (kind === 'slowread') {
-      // reads 1 MiB, then pauses 20 ms: far slower than a client on loopback can send
-      const hash = createHash('sha256');
-      let n = 0;
-      let sinceBreak = 0;
-      req.on('data', (d: Buffer) => {
-        hash.update(d);
-        n += d.length;
-        sinceBreak += d.length;
-        if (sinceBreak >= 1 << 20) {
-          sinceBreak = 0;
-          req.pause();
-          setTimeout(() => req.resume(), 20);
-        }
-      });
-      req.on('end', () => res.end(JSON.stringify({ length: n, sha: hash.digest('hex') })));
+      // a request the proxy resets has nobody to answer
+      slowRead(req).then((got) => res.end(JSON.stringify(got)), () => {});
     } else if (req.method === 'HEAD') {
       req.resume();
       res.writeHead(200, { 'content-length': '1234', 'x-head': 'yes' });
@@ -333,13 +357,8 @@ test('an upstream closing idle keep-alive connections does not fail the next req
 });
 
 test('request body flow control: a slow upstream reader does not make the proxy buffer the body', async () => {
-  const pid = proxy.child.pid!;
-  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-  const baseline = rss();
-  let peak = baseline;
-  const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50);
   const total = 200 * 1024 * 1024;
-  try {
+  const growth = await peakRssGrowth(async () => {
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(
         { host: '127.0.0.1', port: ports.main, method: 'POST', path: '/slowread', agent: false, headers: { 'content-length': total } },
@@ -357,48 +376,20 @@ test('request body flow control: a slow upstream reader does not make the proxy 
     const j = JSON.parse(res.body);
     assert.equal(j.length, total);
     assert.equal(j.sha, patternSha(total));
-  } finally {
-    clearInterval(sampler);
-  }
-  const growth = peak - baseline;
+  });
   assert.ok(growth < 100 * 1024 * 1024, `proxy RSS grew by ${(growth / 1048576).toFixed(1)} MiB while streaming 200 MiB`);
 });
 
 test('response body flow control: a slow downstream reader does not make the proxy buffer the response', async () => {
-  const pid = proxy.child.pid!;
-  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-  const baseline = rss();
-  let peak = baseline;
-  const sampler = setInterval(() => (peak = Math.max(peak, rss())), 50);
   const total = 200 * 1024 * 1024;
-  try {
+  const growth = await peakRssGrowth(async () => {
     const { length, sha } = await new Promise<{ length: number; sha: string }>((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port: ports.main, path: `/download/${total}`, agent: false }, (r) => {
-        const h = createHash('sha256');
-        let n = 0;
-        let sinceBreak = 0;
-        // reads 1 MiB, then pauses 20 ms
-        r.on('data', (d: Buffer) => {
-          h.update(d);
-          n += d.length;
-          sinceBreak += d.length;
-          if (sinceBreak >= 1 << 20) {
-            sinceBreak = 0;
-            r.pause();
-            setTimeout(() => r.resume(), 20);
-          }
-        });
-        r.on('end', () => resolve({ length: n, sha: h.digest('hex') }));
-        r.on('error', reject);
-      });
+      const req = http.get({ host: '127.0.0.1', port: ports.main, path: `/download/${total}`, agent: false }, (r) => slowRead(r).then(resolve, reject));
       req.on('error', reject);
       req.setTimeout(60_000, () => req.destroy(new Error('download timed out')));
     });
     assert.equal(length, total);
     assert.equal(sha, patternSha(total));
-  } finally {
-    clearInterval(sampler);
-  }
-  const growth = peak - baseline;
+  });
   assert.ok(growth < 100 * 1024 * 1024, `proxy RSS grew by ${(growth / 1048576).toFixed(1)} MiB while streaming 200 MiB`);
 });

@@ -7,33 +7,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { parse } from 'yaml';
 import { startChaosUpstream, type ChaosUpstream } from './helpers/chaos-upstream.js';
-import { accessLines, request, staticCluster, stdoutAccessLog } from './helpers/http-semantics.js';
+import { accessLines, loggedListener as httpListener, request, ROUTER, staticCluster } from './helpers/http-semantics.js';
 import { listenerPort, ROOT, startProxy, stat, waitFor, type RunningProxy } from './helpers/proxy.js';
+import { example } from './helpers/router-resilience.js';
 
-const example = (name: string): any => parse(fs.readFileSync(path.join(ROOT, 'examples/resilience', name), 'utf8'));
 const LRL_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
-const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
 const all = { default_value: { numerator: 100, denominator: 'HUNDRED' } };
-
-function httpListener(name: string, hcm: Record<string, unknown>): object {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [{
-      filters: [{
-        name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
-          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-          stat_prefix: name,
-          access_log: [stdoutAccessLog(`${name} %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%`)],
-          ...hcm,
-        },
-      }],
-    }],
-  };
-}
 
 let up: ChaosUpstream;
 let proxy: RunningProxy;
@@ -41,11 +21,11 @@ const ports: Record<string, number> = {};
 
 before(async () => {
   up = await startChaosUpstream('backend');
-  const tcp = example('network-local-ratelimit.yaml');
+  const tcp = example('network-local-ratelimit');
   proxy = await startProxy({
     static_resources: {
       listeners: [
-        httpListener('api', example('local-ratelimit.yaml')),
+        httpListener('api', example('local-ratelimit')),
         // limited but not enforced: requests pass, marked with a request header
         httpListener('shadow', {
           http_filters: [

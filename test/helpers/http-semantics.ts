@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { hcmListener, routerFilter, staticCluster as clusterOver } from './bootstrap.js';
 
 export interface SeenRequest {
   method: string;
@@ -92,10 +93,7 @@ export async function startUpstream(name: string, handler?: UpstreamHandler): Pr
   };
 }
 
-export const ROUTER = {
-  name: 'envoy.filters.http.router',
-  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-};
+export const ROUTER = routerFilter();
 
 /** An access log to the proxy's stdout, one line per request, prefixed with `AL ` so that it is easy to find. */
 export function stdoutAccessLog(format: string): object {
@@ -109,39 +107,17 @@ export function stdoutAccessLog(format: string): object {
 }
 
 export function staticCluster(name: string, port: number, extra: object = {}): object {
-  return {
-    name,
-    connect_timeout: '1s',
-    type: 'STATIC',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
-    },
-    ...extra,
-  };
+  return clusterOver(name, [port], extra);
 }
 
 /** An HTTP listener on 127.0.0.1 with a kernel-chosen port; `hcm` fields are added to the router-only default. */
 export function httpListener(name: string, hcm: Record<string, unknown>): object {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: name,
-              http_filters: [ROUTER],
-              ...hcm,
-            },
-          },
-        ],
-      },
-    ],
-  };
+  return hcmListener(name, { http_filters: [routerFilter()], ...hcm });
+}
+
+/** An httpListener whose access log goes to stdout as `<name> <path> <code> <flags>` (read back with accessLines). */
+export function loggedListener(name: string, hcm: Record<string, unknown>): object {
+  return httpListener(name, { access_log: [stdoutAccessLog(`${name} %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%`)], ...hcm });
 }
 
 /** A bootstrap with one HTTP listener named `main` (`hcm`), or the given `listeners`. */

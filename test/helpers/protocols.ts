@@ -3,10 +3,10 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import type net from 'node:net';
+import { HCM, routerFilter, staticCluster as clusterOver } from './bootstrap.js';
 
-export const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export { HCM, ROUTER } from './bootstrap.js';
 export const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
-export const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 export const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 export const HTTP_PROTOCOL_OPTIONS = 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
@@ -33,7 +33,7 @@ export function hcmFilter(o: HcmOptions): object {
       stat_prefix: o.statPrefix ?? 'ingress',
       ...(o.codecType ? { codec_type: o.codecType } : {}),
       route_config: { name: 'local', virtual_hosts: [{ name: 'all', domains: ['*'], routes }] },
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } }],
+      http_filters: [routerFilter()],
       ...(o.accessLog ? { access_log: o.accessLog } : {}),
       ...(o.extra ?? {}),
     },
@@ -56,18 +56,15 @@ export interface ClusterOptions {
 }
 
 export function staticCluster(name: string, port: number, o: ClusterOptions = {}): object {
-  return {
-    name,
-    type: 'STATIC',
+  return clusterOver(name, [port], {
     connect_timeout: o.connectTimeout ?? '2s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
     ...(o.h2
       ? { typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': HTTP_PROTOCOL_OPTIONS, explicit_http_config: { http2_protocol_options: {} } } } }
       : {}),
     ...(o.tls
       ? { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...o.tls } } }
       : {}),
-  };
+  });
 }
 
 export function bootstrap(listeners: object[], clusters: object[]): object {

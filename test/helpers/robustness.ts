@@ -3,48 +3,21 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { hcmListener, routerFilter } from './bootstrap.js';
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
-
-export function staticCluster(name: string, ports: number[], extra: object = {}): any {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }],
-    },
-    ...extra,
-  };
-}
+export { staticCluster } from './bootstrap.js';
 
 /** An HTTP listener on 127.0.0.1:0 whose single virtual host holds `routes` (default: everything → `cluster`). */
 export function httpListener(name: string, opts: { cluster?: string; routes?: any[]; statPrefix?: string; hcm?: object; vhost?: object } = {}): any {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': HCM,
-              stat_prefix: opts.statPrefix ?? name,
-              route_config: {
-                name: `${name}_routes`,
-                virtual_hosts: [{ name: 'all', domains: ['*'], routes: opts.routes ?? [{ match: { prefix: '/' }, route: { cluster: opts.cluster ?? 'backend' } }], ...(opts.vhost ?? {}) }],
-              },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } }],
-              ...(opts.hcm ?? {}),
-            },
-          },
-        ],
-      },
-    ],
-  };
+  return hcmListener(name, {
+    stat_prefix: opts.statPrefix ?? name,
+    route_config: {
+      name: `${name}_routes`,
+      virtual_hosts: [{ name: 'all', domains: ['*'], routes: opts.routes ?? [{ match: { prefix: '/' }, route: { cluster: opts.cluster ?? 'backend' } }], ...(opts.vhost ?? {}) }],
+    },
+    http_filters: [routerFilter()],
+    ...(opts.hcm ?? {}),
+  });
 }
 
 export interface RecordingUpstream {

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { hcmListener, routerFilter } from './bootstrap.js';
 import { ROOT } from './proxy.js';
 
 /** examples/resilience/<name>.yaml, parsed. */
@@ -12,47 +13,25 @@ export function example(name: string): any {
   return parse(fs.readFileSync(path.join(ROOT, 'examples/resilience', `${name}.yaml`), 'utf8'));
 }
 
-export function cluster(name: string, ports: number[], extra: object = {}): any {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }],
-    },
-    ...extra,
-  };
-}
+export { staticCluster as cluster } from './bootstrap.js';
 
 export const ACCESS_LOG_FORMAT = '%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_REQUEST_ATTEMPT_COUNT%\n';
 
 /** An HTTP listener on 127.0.0.1:0 with the given virtual hosts, logging ACCESS_LOG_FORMAT to `logFile`. */
 export function listener(name: string, virtualHosts: any[], logFile: string, hcm: object = {}): any {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-    filter_chains: [{
-      filters: [{
-        name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
-          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-          stat_prefix: name,
-          route_config: { name: `${name}_routes`, virtual_hosts: virtualHosts },
-          http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-          access_log: [{
-            name: 'file',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
-              path: logFile,
-              log_format: { text_format_source: { inline_string: ACCESS_LOG_FORMAT } },
-            },
-          }],
-          ...hcm,
-        },
-      }],
+  return hcmListener(name, {
+    route_config: { name: `${name}_routes`, virtual_hosts: virtualHosts },
+    http_filters: [routerFilter()],
+    access_log: [{
+      name: 'file',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+        path: logFile,
+        log_format: { text_format_source: { inline_string: ACCESS_LOG_FORMAT } },
+      },
     }],
-  };
+    ...hcm,
+  });
 }
 
 export interface Reply {

@@ -110,6 +110,16 @@ export interface TlsBuildOptions {
 // ---------------------------------------------------------------------------------------------------------
 // Shared building blocks
 
+/** CommonTlsContext fields neither side implements (certificate providers, custom selection/handshake, key logging). */
+export const COMMON_TLS_UNSUPPORTED = [
+  'tls_certificate_provider_instance',
+  'tls_certificate_certificate_provider',
+  'tls_certificate_certificate_provider_instance',
+  'custom_tls_certificate_selector',
+  'custom_handshaker',
+  'key_log',
+] as const;
+
 /** Fails config that sets a field we do not implement, instead of silently behaving differently from Envoy. */
 export function rejectUnsupported(obj: object | undefined, fields: readonly string[], path: string, opts: TlsBuildOptions): void {
   if (!obj) return;
@@ -586,12 +596,7 @@ export function buildDownstreamTls(ctx: DownstreamTlsContextConfig, opts: TlsBui
   }
   const cpath = `${path}.common_tls_context`;
   const common = ctx.common_tls_context;
-  rejectUnsupported(
-    common,
-    ['tls_certificate_provider_instance', 'tls_certificate_certificate_provider', 'tls_certificate_certificate_provider_instance', 'custom_tls_certificate_selector', 'custom_handshaker', 'key_log'],
-    cpath,
-    opts,
-  );
+  rejectUnsupported(common, COMMON_TLS_UNSUPPORTED, cpath, opts);
   const certs = loadCertificates(common, cpath, opts);
   if (certs.length === 0) throw new ConfigError('MW_CONFIG_INVALID', `${cpath}.tls_certificates`, 'a server TLS context needs at least one certificate', opts.location);
   const validation = compileValidation(common, cpath, opts);

@@ -9,6 +9,7 @@
 import tls from 'node:tls';
 import { ConfigError } from '../../common/errors.js';
 import {
+  COMMON_TLS_UNSUPPORTED,
   compileTlsParams,
   compileValidation,
   createContext,
@@ -47,12 +48,7 @@ export function buildUpstreamTls(ctx: UpstreamTlsContextConfig, opts: TlsBuildOp
   const common = ctx.common_tls_context;
   // allow_renegotiation is ignored: Node never renegotiates as a client; max_session_keys and
   // enforce_rsa_key_usage only tune resumption and key-usage checks Node does its own way.
-  rejectUnsupported(
-    common,
-    ['tls_certificate_provider_instance', 'tls_certificate_certificate_provider', 'tls_certificate_certificate_provider_instance', 'custom_tls_certificate_selector', 'custom_handshaker', 'key_log'],
-    cpath,
-    opts,
-  );
+  rejectUnsupported(common, COMMON_TLS_UNSUPPORTED, cpath, opts);
   const certs = loadCertificates(common, cpath, opts);
   if (certs.length > 1) throw new ConfigError('MW_CONFIG_INVALID', `${cpath}.tls_certificates`, 'Multiple TLS certificates are not supported for client contexts', opts.location);
   const validation = compileValidation(common, cpath, opts);

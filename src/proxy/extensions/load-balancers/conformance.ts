@@ -5,6 +5,7 @@
 // fails.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '../../../common/prng.js';
 import { Host } from '../../upstream/host.js';
 import type { LbContext, LoadBalancer } from '../../upstream/load-balancer.js';
 import { random64, type LbFactory } from './common/lb.js';
@@ -22,17 +23,7 @@ export interface ConformanceOptions {
   tolerance?: number;
 }
 
-/** A small, fast, seeded PRNG (mulberry32) returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 export function makeHosts(weights: readonly number[], firstOctet = 10): Host[] {
   return weights.map((weight, i) => new Host(`${firstOctet}.0.${i >> 8}.${i & 255}`, 8080, { weight }));

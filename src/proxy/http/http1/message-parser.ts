@@ -20,6 +20,12 @@ import { CR, FIELD_VALUE, HEX, HTAB, LF, SP, TCHAR, type Latin1Buffer } from './
 
 export type BodyKind = 'none' | 'length' | 'chunked';
 
+/** What the parser itself calls back with; the request and response sides add their head and error callbacks. */
+export interface MessageCallbacks {
+  onBody(chunk: Buffer): void;
+  onMessageComplete(trailers: HeaderMap | undefined): void;
+}
+
 export interface ParserLimits {
   /** Envoy max_request_headers_kb / max_response_headers_kb: cap on the bytes of the whole head (start line,
    * field lines, their CRLFs and the blank line) and, separately, of a trailer section. Default 60. */
@@ -94,7 +100,11 @@ export abstract class MessageParser {
   protected readonly maxHeadersCount: number;
   private readonly maxChunkExt: number;
 
-  constructor(limits: ParserLimits) {
+  constructor(
+    limits: ParserLimits,
+    // the callbacks both sides share; each subclass declares its own wider type for this field
+    protected readonly cb: MessageCallbacks,
+  ) {
     this.maxHeadBytes = (limits.maxHeadersKb ?? 60) * 1024;
     this.maxHeadersCount = limits.maxHeadersCount ?? 100;
     this.maxChunkExt = limits.maxChunkExtensionBytes ?? 16384;
@@ -108,7 +118,6 @@ export abstract class MessageParser {
    * latin1 (for start-line strings). Returns where to continue, or STOP. */
   protected abstract headComplete(buf: Buffer, next: number, end: number, headers: HeaderMap, hs: string): number;
   protected abstract messageComplete(trailers: HeaderMap | undefined): void;
-  protected abstract emitBody(chunk: Buffer): void;
   protected abstract fail(status: number, reason: string): number;
 
   /** Feed bytes read from the connection. Callbacks fire synchronously. Must not be called from a callback. */
@@ -218,7 +227,7 @@ export abstract class MessageParser {
             pos += n;
             const st = this.state;
             if (st === S_CHUNK_DATA && this.remaining === 0) this.state = S_CHUNK_END;
-            this.emitBody(chunk);
+            this.cb.onBody(chunk);
             if (st === S_BODY && this.remaining === 0 && this.state === S_BODY) this.messageComplete(undefined);
             break;
           }
@@ -247,7 +256,7 @@ export abstract class MessageParser {
           case S_CLOSE_BODY: {
             const chunk = buf.subarray(pos, end);
             pos = end;
-            this.emitBody(chunk);
+            this.cb.onBody(chunk);
             break;
           }
           case S_IDLE:
@@ -282,6 +291,26 @@ export abstract class MessageParser {
     this.state = S_CHUNK_SIZE;
     this.lineOff = 0;
     this.scanOff = 0;
+  }
+
+  /** Frame the body the head announced; done before the head callback, which may already look at the state. */
+  protected beginBody(kind: BodyKind, cl: number): void {
+    if (kind === 'length') {
+      this.state = S_BODY;
+      this.remaining = cl;
+    } else if (kind === 'chunked') {
+      this.beginChunked();
+    }
+  }
+
+  /** After the head callback: a message without a body is complete at once. Returns where to continue, or STOP. */
+  protected afterHead(noBody: boolean, next: number): number {
+    if (this.state === S_DEAD) return STOP;
+    if (noBody) {
+      this.messageComplete(undefined);
+      if (this.state === S_DEAD) return STOP;
+    }
+    return next;
   }
 
   /** Head or trailer section starting at `base`. Returns the offset after its blank line, NEED_MORE or STOP. */

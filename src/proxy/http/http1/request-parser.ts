@@ -33,7 +33,6 @@ import {
   MessageParser,
   NEED_MORE,
   STOP,
-  S_BODY,
   S_DEAD,
   S_HOLD,
   connectionTokens,
@@ -110,7 +109,7 @@ export function isH2Preface(buf: Buffer): boolean | undefined {
 }
 
 export class RequestParser extends MessageParser {
-  private readonly cb: RequestParserCallbacks;
+  protected declare readonly cb: RequestParserCallbacks;
   private readonly maxLine: number;
   private readonly allowCustomMethods: boolean;
   private readonly allowChunkedLength: boolean;
@@ -123,8 +122,7 @@ export class RequestParser extends MessageParser {
   private keepAlive = true;
 
   constructor(callbacks: RequestParserCallbacks, options: RequestParserOptions = {}) {
-    super(options);
-    this.cb = callbacks;
+    super(options, callbacks);
     this.maxLine = options.maxRequestLineBytes ?? Infinity;
     this.allowCustomMethods = options.allowCustomMethods ?? false;
     this.allowChunkedLength = options.allowChunkedLength ?? false;
@@ -145,10 +143,6 @@ export class RequestParser extends MessageParser {
     this.destroy();
     this.cb.onError(status as RequestErrorStatus, reason);
     return STOP;
-  }
-
-  protected emitBody(chunk: Buffer): void {
-    this.cb.onBody(chunk);
   }
 
   protected messageComplete(trailers: HeaderMap | undefined): void {
@@ -300,19 +294,9 @@ export class RequestParser extends MessageParser {
       this.cb.onRequestHead(head);
       return STOP;
     }
-    if (bodyKind === 'length') {
-      this.state = S_BODY;
-      this.remaining = cl;
-    } else if (bodyKind === 'chunked') {
-      this.beginChunked();
-    }
+    this.beginBody(bodyKind, cl);
     this.cb.onRequestHead(head);
-    if (this.state === S_DEAD) return STOP;
-    if (bodyKind === 'none') {
-      this.messageComplete(undefined);
-      if (this.state === S_DEAD) return STOP;
-    }
-    return next;
+    return this.afterHead(bodyKind === 'none', next);
   }
 }
 

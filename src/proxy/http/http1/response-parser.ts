@@ -18,7 +18,6 @@ import {
   MessageParser,
   NEED_MORE,
   STOP,
-  S_BODY,
   S_CLOSE_BODY,
   S_DEAD,
   S_HOLD,
@@ -58,7 +57,7 @@ export interface ResponseParserCallbacks {
 }
 
 export class ResponseParser extends MessageParser {
-  private readonly cb: ResponseParserCallbacks;
+  protected declare readonly cb: ResponseParserCallbacks;
   private reqMethod = '';
   private reqUpgrade = false;
   // status line of the message being parsed
@@ -68,8 +67,7 @@ export class ResponseParser extends MessageParser {
   private keepAlive = true;
 
   constructor(callbacks: ResponseParserCallbacks, limits: ParserLimits = {}) {
-    super(limits);
-    this.cb = callbacks;
+    super(limits, callbacks);
     this.state = S_IDLE;
   }
 
@@ -100,10 +98,6 @@ export class ResponseParser extends MessageParser {
     this.destroy();
     this.cb.onError(reason);
     return STOP;
-  }
-
-  protected emitBody(chunk: Buffer): void {
-    this.cb.onBody(chunk);
   }
 
   protected messageComplete(trailers: HeaderMap | undefined): void {
@@ -195,20 +189,9 @@ export class ResponseParser extends MessageParser {
       this.cb.onResponseHead(head);
       return STOP;
     }
-    if (bodyKind === 'length') {
-      this.state = S_BODY;
-      this.remaining = cl;
-    } else if (bodyKind === 'chunked') {
-      this.beginChunked();
-    } else if (bodyKind === 'close') {
-      this.state = S_CLOSE_BODY;
-    }
+    if (bodyKind === 'close') this.state = S_CLOSE_BODY;
+    else this.beginBody(bodyKind, cl);
     this.cb.onResponseHead(head);
-    if (this.state === S_DEAD) return STOP;
-    if (bodyKind === 'none') {
-      this.messageComplete(undefined);
-      if (this.state === S_DEAD) return STOP;
-    }
-    return next;
+    return this.afterHead(bodyKind === 'none', next);
   }
 }

@@ -91,17 +91,8 @@ export function normalize(events: Event[]): unknown[] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so random splits are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so random splits are reproducible. */
+export { seededRandom as prng } from '../../../common/prng.js';
 
 /** `data` cut into pieces at random points. */
 export function randomSplits(data: Buffer, rnd: () => number, maxPiece = 17): Buffer[] {

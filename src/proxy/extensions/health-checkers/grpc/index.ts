@@ -5,11 +5,10 @@
 // resolution), which would blur what a health check measures — one attempt on one connection to this host,
 // within `timeout`. The request and response are one-field protobuf messages, so they are encoded by hand
 // over a plain node:http2 session that the session keeps (or closes) per reuse_connection.
-import http2 from 'node:http2';
 import { ConfigError } from '../../../../common/errors.js';
 import type { Host } from '../../../upstream/host.js';
-import type { CheckResult, HealthCheckerContext, HealthCheckerFactory, HealthCheckSession } from '../../../upstream/health-check-manager.js';
-import { compileHeaderOptions, openConnection } from '../common.js';
+import type { CheckResult, HealthCheckerContext, HealthCheckerFactory } from '../../../upstream/health-check-manager.js';
+import { compileHeaderOptions, H2CheckSession } from '../common.js';
 
 /** A length-prefixed gRPC message holding HealthCheckRequest{ service = 1 }. */
 export function encodeHealthCheckRequest(service: string): Buffer {
@@ -86,15 +85,15 @@ export const grpcHealthChecker: HealthCheckerFactory = {
   },
 };
 
-class GrpcSession implements HealthCheckSession {
-  private session: http2.ClientHttp2Session | undefined;
-
+class GrpcSession extends H2CheckSession {
   constructor(
-    private readonly host: Host,
-    private readonly ctx: HealthCheckerContext,
+    host: Host,
+    ctx: HealthCheckerContext,
     private readonly headers: Record<string, string>,
     private readonly body: Buffer,
-  ) {}
+  ) {
+    super(host, ctx);
+  }
 
   check(): Promise<CheckResult> {
     return new Promise((resolve) => {
@@ -121,20 +120,5 @@ class GrpcSession implements HealthCheckSession {
         resolve(serving === SERVING ? { ok: true } : { ok: false, network: false, reason: `serving status ${serving}` });
       });
     });
-  }
-
-  private connect(): http2.ClientHttp2Session {
-    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const s = http2.connect(`${this.ctx.transport.tls ? 'https' : 'http'}://${this.host.id}`, { createConnection: () => openConnection(this.host, this.ctx.transport, ['h2']) });
-    s.on('error', () => {}); // surfaced on the stream
-    s.on('close', () => {
-      if (this.session === s) this.session = undefined;
-    });
-    return (this.session = s);
-  }
-
-  close(): void {
-    this.session?.destroy();
-    this.session = undefined;
   }
 }

@@ -3,11 +3,10 @@
 // only) passes, one in retriable_statuses fails toward unhealthy_threshold, any other status fails the host
 // at once — Envoy's semantics.
 import http from 'node:http';
-import http2 from 'node:http2';
 import { ConfigError } from '../../../../common/errors.js';
 import type { Host } from '../../../upstream/host.js';
 import type { CheckResult, HealthCheckerContext, HealthCheckerFactory, HealthCheckSession } from '../../../upstream/health-check-manager.js';
-import { compileHeaderOptions, openConnection } from '../common.js';
+import { compileHeaderOptions, H2CheckSession, openConnection } from '../common.js';
 
 type Ranges = readonly (readonly [number, number])[];
 
@@ -88,15 +87,15 @@ class H1Session implements HealthCheckSession {
   }
 }
 
-class H2Session implements HealthCheckSession {
-  private session: http2.ClientHttp2Session | undefined;
-
+class H2Session extends H2CheckSession {
   constructor(
-    private readonly host: Host,
-    private readonly ctx: HealthCheckerContext,
+    host: Host,
+    ctx: HealthCheckerContext,
     private readonly headers: Record<string, string>,
     private readonly judge: (status: number) => CheckResult,
-  ) {}
+  ) {
+    super(host, ctx);
+  }
 
   check(): Promise<CheckResult> {
     return new Promise((resolve) => {
@@ -112,20 +111,5 @@ class H2Session implements HealthCheckSession {
         if (!this.ctx.reuseConnection) this.close();
       });
     });
-  }
-
-  private connect(): http2.ClientHttp2Session {
-    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const s = http2.connect(`${this.ctx.transport.tls ? 'https' : 'http'}://${this.host.id}`, { createConnection: () => openConnection(this.host, this.ctx.transport, ['h2']) });
-    s.on('error', () => {}); // surfaced on the stream
-    s.on('close', () => {
-      if (this.session === s) this.session = undefined;
-    });
-    return (this.session = s);
-  }
-
-  close(): void {
-    this.session?.destroy();
-    this.session = undefined;
   }
 }
