@@ -185,7 +185,10 @@ class Http1Connection {
   }
 
   startIdle(): void {
-    this.idleTimer = setTimeout(() => this.close(), this.pool.transport.idleTimeoutMs);
+    // idle_timeout 0 disables the timeout, as in Envoy
+    const ms = this.pool.transport.idleTimeoutMs;
+    if (ms <= 0) return;
+    this.idleTimer = setTimeout(() => this.close(), ms);
     this.idleTimer.unref();
   }
 
