@@ -5,7 +5,11 @@
 // differs between rows is what one core of each proxy can forward, and the "direct" row
 // (wrk straight at the upstream) is the ceiling core 1 allows. See bench/README.md.
 //
-// Env: BENCH_DURATION (wrk -d, default 10s), BENCH_WARMUP (default 2s),
+// Rows are measured in BENCH_ROUNDS interleaved rounds (every row once per round) and each row reports its
+// median round: on a shared VM the rate drifts by tens of percent over minutes, and interleaving makes every row
+// see the same drift. Ratios between rows are taken within a round, then their median is reported.
+//
+// Env: BENCH_DURATION (wrk -d, default 10s), BENCH_WARMUP (default 2s), BENCH_ROUNDS (default 3),
 //      BENCH_ONLY=nginx,haproxy,... (peer keys, see PEERS), BENCH_KEEP_TMP=1 (keep configs/logs).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,12 +19,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { meshworkBootstrap } from './meshwork-bootstrap.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, '..');
 const DURATION = process.env.BENCH_DURATION || '10s';
 const WARMUP = process.env.BENCH_WARMUP || '2s';
 const CONNECTIONS = 32;
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || 3));
 const PROXY_CORE = '0';
 const LOAD_CORE = '1';
 const READY_TIMEOUT_MS = 20_000;
@@ -108,6 +114,8 @@ function childFailure(child, what) {
 
 const indent = (s) => s.replace(/^/gm, '    ');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+const NODE_PEERS = new Set(['node-undici', 'fastify-proxy', 'http-proxy']);
 
 // ---------------------------------------------------------------- probes
 async function freePort() {
@@ -270,89 +278,6 @@ backend be
 // A bootstrap shaped like a real edge config: several routes and virtual hosts ahead of the
 // catch-all that wrk's requests end up on, the router filter, a file access log in Envoy's
 // default format, and the admin listener so /stats is live during the run.
-function meshworkBootstrap({ listen, adminPort, upstreamPort, accessLog }) {
-  const toUpstream = { cluster: 'upstream' };
-  return {
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
-    static_resources: {
-      listeners: [
-        {
-          name: 'bench',
-          address: { socket_address: { address: '127.0.0.1', port_value: listen } },
-          filter_chains: [
-            {
-              filters: [
-                {
-                  name: 'envoy.filters.network.http_connection_manager',
-                  typed_config: {
-                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-                    stat_prefix: 'bench',
-                    codec_type: 'AUTO',
-                    access_log: [
-                      {
-                        name: 'envoy.access_loggers.file',
-                        typed_config: {
-                          '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
-                          path: accessLog,
-                        },
-                      },
-                    ],
-                    route_config: {
-                      name: 'bench',
-                      virtual_hosts: [
-                        {
-                          name: 'api',
-                          domains: ['api.bench.internal', 'api.bench.internal:*'],
-                          routes: [
-                            { match: { prefix: '/v1/' }, route: toUpstream },
-                            { match: { prefix: '/' }, route: toUpstream },
-                          ],
-                        },
-                        {
-                          name: 'default',
-                          domains: ['*'],
-                          routes: [
-                            { match: { path: '/healthz' }, route: toUpstream },
-                            { match: { prefix: '/api/v2/' }, route: toUpstream },
-                            {
-                              match: { prefix: '/', headers: [{ name: 'x-canary', string_match: { exact: 'true' } }] },
-                              route: toUpstream,
-                            },
-                            { match: { prefix: '/' }, route: toUpstream },
-                          ],
-                        },
-                      ],
-                    },
-                    http_filters: [
-                      {
-                        name: 'envoy.filters.http.router',
-                        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-                      },
-                    ],
-                  },
-                },
-              ],
-            },
-          ],
-        },
-      ],
-      clusters: [
-        {
-          name: 'upstream',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          load_assignment: {
-            cluster_name: 'upstream',
-            endpoints: [
-              { lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: upstreamPort } } } }] },
-            ],
-          },
-        },
-      ],
-    },
-  };
-}
-
 // ---------------------------------------------------------------- peers
 // start() launches the proxy pinned to core 0 and returns { child, accessLog? }.
 const pin = (cmd, ...args) => ['taskset', ['-c', PROXY_CORE, cmd, ...args]];
@@ -483,7 +408,7 @@ const oneLine = (s, max = 100) => {
 const fmtMb = (kb) => (kb == null ? '-' : `${(kb / 1024).toFixed(1)} MB`);
 
 function table(rows) {
-  const head = ['name', 'req/s', 'p50', 'p99', 'idle RSS', 'loaded RSS', 'req/s ÷ nginx', 'notes'];
+  const head = ['name', 'req/s (median)', 'p50', 'p99', 'idle RSS', 'loaded RSS', 'req/s ÷ nginx', 'rounds req/s', 'notes'];
   const body = rows.map((r) => {
     const notes = r.skipped
       ? `skipped: ${r.error}`
@@ -500,6 +425,7 @@ function table(rows) {
       fmtMb(r.idleRssKb),
       fmtMb(r.loadedRssKb),
       r.vsNginx == null ? '-' : `${r.vsNginx.toFixed(2)}×`,
+      r.roundsRps ? r.roundsRps.map((x) => x.toLocaleString('en-US')).join(' / ') : '-',
       notes,
     ];
   });
@@ -529,7 +455,8 @@ async function main() {
     console.error(`bench: unknown BENCH_ONLY key(s): ${unknown.join(', ')}; known: ${PEERS.map((p) => p.key).join(', ')}`);
     return 1;
   }
-  const peers = only ? PEERS.filter((p) => only.includes(p.key)) : PEERS;
+  let peers = only ? PEERS.filter((p) => only.includes(p.key)) : PEERS;
+  const keys = peers.map((p) => p.key);
   // This harness (its RSS sampler, its wrk bookkeeping) must not take time from the proxy.
   spawnSync('taskset', ['-a', '-p', '-c', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
 
@@ -539,30 +466,56 @@ async function main() {
   const startedAt = new Date();
   // Read before our own load: how busy the shared machine was when the run began.
   const loadavgAtStart = os.loadavg();
-  const rows = [];
+  const allRows = [];
   let upstream;
   try {
     console.error(`bench: ${peers.length} row(s), ${DURATION} each after a ${WARMUP} warm-up, ${CONNECTIONS} connections; temp files in ${logDir}`);
     upstream = await startUpstream(logDir);
     console.error(`bench: upstream: ${upstream.kind} on :${upstream.port}`);
-    for (const peer of peers) {
-      console.error(`bench: ${peer.label} ...`);
-      const row = await measure(peer, upstream, logDir);
-      console.error(
-        row.error
-          ? `bench:   ${row.skipped ? 'skipped' : 'error'}: ${row.error}`
-          : `bench:   ${Math.round(row.rps)} req/s, p99 ${fmtMs(row.p99Ms)}${row.errors ? `, ${row.errors} errors` : ''}`,
-      );
-      rows.push(row);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const peer of peers) {
+        console.error(`bench: round ${round}/${ROUNDS}: ${peer.label} ...`);
+        const row = await measure(peer, upstream, logDir);
+        row.round = round;
+        console.error(
+          row.error
+            ? `bench:   ${row.skipped ? 'skipped' : 'error'}: ${row.error}`
+            : `bench:   ${Math.round(row.rps)} req/s, p99 ${fmtMs(row.p99Ms)}${row.errors ? `, ${row.errors} errors` : ''}`,
+        );
+        allRows.push(row);
+        if (row.skipped) peers = peers.filter((p) => p !== peer);
+      }
     }
   } finally {
     if (upstream) await stopChild(upstream.child);
   }
 
-  const nginxRps = rows.find((r) => r.key === 'nginx' && r.rps != null && r.ok)?.rps;
-  for (const r of rows) r.vsNginx = nginxRps && r.rps != null ? r.rps / nginxRps : null;
+  // Ratios within each round, so that drift between rounds cancels out.
+  const ratios = { vsNginx: [], vsBestNode: [] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const inRound = allRows.filter((r) => r.round === round && r.ok && r.rps != null);
+    const nginx = inRound.find((r) => r.key === 'nginx')?.rps;
+    for (const r of inRound) r.vsNginx = nginx ? r.rps / nginx : null;
+    const mesh = inRound.find((r) => r.key === 'meshwork')?.rps;
+    const bestNode = Math.max(0, ...inRound.filter((r) => NODE_PEERS.has(r.key)).map((r) => r.rps));
+    if (mesh && nginx) ratios.vsNginx.push(mesh / nginx);
+    if (mesh && bestNode) ratios.vsBestNode.push(mesh / bestNode);
+  }
+  // One row per peer: its median round (an errored round, if any, wins so that it is seen).
+  const rows = keys
+    .map((key) => {
+      const mine = allRows.filter((r) => r.key === key);
+      const bad = mine.find((r) => !r.ok);
+      if (bad) return bad;
+      const sorted = [...mine].sort((a, b) => a.rps - b.rps);
+      return { ...sorted[(sorted.length - 1) >> 1], roundsRps: mine.map((r) => Math.round(r.rps)) };
+    })
+    .filter(Boolean);
 
   console.log(table(rows));
+  const fmtRatios = (xs) => (xs.length ? `median ${median(xs).toFixed(2)}× (rounds: ${xs.map((x) => x.toFixed(2)).join(', ')})` : '-');
+  console.log(`\nMeshwork ÷ best Node.js peer, per round: ${fmtRatios(ratios.vsBestNode)}`);
+  console.log(`Meshwork ÷ nginx, per round: ${fmtRatios(ratios.vsNginx)}`);
 
   const report = {
     benchmark: 'http1-proxy',
@@ -570,6 +523,7 @@ async function main() {
     settings: {
       duration: DURATION,
       warmup: WARMUP,
+      rounds: ROUNDS,
       connections: CONNECTIONS,
       wrkThreads: 1,
       proxyCore: Number(PROXY_CORE),
@@ -585,7 +539,9 @@ async function main() {
       haproxy: version(HAPROXY, ['-v']),
       meshworkCommit: version('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
     },
+    ratios: { meshworkVsBestNodePeer: ratios.vsBestNode, meshworkVsNginx: ratios.vsNginx },
     results: rows,
+    allRounds: allRows,
   };
   const resultsDir = path.join(BENCH_DIR, 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
@@ -594,7 +550,7 @@ async function main() {
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
 
   if (KEEP_TMP) console.error(`bench: kept ${logDir}`);
-  return rows.some((r) => r.error && !r.skipped) ? 1 : 0;
+  return allRows.some((r) => r.error && !r.skipped) ? 1 : 0;
 }
 
 main().then(

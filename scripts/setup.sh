@@ -13,6 +13,7 @@ declare -A PKG_OF=(
   [/usr/bin/wrk]=wrk
   [/usr/bin/h2load]=nghttp2-client
   [/usr/bin/taskset]=util-linux
+  [/usr/bin/valgrind]=valgrind
 )
 
 missing=()
@@ -20,7 +21,7 @@ for bin in "${!PKG_OF[@]}"; do
   [[ -x "$bin" ]] || missing+=("${PKG_OF[$bin]}")
 done
 if ((${#missing[@]} == 0)); then
-  echo "setup: all tools present (curl openssl promtool nginx haproxy wrk h2load taskset)"
+  echo "setup: all tools present (curl openssl promtool nginx haproxy wrk h2load taskset valgrind)"
   exit 0
 fi
 # Sorted and unique so the message is stable.
