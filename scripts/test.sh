@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -d node_modules ] || npm ci
-npx tsc -p tsconfig.json && node scripts/build-envoy-schema.mjs
+npm run --silent build
 rm -rf test-artifacts && mkdir -p test-artifacts
 mapfile -t files < <(find dist/src dist/test -name '*.test.js' | sort)
 exec node --test --test-concurrency=2 --test-timeout=120000 "${files[@]}"
