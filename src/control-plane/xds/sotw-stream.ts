@@ -1,0 +1,93 @@
+// State-of-the-world xDS on one stream (StreamAggregatedResources, or a standalone Stream* service). Every
+// response of a type carries the whole set the client asked for; for LDS and CDS, a resource missing from a
+// response is deleted, for the named types (RDS, EDS, SDS) the client drops a resource when nothing refers to
+// it any more.
+import { WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from '../../api/xds/index.js';
+import { pushOrder, sameSet, XdsStream, type Resources, type TypeState } from './stream.js';
+
+interface Plan {
+  st: TypeState;
+  next: Resources;
+  version: string;
+  /** LDS/CDS names the client has that `next` drops */
+  removed: string[];
+  /** something is added or changed (or a named type changed at all): goes out in the first phase */
+  makes: boolean;
+}
+
+export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
+  readonly delta = false;
+
+  protected onRequest(st: TypeState, req: DiscoveryRequest, first: boolean): void {
+    // A request that answers an older response than our latest is stale (the protocol says not to answer it):
+    // the client will answer the latest one too, with its full current subscription. Before our first
+    // response on this stream, a nonce can only be left over from the client's previous stream.
+    if (req.response_nonce && st.nonce && req.response_nonce !== st.nonce) {
+      this.ctx.log.debug({ proxy: this.proxy?.node.id, type: st.typeUrl, nonce: req.response_nonce, latest: st.nonce }, 'ignoring a stale request');
+      return;
+    }
+    if (req.response_nonce) this.settle(st, req.response_nonce, req.error_detail);
+
+    const names = req.resource_names.filter((n) => n !== '*');
+    // LDS/CDS: an empty list on the first request means wildcard, and keeps meaning it afterwards (legacy
+    // clients send empty lists forever); '*' is the explicit form any type may use.
+    const wildcard =
+      req.resource_names.includes('*') || (req.resource_names.length === 0 && WILDCARD_TYPES.has(st.typeUrl) && (first || st.wildcard));
+    if (!first && wildcard === st.wildcard && sameSet(st.names, names)) return; // an ACK or NACK, nothing new to send
+    st.wildcard = wildcard;
+    st.names = new Set(names);
+
+    const next = this.generate(st);
+    if (!next) return;
+    const version = this.ctx.version(next);
+    // A client reconnecting (to us after a restart, or from another replica) tells us the version it runs;
+    // versions are content hashes, so an equal one means it already has exactly this.
+    if (first && req.version_info !== '' && req.version_info === version) {
+      st.version = version;
+      st.resources = next;
+      st.acked = version;
+      st.ackedAt = new Date();
+      return;
+    }
+    // A changed subscription is answered even when the content did not change: the protocol requires newly
+    // requested resources to be sent again.
+    this.respond(st, next, version);
+  }
+
+  push(): void {
+    const plans: Plan[] = [];
+    for (const typeUrl of pushOrder(this.types.keys())) {
+      const st = this.types.get(typeUrl)!;
+      const next = this.generate(st);
+      if (!next) continue;
+      const version = this.ctx.version(next);
+      if (version === st.version) continue;
+      const removed = WILDCARD_TYPES.has(typeUrl) ? [...st.resources.keys()].filter((n) => !next.has(n)) : [];
+      const makes = removed.length === 0 || [...next.values()].some((e) => st.resources.get(e.name)?.version !== e.version);
+      plans.push({ st, next, version, removed, makes });
+    }
+    // Make before break: first every type that adds or changes something, in CDS→EDS→LDS→RDS→SDS order, with
+    // the LDS/CDS resources about to go still included; then the removals in the reverse order, once the
+    // routes and listeners that used them have moved on.
+    for (const p of plans) {
+      if (!p.makes) continue;
+      if (p.removed.length === 0) {
+        this.respond(p.st, p.next, p.version);
+        continue;
+      }
+      const both = new Map(p.next);
+      for (const name of p.removed) both.set(name, p.st.resources.get(name)!);
+      this.respond(p.st, both, this.ctx.version(both));
+    }
+    for (const p of plans.reverse()) if (p.removed.length > 0) this.respond(p.st, p.next, p.version);
+  }
+
+  private respond(st: TypeState, resources: Resources, version: string): void {
+    const nonce = this.nextNonce();
+    const any = [];
+    for (const e of resources.values()) any.push(e.any);
+    const message: DiscoveryResponse = { version_info: version, resources: any, type_url: st.typeUrl, nonce };
+    if (this.ctx.controlPlane) message.control_plane = this.ctx.controlPlane;
+    this.send(st, message, nonce, version, resources);
+  }
+}

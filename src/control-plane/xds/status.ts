@@ -1,0 +1,70 @@
+// Per-proxy sync status, the JSON /debug/syncz serves (and that later tools and the dashboard read): for each
+// stream and type, what we sent, what the proxy ACKed or NACKed, and how long it has been behind.
+import { TYPE_SHORT_NAME, isXdsTypeUrl } from '../../api/xds/index.js';
+import type { TypeState, XdsStream } from './stream.js';
+
+export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT_SENT';
+
+export interface TypeSyncStatus {
+  /** version of our latest response ('' before the first) */
+  sent: string;
+  sentNonce: string;
+  sentAt: string;
+  acked?: string;
+  ackedAt?: string;
+  /** the latest NACK, kept after a later ACK for the record; `status` says whether it still applies */
+  nacked?: { version: string; message: string; at: string };
+  subscribed: string[] | '*';
+  status: SyncState;
+  /** how long the proxy has been behind our latest response (0 when SYNCED) */
+  staleMs: number;
+}
+
+export interface SyncStatus {
+  proxy: string;
+  cluster: string;
+  connectionId: string;
+  peer: string;
+  delta: boolean;
+  connectedAt: string;
+  /** keyed by lds/rds/cds/eds/sds (other type URLs by their full URL) */
+  types: Record<string, TypeSyncStatus>;
+}
+
+export function shortTypeName(typeUrl: string): string {
+  return isXdsTypeUrl(typeUrl) ? TYPE_SHORT_NAME[typeUrl] : typeUrl;
+}
+
+export function typeSyncStatus(st: TypeState, now: number): TypeSyncStatus {
+  // A reconnecting SotW client that already runs our version is SYNCED without a response (empty nonce).
+  const status: SyncState =
+    st.version === '' ? 'NOT_SENT' : st.acked === st.version ? 'SYNCED' : st.nacked?.version === st.version ? 'NACKED' : 'STALE';
+  const out: TypeSyncStatus = {
+    sent: st.version,
+    sentNonce: st.nonce,
+    sentAt: st.sentAt?.toISOString() ?? '',
+    subscribed: st.wildcard ? '*' : [...st.names].sort(),
+    status,
+    staleMs: status === 'STALE' || status === 'NACKED' ? Math.max(0, now - (st.sentAt?.getTime() ?? now)) : 0,
+  };
+  if (st.acked !== undefined) {
+    out.acked = st.acked;
+    out.ackedAt = st.ackedAt!.toISOString();
+  }
+  if (st.nacked) out.nacked = { version: st.nacked.version, message: st.nacked.message, at: st.nacked.at.toISOString() };
+  return out;
+}
+
+export function streamSyncStatus(s: XdsStream, now: number): SyncStatus {
+  const types: Record<string, TypeSyncStatus> = {};
+  for (const st of s.types.values()) types[shortTypeName(st.typeUrl)] = typeSyncStatus(st, now);
+  return {
+    proxy: s.proxy?.node.id ?? '',
+    cluster: s.proxy?.node.cluster ?? '',
+    connectionId: s.connectionId,
+    peer: s.peer,
+    delta: s.delta,
+    connectedAt: s.connectedAt.toISOString(),
+    types,
+  };
+}

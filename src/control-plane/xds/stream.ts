@@ -1,0 +1,174 @@
+// One gRPC stream from one xDS client, SotW or delta: the proxy it belongs to and, per type URL, what the
+// client subscribed to, what we sent it and what it ACKed or NACKed. The protocol variants (sotw-stream.ts,
+// delta-stream.ts) decide what to send; this base keeps the bookkeeping they share.
+import * as grpc from '@grpc/grpc-js';
+import { PUSH_ORDER, type NodeJson, type Status } from '../../api/xds/index.js';
+import type { Logger } from '../../common/log.js';
+import type { Generator, ProxyInfo, ResourceEntry } from './server.js';
+
+export interface Counters {
+  pushes: number;
+  pushRequests: number;
+  pushTimeMsLast: number;
+  pushTimeMsTotal: number;
+  responses: number;
+  acks: number;
+  nacks: number;
+}
+
+/** What a stream needs from its server. */
+export interface StreamContext {
+  readonly generator: Generator;
+  readonly controlPlane?: { identifier: string };
+  readonly counters: Counters;
+  readonly log: Logger;
+  /** setVersion() of a generated set, cached per Map (a shared generator hands every proxy the same Map) */
+  version(resources: ReadonlyMap<string, ResourceEntry>): string;
+}
+
+export type Resources = ReadonlyMap<string, ResourceEntry>;
+
+/** The state of one type URL on one stream. */
+export class TypeState {
+  /** subscribed to everything the server has for this proxy ('*', or an empty first LDS/CDS subscription) */
+  wildcard = false;
+  /** explicitly subscribed names (next to the wildcard, newer clients may name more) */
+  names = new Set<string>();
+  /** what the client has, as far as we know: our last SotW response, or everything delta sent and did not
+   *  remove since. Counting a response as applied before it is ACKed keeps a NACKed response from being sent
+   *  again and again; the next change sends a new version anyway. */
+  resources: Resources = new Map();
+  version = '';
+  nonce = '';
+  sentAt?: Date;
+  /** responses not yet ACKed or NACKed, oldest first */
+  pending: { nonce: string; version: string }[] = [];
+  acked?: string;
+  ackedAt?: Date;
+  nacked?: { version: string; message: string; at: Date };
+
+  constructor(readonly typeUrl: string) {}
+}
+
+// A client that never answers must not grow this list without bound; older entries can only matter to a
+// client that answers responses out of order, which no xDS client does.
+const MAX_PENDING = 16;
+
+type Request = { node?: NodeJson; type_url: string; response_nonce: string; error_detail?: Status };
+
+export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
+  abstract readonly delta: boolean;
+  proxy?: ProxyInfo;
+  readonly types = new Map<string, TypeState>();
+  readonly connectedAt = new Date();
+  readonly peer: string;
+  closed = false;
+  private nonceSeq = 0;
+
+  constructor(
+    protected readonly ctx: StreamContext,
+    readonly connectionId: string,
+    protected readonly call: grpc.ServerDuplexStream<Req, Res>,
+    /** the type of a standalone LDS/RDS/CDS/EDS/SDS service, whose requests may leave type_url empty */
+    private readonly serviceType?: string,
+  ) {
+    this.peer = call.getPeer();
+  }
+
+  handle(req: Req): void {
+    if (this.closed) return;
+    // Only the first request must carry the node; it identifies the proxy for the life of the stream.
+    if (!this.proxy) {
+      this.proxy = { connectionId: this.connectionId, node: req.node ?? {}, peer: this.peer, connectedAt: this.connectedAt, delta: this.delta };
+      this.ctx.log.info({ proxy: this.proxy.node.id, connection: this.connectionId, peer: this.peer, delta: this.delta }, 'xDS stream opened');
+    }
+    const typeUrl = req.type_url || this.serviceType;
+    if (!typeUrl) {
+      this.ctx.log.warn({ proxy: this.proxy.node.id, connection: this.connectionId }, 'ignoring an ADS request without type_url');
+      return;
+    }
+    let st = this.types.get(typeUrl);
+    const first = st === undefined;
+    if (!st) this.types.set(typeUrl, (st = new TypeState(typeUrl)));
+    this.onRequest(st, req, first);
+  }
+
+  /** Handle one request for `st`'s type; `first` when it is the first request of that type on this stream. */
+  protected abstract onRequest(st: TypeState, req: Req, first: boolean): void;
+
+  /** Regenerate every type the client asked for and send what changed, in make-before-break order. */
+  abstract push(): void;
+
+  protected generate(st: TypeState): Resources | undefined {
+    const { generator } = this.ctx;
+    const proxy = this.proxy!;
+    try {
+      if (!st.wildcard) return generator.generate(proxy, st.typeUrl, st.names);
+      const all = generator.generate(proxy, st.typeUrl, '*');
+      // Names subscribed next to '*' may be resources the wildcard set does not cover (on-demand ones).
+      const extra = [...st.names].filter((n) => !all.has(n));
+      if (extra.length === 0) return all;
+      const merged = new Map(all);
+      for (const [name, e] of generator.generate(proxy, st.typeUrl, new Set(extra))) merged.set(name, e);
+      return merged;
+    } catch (err) {
+      this.ctx.log.error({ err, proxy: proxy.node.id, type: st.typeUrl }, 'generator failed; the proxy keeps what it has');
+      return undefined;
+    }
+  }
+
+  /** Record the ACK or NACK of one of our responses; false when we are not waiting on that nonce. */
+  protected settle(st: TypeState, nonce: string, error: Status | undefined): boolean {
+    const i = st.pending.findIndex((p) => p.nonce === nonce);
+    if (i < 0) return false;
+    const { version } = st.pending[i]!;
+    // Clients process a type's responses in order: an answer to this one settles the older ones too.
+    st.pending.splice(0, i + 1);
+    const at = new Date();
+    if (error) {
+      st.nacked = { version, message: error.message, at };
+      this.ctx.counters.nacks++;
+      this.ctx.log.warn({ proxy: this.proxy?.node.id, connection: this.connectionId, type: st.typeUrl, version, code: error.code, message: error.message }, 'xDS NACK');
+    } else {
+      st.acked = version;
+      st.ackedAt = at;
+      this.ctx.counters.acks++;
+    }
+    return true;
+  }
+
+  protected nextNonce(): string {
+    return (++this.nonceSeq).toString();
+  }
+
+  /** Send a response and record it as what the client now has. */
+  protected send(st: TypeState, message: Res, nonce: string, version: string, resources: Resources): void {
+    this.call.write(message);
+    st.version = version;
+    st.nonce = nonce;
+    st.sentAt = new Date();
+    st.resources = resources;
+    st.pending.push({ nonce, version });
+    if (st.pending.length > MAX_PENDING) st.pending.shift();
+    this.ctx.counters.responses++;
+    this.ctx.log.debug({ proxy: this.proxy?.node.id, connection: this.connectionId, type: st.typeUrl, version, nonce }, 'xDS response sent');
+  }
+
+  /** End the stream with UNAVAILABLE, which xDS clients answer by reconnecting (elsewhere, or here later). */
+  end(details: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.call.emit('error', { code: grpc.status.UNAVAILABLE, details });
+  }
+}
+
+/** CDS, EDS, LDS, RDS, SDS, then any other type (in the order given). */
+export function pushOrder(typeUrls: Iterable<string>): string[] {
+  const order = PUSH_ORDER as readonly string[];
+  const rank = (u: string) => (order.includes(u) ? order.indexOf(u) : order.length);
+  return [...typeUrls].sort((a, b) => rank(a) - rank(b));
+}
+
+export function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
+  return a.size === new Set(b).size && b.every((n) => a.has(n));
+}
