@@ -5,12 +5,13 @@ import { MeshworkError } from '../common/errors.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   proxy: { summary: 'run the data plane: an Envoy-compatible proxy (sidecar, gateway)', load: () => import('./proxy.js') },
+  'control-plane': { summary: 'serve Envoy resources from a directory over xDS (ADS, SotW and delta) to proxies', load: () => import('./control-plane.js') },
   demo: { summary: 'start a whole mesh on this machine: front proxy + three services with sidecars', load: () => import('./demo.js') },
 };
 
 function usage(): string {
   let out = 'Usage: meshwork <command> [options]\n\nCommands:\n';
-  for (const [name, c] of Object.entries(COMMANDS)) out += `  ${name.padEnd(12)} ${c.summary}\n`;
+  for (const [name, c] of Object.entries(COMMANDS)) out += `  ${name.padEnd(14)} ${c.summary}\n`;
   out += '\nRun `meshwork <command> --help` for the options of a command.\n';
   return out;
 }

@@ -10,6 +10,7 @@ export const ErrorCodes = {
   MW_CONFIG_UNSUPPORTED: 'a configuration field or value exists in Envoy but Meshwork does not implement it',
   MW_CONFIG_UNKNOWN_EXTENSION: 'a typed_config names an extension Meshwork does not register',
   MW_CONFIG_REFERENCE: 'a configuration names a resource (cluster, secret) that does not exist',
+  MW_CONFIG_DUPLICATE: 'two resources of the same type have the same name',
   // command line
   MW_CLI_USAGE: 'the command line is not understood',
   // runtime: listeners and upstreams
