@@ -279,7 +279,7 @@ test('unsupported enum values and fields are rejected with the path; ignored fie
   - name: c
     connect_timeout: 1s
     lb_policy: CLUSTER_PROVIDED
-    eds_cluster_config: { service_name: c }
+    common_lb_config: { zone_aware_lb_config: {} }
     cleanup_interval: 5s
     close_connections_on_host_health_failure: false
     metadata: { filter_metadata: { anything: { goes: here } } }
@@ -291,7 +291,7 @@ layered_runtime:
     errors.map((e) => e.message),
     [
       `${at(yaml, 'CLUSTER_PROVIDED', 'front-envoy.yaml')}: static_resources.clusters[2].lb_policy: CLUSTER_PROVIDED is not supported (Meshwork supports ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)`,
-      `${at(yaml, 'eds_cluster_config', 'front-envoy.yaml')}: static_resources.clusters[2].eds_cluster_config: field "eds_cluster_config" is not supported by Meshwork (EDS is not implemented yet)`,
+      `${at(yaml, 'zone_aware_lb_config', 'front-envoy.yaml')}: static_resources.clusters[2].common_lb_config.zone_aware_lb_config: field "zone_aware_lb_config" is not supported by Meshwork (zone-aware routing is not implemented)`,
       `${at(yaml, 'cleanup_interval', 'front-envoy.yaml')}: static_resources.clusters[2].cleanup_interval: field "cleanup_interval" is not supported by Meshwork`,
     ],
   );

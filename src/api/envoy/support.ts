@@ -56,12 +56,89 @@ const TABLE: Record<string, MessageSupport> = {
       node: ok,
       static_resources: ok,
       admin: ok,
-      dynamic_resources: later('xDS (LDS/CDS/ADS) is not implemented yet'),
+      dynamic_resources: okNote('LDS, CDS, RDS, EDS and SDS over ADS (state of the world or delta)'),
       layered_runtime: ignore('runtime layers are not implemented; the static defaults apply'),
     },
   },
   'envoy.config.bootstrap.v3.Bootstrap.StaticResources': {
-    fields: { listeners: ok, clusters: ok, secrets: later('secrets are not wired to TLS contexts yet') },
+    fields: { listeners: ok, clusters: ok, secrets: okNote('named by TLS contexts through an SdsSecretConfig without sds_config') },
+  },
+  'envoy.config.bootstrap.v3.Bootstrap.DynamicResources': {
+    fields: {
+      ads_config: ok,
+      lds_config: ok,
+      cds_config: ok,
+      lds_resources_locator: later('xdstp:// resource locators are not implemented'),
+      cds_resources_locator: later('xdstp:// resource locators are not implemented'),
+    },
+  },
+  [`${core}.ConfigSource`]: {
+    note: 'every discovered resource comes over an ADS stream (gRPC, state of the world or delta)',
+    fields: {
+      ads: ok,
+      api_config_source: okNote('served over an ADS stream to the named server'),
+      self: okNote('the ADS stream'),
+      initial_fetch_timeout: ok,
+      resource_api_version: only('V3'),
+      path: later('file-based discovery is not implemented'),
+      path_config_source: later('file-based discovery is not implemented'),
+      authorities: later('xdstp:// authorities are not implemented'),
+    },
+  },
+  [`${core}.AggregatedConfigSource`]: { fields: {} },
+  [`${core}.SelfConfigSource`]: { fields: { transport_api_version: only('V3') } },
+  [`${core}.ApiConfigSource`]: {
+    fields: {
+      api_type: only('GRPC', 'DELTA_GRPC', 'AGGREGATED_GRPC', 'AGGREGATED_DELTA_GRPC'),
+      transport_api_version: only('V3'),
+      grpc_services: okNote('the first entry is used'),
+      set_node_on_first_message_only: ok,
+      request_timeout: ignore('only applies to REST discovery'),
+      refresh_delay: ignore('only applies to REST discovery'),
+      cluster_names: later('REST discovery is not implemented'),
+      rate_limit_settings: later('discovery request rate limiting is not implemented'),
+      config_validators: later('config validator extensions are not implemented'),
+    },
+  },
+  [`${core}.GrpcService`]: {
+    fields: {
+      envoy_grpc: okNote('names a static cluster; the discovery stream connects to its first endpoint'),
+      google_grpc: okNote('target_uri, without credentials'),
+      timeout: ignore('discovery streams have no deadline'),
+      initial_metadata: later(NOT_YET),
+      retry_policy: later('the discovery stream reconnects with jittered back-off'),
+    },
+  },
+  [`${core}.GrpcService.EnvoyGrpc`]: {
+    fields: {
+      cluster_name: ok,
+      authority: ignore('the :authority is the endpoint address'),
+      retry_policy: later('the discovery stream reconnects with jittered back-off'),
+      max_receive_message_length: ignore('messages of any size are accepted'),
+      skip_envoy_headers: ignore('no x-envoy headers are sent on discovery streams'),
+    },
+  },
+  [`${core}.GrpcService.GoogleGrpc`]: {
+    fields: {
+      target_uri: ok,
+      stat_prefix: ignore('the stream has no per-channel statistics'),
+      channel_credentials: later('TLS to the discovery server is not implemented'),
+      call_credentials: later('call credentials are not implemented'),
+      credentials_factory_name: later('call credentials are not implemented'),
+      config: later(NOT_YET),
+      per_stream_buffer_limit_bytes: ignore('messages of any size are accepted'),
+      channel_args: later(NOT_YET),
+    },
+  },
+  [`${tls}.SdsSecretConfig`]: { fields: { name: ok, sds_config: okNote('absent: a secret of static_resources.secrets') } },
+  [`${tls}.Secret`]: {
+    fields: {
+      name: ok,
+      tls_certificate: ok,
+      validation_context: ok,
+      session_ticket_keys: later('session ticket keys are not implemented'),
+      generic_secret: later('generic secrets are not implemented'),
+    },
   },
   'envoy.config.bootstrap.v3.Admin': {
     fields: {
@@ -192,14 +269,14 @@ const TABLE: Record<string, MessageSupport> = {
       validation_context: ok,
       combined_validation_context: ok,
       alpn_protocols: ok,
-      tls_certificate_sds_secret_configs: later('secrets are not wired to TLS contexts yet'),
-      validation_context_sds_secret_config: later('secrets are not wired to TLS contexts yet'),
+      tls_certificate_sds_secret_configs: okNote('static or SDS secrets; a rotated secret applies to new handshakes'),
+      validation_context_sds_secret_config: okNote('static or SDS secrets; a rotated secret applies to new handshakes'),
     },
   },
   [`${tls}.CommonTlsContext.CombinedCertificateValidationContext`]: {
     fields: {
       default_validation_context: ok,
-      validation_context_sds_secret_config: later('secrets are not wired to TLS contexts yet'),
+      validation_context_sds_secret_config: okNote('static or SDS secrets; a rotated secret applies to new handshakes'),
     },
   },
   [`${tls}.TlsParameters`]: {
@@ -234,7 +311,7 @@ const TABLE: Record<string, MessageSupport> = {
       stat_prefix: okNote('prefix of the connection manager statistics'),
       codec_type: only('AUTO', 'HTTP1', 'HTTP2'),
       route_config: ok,
-      rds: later('RDS is not implemented yet'),
+      rds: okNote('the listener warms until its route configuration arrives'),
       http_filters: ok,
       access_log: ok,
       use_remote_address: ok,
@@ -265,6 +342,7 @@ const TABLE: Record<string, MessageSupport> = {
       tracing: later('tracing is not implemented yet'),
     },
   },
+  [`${hcm}.Rds`]: { fields: { config_source: ok, route_config_name: ok } },
   [`${hcm}.HttpFilter`]: {
     optionalExtensionWhen: 'is_optional',
     fields: { name: ok, typed_config: ok, is_optional: okNote('an optional filter whose extension Meshwork lacks is skipped') },
@@ -321,7 +399,7 @@ const TABLE: Record<string, MessageSupport> = {
       most_specific_header_mutations_wins: ok,
       ignore_port_in_host_matching: ok,
       ignore_path_parameters_in_path_matching: ok,
-      validate_clusters: ignore('clusters named by static routes are always checked'),
+      validate_clusters: ignore('clusters named by static routes are always checked; RDS routes to a missing cluster answer 503 NC'),
       request_mirror_policies: ok,
       typed_per_filter_config: okNote('per-route overrides of the fault and local_ratelimit filters, compiled at load'),
       metadata: METADATA,
@@ -576,7 +654,7 @@ const TABLE: Record<string, MessageSupport> = {
     fields: {
       name: ok,
       alt_stat_name: okNote('name of the cluster statistics'),
-      type: only('STATIC', 'STRICT_DNS', 'LOGICAL_DNS'),
+      type: only('STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'),
       connect_timeout: ok,
       lb_policy: only('ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'),
       load_assignment: ok,
@@ -597,9 +675,10 @@ const TABLE: Record<string, MessageSupport> = {
       circuit_breakers: ok,
       health_checks: okNote('one health check per cluster, as in Envoy'),
       outlier_detection: ok,
-      eds_cluster_config: later('EDS is not implemented yet'),
+      eds_cluster_config: ok,
     },
   },
+  [`${cluster}.Cluster.EdsClusterConfig`]: { fields: { eds_config: ok, service_name: ok } },
   [`${cluster}.OutlierDetection`]: {
     fields: {
       consecutive_5xx: ok,
@@ -674,7 +753,7 @@ const TABLE: Record<string, MessageSupport> = {
       overprovisioning_factor: ok,
       drop_overloads: later(NOT_YET),
       weighted_priority_health: later('priority health counts hosts, not their weights'),
-      endpoint_stale_after: later('EDS is not implemented yet'),
+      endpoint_stale_after: later('stale EDS assignments are kept'),
     },
   },
   'envoy.config.endpoint.v3.LocalityLbEndpoints': {

@@ -9,6 +9,7 @@ import { StreamInfo } from '../stream-info.js';
 import { HeaderMap } from '../http/headers.js';
 import type { ProxyServer } from '../server/server.js';
 import { VERSION } from '../server/version.js';
+import { redactSecret } from '../xds/secrets.js';
 
 const log = logger('admin');
 
@@ -85,7 +86,7 @@ export class AdminServer {
         health_check_failed: p.healthCheckFailed,
       });
     });
-    this.add('/config_dump', 'dump current Envoy configs', false, () => json(this.configDump()));
+    this.add('/config_dump', 'dump current Envoy configs', false, (_req, url) => json(this.configDump(url.searchParams.has('include_eds'))));
     this.add('/clusters', 'upstream cluster status', false, (_req, url) => (url.searchParams.get('format') === 'json' ? json(this.clustersJson()) : { type: 'text/plain', body: this.clustersText() }));
     this.add('/listeners', 'print listener info', false, (_req, url) => {
       const ls = p.listenerManager.describe();
@@ -182,25 +183,40 @@ export class AdminServer {
     }
   }
 
-  private configDump(): any {
+  private configDump(includeEds = false): any {
     const p = this.proxy;
     const lu = p.lastUpdated.toISOString();
     const b = p.bootstrap ?? {};
-    const listeners = p.listenerManager.describe();
+    const dyn = p.dynamic;
+    const dynamicNames = dyn?.dynamicNames();
+    const listeners = p.listenerManager.describe().filter((l) => !dynamicNames?.listeners.has(l.name));
     const routes: any[] = [];
     for (const l of listeners) {
       for (const fc of [...(l.config.filter_chains ?? []), ...(l.config.default_filter_chain ? [l.config.default_filter_chain] : [])]) {
         for (const f of fc.filters ?? []) if (f.typed_config?.route_config) routes.push({ route_config: f.typed_config.route_config, last_updated: lu });
       }
     }
+    const staticClusters = p.clusterManager.all().filter((c) => !dynamicNames?.clusters.has(c.name));
+    // dynamic sections (Envoy's names), with each resource's version_info and last_updated
+    const secrets = p.secrets.staticSecrets().map((w) => ({ name: w.name, last_updated: w.lastUpdated!.toISOString(), secret: redactSecret(w.value) }));
     return {
       configs: [
         { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b, last_updated: lu },
-        { '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump', static_clusters: p.clusterManager.all().map((c) => ({ cluster: c.config, last_updated: c.lastUpdated.toISOString() })) },
-        { '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump', static_listeners: listeners.map((l) => ({ listener: l.config, last_updated: lu })) },
-        { '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump', static_route_configs: routes },
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+          static_clusters: staticClusters.map((c) => ({ cluster: c.config, last_updated: c.lastUpdated.toISOString() })),
+          ...dyn?.dumpClusters(),
+        },
+        { '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump', static_listeners: listeners.map((l) => ({ listener: l.config, last_updated: lu })), ...dyn?.dumpListeners() },
+        { '@type': 'type.googleapis.com/envoy.admin.v3.RoutesConfigDump', static_route_configs: routes, ...(dyn && { dynamic_route_configs: dyn.dumpRoutes() }) },
+        ...(secrets.length || dyn ? [{ '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump', static_secrets: secrets, ...dyn?.dumpSecrets() }] : []),
+        ...(includeEds && dyn ? [{ '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump', dynamic_endpoint_configs: dyn.dumpEndpoints() }] : []),
       ],
     };
+  }
+
+  private addedViaApi(cluster: string): boolean {
+    return this.proxy.dynamic?.dynamicNames().clusters.has(cluster) ?? false;
   }
 
   private clustersText(): string {
@@ -217,7 +233,7 @@ export class AdminServer {
       for (const rm of [c.breakers.default, c.breakers.high]) {
         for (const [k, v] of Object.entries(rm.thresholds)) out += `${n}::${rm.priority.toLowerCase()}_priority::${k}::${v}\n`;
       }
-      out += `${n}::added_via_api::false\n`;
+      out += `${n}::added_via_api::${this.addedViaApi(n)}\n`;
       for (const h of c.hosts) {
         const p = `${n}::${h.id}`;
         out += `${p}::cx_active::${h.activeConnections}\n${p}::cx_connect_fail::${h.cxConnectFail}\n${p}::rq_active::${h.activeRequests}\n`;
@@ -235,7 +251,7 @@ export class AdminServer {
     return {
       cluster_statuses: this.proxy.clusterManager.all().map((c) => ({
         name: c.name,
-        added_via_api: false,
+        added_via_api: this.addedViaApi(c.name),
         host_statuses: c.hosts.map((h) => ({
           address: { socket_address: { address: h.address, port_value: h.port } },
           stats: [

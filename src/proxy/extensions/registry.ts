@@ -11,6 +11,7 @@ import type { HealthCheckerFactory } from '../upstream/health-check-manager.js';
 import { staticCluster } from './clusters/static/index.js';
 import { strictDnsCluster } from './clusters/strict-dns/index.js';
 import { logicalDnsCluster } from './clusters/logical-dns/index.js';
+import { edsCluster } from './clusters/eds/index.js';
 import { allLoadBalancers } from './load-balancers/index.js';
 import { routerFilter } from './http-filters/router/index.js';
 import { httpConnectionManager } from './network-filters/http-connection-manager/index.js';
@@ -50,7 +51,7 @@ export const accessLoggers = new Registry<AccessLoggerFactory>('access logger');
 /** keyed by the HealthCheck oneof field name (http_health_check, tcp_health_check, grpc_health_check) */
 export const healthCheckers = new Registry<HealthCheckerFactory>('health checker');
 
-for (const c of [staticCluster, strictDnsCluster, logicalDnsCluster]) clusterTypes.register(c.types, c);
+for (const c of [staticCluster, strictDnsCluster, logicalDnsCluster, edsCluster]) clusterTypes.register(c.types, c);
 for (const lb of allLoadBalancers) loadBalancers.register([lb.lbPolicy], lb.create);
 httpFilters.register(routerFilter.typeUrls, routerFilter);
 networkFilters.register(httpConnectionManager.typeUrls, httpConnectionManager);

@@ -115,20 +115,38 @@ export interface HcmConfig {
   readonly perConnectionBufferLimit: number;
 }
 
-const REPLACED_BY_RDS = 'rds (routes from a discovery server) arrives with the xDS issue; use an inline route_config';
+/**
+ * Where an HCM with `rds` gets its routes (src/proxy/xds/route-configs.ts): one shared, already compiled table
+ * per route_config_name, replaced as a whole by each RDS update. The HCM keeps the handle and reads `current`
+ * per request, so an update reaches new requests without touching connections.
+ */
+export interface RouteConfigProvider {
+  /** Follow `rds.route_config_name` from `rds.config_source`; throws ConfigError when the source cannot be used. */
+  subscribe(rds: { config_source?: any; route_config_name?: string }, path: string, statPrefix: string): { readonly current: RouteTable };
+}
 
-export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clusterManager: ClusterManager; perConnectionBufferLimit: number; server?: ServerHealth }): HcmConfig {
-  if (!cfg.stat_prefix) throw new ConfigError('MW_CONFIG_INVALID', `${path}.stat_prefix`, 'stat_prefix is required');
-  if (cfg.rds) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.rds`, REPLACED_BY_RDS);
-  if (!cfg.route_config) throw new ConfigError('MW_CONFIG_INVALID', `${path}.route_config`, 'a route_config is required');
-  const statPrefix: string = cfg.stat_prefix;
-  // typed_per_filter_config values are compiled once here by the filter factory their @type names
+/** Compile a RouteConfiguration as the HCM uses it, typed_per_filter_config values compiled by the filter factory
+ * their @type names; shared by inline route_config and RDS. */
+export function compileRoutes(rc: any, path: string, ctx: { stats: StatsStore; clusterManager: ClusterManager }, statPrefix: string): RouteTable {
   const perFilterConfig = (name: string, value: any, p: string): unknown => {
     const factory = httpFilters.get(value?.['@type']);
     if (!factory?.createPerRoute) return value;
     return factory.createPerRoute(value, { clusterManager: ctx.clusterManager, stats: ctx.stats, statPrefix: `http.${statPrefix}.`, path: p, name });
   };
-  const routeTable = compileRouteConfiguration(cfg.route_config, { path: `${path}.route_config`, perFilterConfig });
+  return compileRouteConfiguration(rc, { path, perFilterConfig });
+}
+
+export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clusterManager: ClusterManager; perConnectionBufferLimit: number; server?: ServerHealth; routeConfigs?: RouteConfigProvider }): HcmConfig {
+  if (!cfg.stat_prefix) throw new ConfigError('MW_CONFIG_INVALID', `${path}.stat_prefix`, 'stat_prefix is required');
+  if (cfg.rds && cfg.route_config) throw new ConfigError('MW_CONFIG_INVALID', `${path}.rds`, 'set either rds or route_config, not both');
+  if (!cfg.route_config && !cfg.rds) throw new ConfigError('MW_CONFIG_INVALID', `${path}.route_config`, 'a route_config (or rds) is required');
+  const statPrefix: string = cfg.stat_prefix;
+  let rds: { readonly current: RouteTable } | undefined;
+  if (cfg.rds) {
+    if (!ctx.routeConfigs) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.rds`, 'rds needs a discovery server: set dynamic_resources.ads_config in the bootstrap');
+    rds = ctx.routeConfigs.subscribe(cfg.rds, `${path}.rds`, statPrefix);
+  }
+  const routeTable = rds ? rds.current : compileRoutes(cfg.route_config, `${path}.route_config`, ctx, statPrefix);
 
   const filtersCfg: any[] = cfg.http_filters ?? [];
   if (filtersCfg.length === 0) throw new ConfigError('MW_CONFIG_INVALID', `${path}.http_filters`, 'the filter chain must end with envoy.filters.http.router');
@@ -201,6 +219,8 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
     defaultHostForHttp10: h1.default_host_for_http_10 || undefined,
     perConnectionBufferLimit: ctx.perConnectionBufferLimit,
   };
+  // RDS: the table is looked up through the shared handle on every request (one property read)
+  if (rds) Object.defineProperty(config, 'routeTable', { get: () => rds.current, enumerable: true });
   return Object.freeze(config);
 }
 

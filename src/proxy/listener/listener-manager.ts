@@ -18,6 +18,8 @@ import { compileFilterChains, type FilterChainMatcher } from './filter-chain-mat
 import type { DownstreamConnectionContext, NetworkFilter } from './network-filter.js';
 import { buildDownstreamTls, type DownstreamTls } from './tls-context.js';
 import { inspectClientHello, inspectHttp } from './tls-inspector.js';
+import type { RouteConfigProvider } from '../http/conn-manager-config.js';
+import { secretBackedDownstreamTls, secretRefs, type SecretSource } from '../xds/secrets.js';
 
 const log = logger('listener');
 
@@ -80,7 +82,8 @@ class ActiveListener {
   listen(stats: StatsStore): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(new MeshworkError('MW_LISTEN_FAILED', `Cannot listen on ${this.address.address}:${this.address.port} for listener "${this.name}": ${err.code ?? err.message}`));
+        // the listener's name travels with the error: an LDS update drops just that listener
+        reject(Object.assign(new MeshworkError('MW_LISTEN_FAILED', `Cannot listen on ${this.address.address}:${this.address.port} for listener "${this.name}": ${err.code ?? err.message}`), { listener: this.name }));
       };
       this.server.once('error', onError);
       this.server.listen({ host: this.address.address, port: this.address.port, backlog: 1024 }, () => {
@@ -285,9 +288,12 @@ export class ListenerManager {
   private readonly totalActive: Gauge;
 
   private readonly server: ServerHealth | undefined;
+  /** RDS route tables and SDS secrets for the listeners this manager compiles */
+  private readonly deps: { routeConfigs?: RouteConfigProvider; secrets?: SecretSource };
 
-  constructor(stats: StatsStore, clusterManager: ClusterManager, server?: ServerHealth) {
+  constructor(stats: StatsStore, clusterManager: ClusterManager, server?: ServerHealth, deps: { routeConfigs?: RouteConfigProvider; secrets?: SecretSource } = {}) {
     this.server = server;
+    this.deps = deps;
     this.stats = stats;
     this.clusterManager = clusterManager;
     this.totalActive = stats.gauge('listener_manager.total_listeners_active');
@@ -339,7 +345,10 @@ export class ListenerManager {
       if (!tc || tc['@type'] !== 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext') {
         throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.transport_socket`, `transport socket ${tc?.['@type'] ?? ts.name} is not supported; use envoy.transport_sockets.tls with a DownstreamTlsContext`);
       }
-      tlsRt = buildDownstreamTls(tc, { source: `${path}.transport_socket.typed_config` });
+      const opts = { source: `${path}.transport_socket.typed_config` };
+      // a context naming secrets follows them (SDS rotation: new handshakes get the new certificate)
+      const secrets = this.deps.secrets;
+      tlsRt = secrets && secretRefs(tc.common_tls_context, '').length > 0 ? secretBackedDownstreamTls(tc, opts, secrets).tls : buildDownstreamTls(tc, opts);
     }
     const filtersCfg: any[] = fc.filters ?? [];
     if (filtersCfg.length === 0) throw new ConfigError('MW_CONFIG_INVALID', `${path}.filters`, 'a filter chain needs at least one network filter');
@@ -349,7 +358,7 @@ export class ListenerManager {
       if (!t) throw new ConfigError('MW_CONFIG_INVALID', `${fp}.typed_config`, `network filter "${f.name}" needs a typed_config with an @type`);
       const factory = networkFilters.get(t);
       if (!factory) throw new ConfigError('MW_CONFIG_UNKNOWN_EXTENSION', `${fp}.typed_config`, `${t} is not a supported network filter`);
-      const nf = factory.create(f.typed_config, { clusterManager: this.clusterManager, stats: this.stats, path: `${fp}.typed_config`, perConnectionBufferLimit: bufferLimit, server: this.server });
+      const nf = factory.create(f.typed_config, { clusterManager: this.clusterManager, stats: this.stats, path: `${fp}.typed_config`, perConnectionBufferLimit: bufferLimit, server: this.server, routeConfigs: this.deps.routeConfigs });
       if (nf.terminal !== (i === filtersCfg.length - 1)) {
         throw new ConfigError('MW_CONFIG_INVALID', fp, nf.terminal ? `terminal filter "${f.name}" must be the last in the chain` : `the last network filter must be terminal (http_connection_manager or tcp_proxy), not "${f.name}"`);
       }

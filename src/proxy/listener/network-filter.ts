@@ -30,6 +30,8 @@ export interface NetworkFilterContext {
   readonly perConnectionBufferLimit: number;
   /** the server's health (/healthcheck/fail), passed on to HTTP filters */
   readonly server?: import('../server/server-health.js').ServerHealth;
+  /** route tables delivered by RDS, for an HTTP connection manager with `rds` */
+  readonly routeConfigs?: import('../http/conn-manager-config.js').RouteConfigProvider;
 }
 
 export interface NetworkFilter {

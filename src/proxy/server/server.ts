@@ -1,6 +1,7 @@
 // The proxy process: applies a bootstrap (clusters first, then listeners, each in two phases so a bad config
 // changes nothing), watches the config file and re-applies it, runs the admin listener, and drains on
-// SIGTERM or /quitquitquit.
+// SIGTERM or /quitquitquit. With dynamic_resources it also runs the xDS side (src/proxy/xds/dynamic-config.ts,
+// loaded only then): static resources first, then CDS and LDS, merged with the static ones on every apply.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -8,10 +9,15 @@ import { ConfigError, ConfigErrors, MeshworkError } from '../../common/errors.js
 import { logger } from '../../common/log.js';
 import { loadBootstrapText } from '../../api/envoy/index.js';
 import { AdminServer } from '../admin/admin.js';
-import { ListenerManager } from '../listener/listener-manager.js';
+import { ListenerManager, type ListenerRuntime } from '../listener/listener-manager.js';
 import { StatsStore, type Counter, type Gauge } from '../observability/stats.js';
 import { flushAll, reopenAll } from '../observability/access-log.js';
-import { ClusterManager } from '../upstream/cluster-manager.js';
+import { ClusterManager, type PreparedCluster } from '../upstream/cluster-manager.js';
+import { nodeJson } from '../xds/config-sources.js';
+import type { DynamicConfig } from '../xds/dynamic-config.js';
+import { EndpointRegistry } from '../xds/endpoints.js';
+import { RouteConfigRegistry } from '../xds/route-configs.js';
+import { SecretRegistry } from '../xds/secrets.js';
 import { checkClusterRefs } from './validate.js';
 
 const log = logger('main');
@@ -79,9 +85,20 @@ function mergeProto(a: any, b: any): any {
 
 export class ProxyServer {
   readonly stats = new StatsStore();
-  readonly clusterManager = new ClusterManager(this.stats);
+  /** static_resources.secrets and SDS secrets, for TLS contexts that name them */
+  readonly secrets = new SecretRegistry(this.stats);
+  /** EDS assignments */
+  readonly endpoints = new EndpointRegistry(this.stats);
+  readonly clusterManager = new ClusterManager(this.stats, { endpoints: this.endpoints, secrets: this.secrets });
+  /** RDS route tables */
+  readonly routeConfigs = new RouteConfigRegistry({ stats: this.stats, clusterManager: this.clusterManager });
   // Envoy's healthCheckFailed() is !live: failed through the admin API, starting or draining
-  readonly listenerManager = new ListenerManager(this.stats, this.clusterManager, { healthCheckFailed: () => this.reportedState !== 'LIVE' });
+  readonly listenerManager = new ListenerManager(this.stats, this.clusterManager, { healthCheckFailed: () => this.reportedState !== 'LIVE' }, { routeConfigs: this.routeConfigs, secrets: this.secrets });
+  /** the xDS side, when the bootstrap has dynamic_resources */
+  dynamic: DynamicConfig | undefined;
+  /** the static resources being served; every apply merges them with the dynamic ones */
+  private staticClusters: PreparedCluster[] = [];
+  private staticListeners: ListenerRuntime[] = [];
   readonly opts: ServerOptions;
   readonly startedAt = Date.now();
   state: ServerState = 'PRE_INITIALIZING';
@@ -158,8 +175,17 @@ export class ProxyServer {
       this.admin = new AdminServer(this, bootstrap.admin);
       await this.admin.listen();
     }
+    if (bootstrap.dynamic_resources) {
+      const { DynamicConfig } = await import('../xds/dynamic-config.js');
+      this.dynamic = new DynamicConfig(bootstrap, this.dynamicHost(), nodeJson(node));
+      // the stream opens now: static listeners that use RDS or SDS warm on it
+      this.dynamic.connect();
+    }
     await this.apply(bootstrap);
     this.configHash = hash(text);
+    // Envoy's init manager: LIVE once CDS and LDS answered (or timed out) and what they brought warmed
+    await this.dynamic?.initialize();
+    if (this.state === 'DRAINING') return;
     this.setState('LIVE');
     // Envoy's stats_flush_interval (5 s): server gauges refresh and histograms close their interval
     this.statsTimer = setInterval(() => {
@@ -174,26 +200,83 @@ export class ProxyServer {
 
   /** Apply a bootstrap's static resources; throws (and changes nothing) when any part is invalid. */
   apply(bootstrap: any): Promise<void> {
-    const run = async () => {
+    return this.enqueue(async () => {
       const sr = bootstrap.static_resources ?? {};
       const prepared = ClusterManager.prepare(sr.clusters ?? [], 'static_resources.clusters');
-      // Compile listeners against a check of cluster names: Envoy rejects a static route to an unknown cluster.
-      const clusterNames = new Set(prepared.map((p) => p.config.name));
-      const compiled = (sr.listeners ?? []).map((l: any, i: number) => this.listenerManager.compile(l, `static_resources.listeners[${i}]`));
-      const names = new Set<string>();
-      (sr.listeners ?? []).forEach((l: any, i: number) => {
-        if (names.has(l.name)) throw new ConfigError('MW_CONFIG_INVALID', `static_resources.listeners[${i}].name`, `duplicate listener name "${l.name}"`);
-        names.add(l.name);
+      const dynamicNames = this.dynamic?.dynamicNames();
+      prepared.forEach((p) => {
+        if (dynamicNames?.clusters.has(p.config.name)) throw new ConfigError('MW_CONFIG_INVALID', `${p.path}.name`, `cluster "${p.config.name}" already came from CDS`);
       });
-      for (const rt of compiled) checkClusterRefs(rt, clusterNames);
-      await this.clusterManager.apply(prepared);
-      await this.listenerManager.apply(compiled);
+      const undoSecrets = this.secrets.setStatic(sr.secrets ?? [], 'static_resources.secrets');
+      const prevClusters = this.staticClusters;
+      const prevListeners = this.staticListeners;
+      try {
+        // Compile listeners against a check of cluster names: Envoy rejects a static route to an unknown cluster.
+        const clusterNames = new Set(prepared.map((p) => p.config.name));
+        const compiled: ListenerRuntime[] = (sr.listeners ?? []).map((l: any, i: number) => this.listenerManager.compile(l, `static_resources.listeners[${i}]`));
+        const names = new Set<string>();
+        (sr.listeners ?? []).forEach((l: any, i: number) => {
+          if (names.has(l.name)) throw new ConfigError('MW_CONFIG_INVALID', `static_resources.listeners[${i}].name`, `duplicate listener name "${l.name}"`);
+          if (dynamicNames?.listeners.has(l.name)) throw new ConfigError('MW_CONFIG_INVALID', `static_resources.listeners[${i}].name`, `listener "${l.name}" already came from LDS`);
+          names.add(l.name);
+        });
+        for (const rt of compiled) checkClusterRefs(rt, clusterNames);
+        this.staticClusters = prepared;
+        this.staticListeners = compiled;
+        // subscribe what the static resources name (EDS, RDS, SDS) before waiting for it
+        this.dynamic?.sync();
+        await this.clusterManager.apply(this.allClusters());
+        await this.dynamic?.warm(compiled.map((rt) => rt.config));
+        await this.listenerManager.apply(this.allListeners());
+      } catch (err) {
+        undoSecrets();
+        if (this.staticClusters === prepared) {
+          this.staticClusters = prevClusters;
+          this.staticListeners = prevListeners;
+          this.dynamic?.sync();
+          await this.clusterManager.apply(this.allClusters()).catch(() => {});
+        }
+        throw err;
+      }
       this.bootstrap = bootstrap;
       this.lastUpdated = new Date();
-    };
+    });
+  }
+
+  private allClusters(): PreparedCluster[] {
+    return this.dynamic ? [...this.staticClusters, ...this.dynamic.dynamicClusters()] : this.staticClusters;
+  }
+
+  private allListeners(): ListenerRuntime[] {
+    return this.dynamic ? [...this.staticListeners, ...this.dynamic.dynamicListeners()] : this.staticListeners;
+  }
+
+  /** Serialise config applications so one never overlaps another; each applies the latest state. */
+  private enqueue(run: () => Promise<void>): Promise<void> {
     const p = this.applying.then(run, run);
     this.applying = p.catch(() => {});
     return p;
+  }
+
+  /** What the xDS side reads and calls: the registries, the static resources, and applies of the merged sets. */
+  private dynamicHost(): import('../xds/dynamic-config.js').DynamicHost {
+    return {
+      stats: this.stats,
+      clusterManager: this.clusterManager,
+      listenerManager: this.listenerManager,
+      routeConfigs: this.routeConfigs,
+      secrets: this.secrets,
+      endpoints: this.endpoints,
+      staticClusterConfigs: () => this.staticClusters.map((p) => p.config),
+      staticListenerConfigs: () => this.staticListeners.map((rt) => rt.config),
+      applyClusters: () => this.enqueue(() => this.clusterManager.apply(this.allClusters())),
+      applyListeners: () =>
+        this.enqueue(async () => {
+          if (this.state === 'DRAINING') return;
+          await this.listenerManager.apply(this.allListeners());
+          this.lastUpdated = new Date();
+        }),
+    };
   }
 
   /** Re-read the config file; an invalid or unbindable config is logged and counted, the old one keeps serving. */
@@ -210,7 +293,10 @@ export class ProxyServer {
     if (h === this.configHash) return false;
     try {
       const { bootstrap } = readBootstrap(this.opts);
-      await this.apply({ ...bootstrap, node: this.bootstrap?.node ?? bootstrap.node });
+      if (JSON.stringify(bootstrap.dynamic_resources) !== JSON.stringify(this.bootstrap?.dynamic_resources)) {
+        log.warn({ path: p }, 'dynamic_resources changed; a reload applies static_resources only (restart to change discovery)');
+      }
+      await this.apply({ ...bootstrap, node: this.bootstrap?.node ?? bootstrap.node, dynamic_resources: this.bootstrap?.dynamic_resources });
       this.configHash = h;
       this.sstats.reload_success.inc();
       log.info({ path: p }, 'configuration reloaded');
@@ -252,6 +338,8 @@ export class ProxyServer {
       log.info({ reason, drainTimeMs: this.opts.drainTimeMs }, 'draining');
       this.setState('DRAINING');
       this.watcher?.close();
+      // no more configuration from the control plane while draining
+      this.dynamic?.close();
       this.listenerManager.stopAccepting();
       this.listenerManager.drainAll();
       const deadline = Date.now() + this.opts.drainTimeMs;

@@ -6,15 +6,31 @@ import { StatsStore } from '../observability/stats.js';
 import { Cluster } from '../upstream/cluster.js';
 import { ClusterManager } from '../upstream/cluster-manager.js';
 import { loadBalancers } from '../extensions/registry.js';
+import { planDynamicResources } from '../xds/config-sources.js';
+import { EndpointRegistry } from '../xds/endpoints.js';
+import { RouteConfigRegistry } from '../xds/route-configs.js';
+import { SecretRegistry } from '../xds/secrets.js';
 
 export async function validateBootstrap(bootstrap: any): Promise<void> {
   const stats = new StatsStore();
-  const cm = new ClusterManager(stats);
-  const lm = new ListenerManager(stats, cm);
+  // the registries a live proxy has, resolving config sources against dynamic_resources (nothing connects)
+  const secrets = new SecretRegistry(stats);
+  const endpoints = new EndpointRegistry(stats);
+  const cm = new ClusterManager(stats, { endpoints, secrets });
+  const routeConfigs = new RouteConfigRegistry({ stats, clusterManager: cm });
+  if (bootstrap.dynamic_resources) {
+    const plan = planDynamicResources(bootstrap);
+    secrets.resolver = endpoints.resolver = routeConfigs.resolver = plan.resolve;
+  }
+  const lm = new ListenerManager(stats, cm, undefined, { routeConfigs, secrets });
   const sr = bootstrap.static_resources ?? {};
+  secrets.setStatic(sr.secrets ?? [], 'static_resources.secrets');
   const prepared = ClusterManager.prepare(sr.clusters ?? [], 'static_resources.clusters');
   // constructing a Cluster resolves its transport (TLS files, protocol options) without connecting
-  for (const p of prepared) new Cluster(p.config, loadBalancers.get(p.config.lb_policy ?? 'ROUND_ROBIN')!, stats, p.path);
+  for (const p of prepared) {
+    new Cluster(p.config, loadBalancers.get(p.config.lb_policy ?? 'ROUND_ROBIN')!, stats, p.path, { endpoints, secrets });
+    if (p.config.type === 'EDS') endpoints.check(p.config, p.path);
+  }
   const names = new Set(prepared.map((p) => p.config.name));
   const compiled = (sr.listeners ?? []).map((l: any, i: number) => lm.compile(l, `static_resources.listeners[${i}]`));
   for (const rt of compiled) checkClusterRefs(rt, names);

@@ -5,7 +5,7 @@ import { ConfigError } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
 import { clusterTypes, loadBalancers } from '../extensions/registry.js';
 import type { StatsStore } from '../observability/stats.js';
-import { Cluster } from './cluster.js';
+import { Cluster, type ClusterDeps } from './cluster.js';
 
 const log = logger('upstream');
 
@@ -20,9 +20,12 @@ export class ClusterManager {
   private clusters = new Map<string, Cluster>();
   private keys = new Map<string, string>();
   private readonly stats: StatsStore;
+  /** EDS endpoints and SDS secrets for the clusters this manager builds */
+  private readonly deps: ClusterDeps;
 
-  constructor(stats: StatsStore) {
+  constructor(stats: StatsStore, deps: ClusterDeps = {}) {
     this.stats = stats;
+    this.deps = deps;
   }
 
   get(name: string): Cluster | undefined {
@@ -64,7 +67,7 @@ export class ClusterManager {
           continue;
         }
         const lbFactory = loadBalancers.get(p.config.lb_policy ?? 'ROUND_ROBIN')!;
-        const c = new Cluster(p.config, lbFactory, this.stats, p.path);
+        const c = new Cluster(p.config, lbFactory, this.stats, p.path, this.deps);
         next.set(p.config.name, c);
         started.push({ cluster: c, path: p.path, type: p.config.type ?? 'STATIC' });
       }

@@ -14,6 +14,7 @@ import { Http2Pool } from './pool-http2.js';
 import { compileOutlierConfig, OutlierDetector, type OutlierResult } from './outlier-detection.js';
 import type { ConnPool, UpstreamTransport } from './pool.js';
 import { buildUpstreamTls } from './tls-upstream.js';
+import { secretBackedUpstreamTls, secretRefs, type SecretSource } from '../xds/secrets.js';
 
 const log = logger('upstream');
 
@@ -89,9 +90,26 @@ function makeStats(store: StatsStore, name: string): ClusterStats {
   };
 }
 
+/**
+ * Where EDS clusters get their endpoints (src/proxy/xds/endpoints.ts): `onAssignment` is called with every
+ * ClusterLoadAssignment delivered for the cluster (decoded and validated), and now if one is known; `ready`
+ * settles on the first one or when the initial fetch times out. Throws ConfigError for a bad eds_cluster_config.
+ */
+export interface EndpointSource {
+  watch(cluster: any, path: string, onAssignment: (cla: any) => void): { ready: Promise<void>; stop(): void };
+}
+
+/** What clusters need from the proxy besides their config: discovered endpoints and secrets. */
+export interface ClusterDeps {
+  readonly endpoints?: EndpointSource;
+  readonly secrets?: SecretSource;
+}
+
 /** What a cluster-type extension gets: a way to publish hosts, and the cluster's config. */
 export interface ClusterDiscoveryContext {
   readonly cluster: Cluster;
+  /** EDS assignments, when the proxy has a discovery server */
+  readonly endpoints?: EndpointSource;
   /** Replace the host list. Hosts that keep their id keep their object (and so their pools and counters). */
   setHosts(hosts: Host[]): void;
   /** Record a discovery failure (DNS error etc.) */
@@ -140,8 +158,11 @@ export class Cluster {
   readonly breakers: CircuitBreakers;
   /** outlier_detection, when configured */
   readonly outlier: OutlierDetector | undefined;
+  private readonly deps: ClusterDeps;
+  /** the SDS secrets of the transport socket arrived (or timed out): part of warming */
+  private readonly secretsReady: Promise<void> | undefined;
 
-  constructor(config: any, lbFactory: LoadBalancerFactory, stats: StatsStore, path: string) {
+  constructor(config: any, lbFactory: LoadBalancerFactory, stats: StatsStore, path: string, deps: ClusterDeps = {}) {
     this.name = config.name;
     this.config = config;
     this.lbFactory = lbFactory;
@@ -149,7 +170,10 @@ export class Cluster {
     // build one balancer now so a bad balancer config is rejected with the config, not at the first update
     lbFactory(config);
     this.stats = makeStats(stats, this.name);
-    this.transport = resolveTransport(config, path, this.stats);
+    this.deps = deps;
+    const { transport, secretsReady } = resolveTransport(config, path, this.stats, deps.secrets);
+    this.transport = transport;
+    this.secretsReady = secretsReady;
     this.priorities = new PrioritySet(priorityOptions(config, path), lbFactory, config);
     const hc = compileHealthChecks({ name: this.name, transport: this.transport }, config.health_checks, `${path}.health_checks`);
     if (hc) {
@@ -173,6 +197,7 @@ export class Cluster {
     this.outlier?.start();
     this.discovery = factory.create(this.config, {
       cluster: this,
+      endpoints: this.deps.endpoints,
       setHosts: (hosts) => this.setHosts(hosts),
       updateFailed: (reason) => {
         this.stats.update_failure.inc();
@@ -181,7 +206,8 @@ export class Cluster {
     }, path);
     // Envoy's warming: with health checks, the cluster is ready once every host had its first check
     const hc = this.healthChecker;
-    return hc ? this.discovery.initialized.then(() => hc.firstRound()) : this.discovery.initialized;
+    const initialized = this.secretsReady ? Promise.all([this.discovery.initialized, this.secretsReady]).then(() => {}) : this.discovery.initialized;
+    return hc ? initialized.then(() => hc.firstRound()) : initialized;
   }
 
   private setHosts(next: Host[]): void {
@@ -286,7 +312,7 @@ export class Cluster {
   }
 }
 
-function resolveTransport(config: any, path: string, stats: ClusterStats): ClusterTransport {
+function resolveTransport(config: any, path: string, stats: ClusterStats, secrets: SecretSource | undefined): { transport: ClusterTransport; secretsReady?: Promise<void> } {
   let protocol: UpstreamProtocol = 'http1';
   let idleTimeoutMs = 3_600_000; // Envoy's common_http_protocol_options.idle_timeout default: 1 h
   let h2Options: any;
@@ -309,15 +335,19 @@ function resolveTransport(config: any, path: string, stats: ClusterStats): Clust
     h2Options = config.http2_protocol_options;
   }
   let tls: ClusterTransport['tls'];
+  let secretsReady: Promise<void> | undefined;
   const ts = config.transport_socket;
   if (ts) {
     const tc = ts.typed_config;
     if (!tc || tc['@type'] !== 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext') {
       throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.transport_socket`, `transport socket ${tc?.['@type'] ?? ts.name} is not supported; use envoy.transport_sockets.tls with an UpstreamTlsContext`);
     }
-    tls = buildUpstreamTls(tc, { source: `${path}.transport_socket.typed_config` });
+    const opts = { source: `${path}.transport_socket.typed_config` };
+    // a context naming secrets follows them (SDS rotation); the others are compiled once here
+    if (secrets && secretRefs(tc.common_tls_context, '').length > 0) ({ tls, ready: secretsReady } = secretBackedUpstreamTls(tc, opts, secrets));
+    else tls = buildUpstreamTls(tc, opts);
   }
-  return {
+  const transport: ClusterTransport = {
     protocol,
     connectTimeoutMs: config.connect_timeout ?? 5000,
     idleTimeoutMs,
@@ -326,4 +356,5 @@ function resolveTransport(config: any, path: string, stats: ClusterStats): Clust
     tls,
     onConnectFail: () => stats.upstream_cx_connect_fail.inc(),
   };
+  return { transport, secretsReady };
 }

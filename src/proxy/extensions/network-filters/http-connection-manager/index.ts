@@ -11,7 +11,7 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const httpConnectionManager: NetworkFilterFactory = {
   typeUrls: ['type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager'],
   create(config, ctx) {
-    const cfg = compileHcm(config, ctx.path, { stats: ctx.stats, clusterManager: ctx.clusterManager, perConnectionBufferLimit: ctx.perConnectionBufferLimit, server: ctx.server });
+    const cfg = compileHcm(config, ctx.path, { stats: ctx.stats, clusterManager: ctx.clusterManager, perConnectionBufferLimit: ctx.perConnectionBufferLimit, server: ctx.server, routeConfigs: ctx.routeConfigs });
     return {
       terminal: true,
       onConnection(conn) {

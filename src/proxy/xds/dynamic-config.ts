@@ -1,0 +1,685 @@
+// The proxy's dynamic configuration: the TypeHandlers behind the ADS stream(s) for LDS, CDS, RDS, EDS and SDS,
+// merged with the bootstrap's static resources and applied through the same ClusterManager / ListenerManager
+// a static config uses.
+//
+// Every update is validated synchronously — decoded with the bootstrap's decoder and support table, then
+// compiled — and the whole update is NACKed (error_detail naming the resource and field) if any resource fails,
+// leaving the proxy on its last good config. An accepted update is ACKed at once; warming runs afterwards:
+//  - a new or changed listener waits for its RDS route configurations and SDS secrets (or their
+//    initial_fetch_timeout) before it replaces the old one, whose connections then drain;
+//  - a new or changed cluster waits (inside ClusterManager.apply) for its EDS assignment and secrets.
+// Which RDS/EDS/SDS names are subscribed follows the listeners and clusters that run or warm (sync()).
+// Dynamic resources may not take the name of a static one. Routes delivered by xDS may name clusters that do
+// not exist (yet): such requests get 503 NC, as in Envoy.
+import * as grpc from '@grpc/grpc-js';
+import { TYPE_URL, type NodeJson } from '../../api/xds/index.js';
+import { decodeMessage } from '../../api/envoy/index.js';
+import { ConfigError, MeshworkError } from '../../common/errors.js';
+import { logger } from '../../common/log.js';
+import { clusterTypes, loadBalancers } from '../extensions/registry.js';
+import type { ListenerManager, ListenerRuntime } from '../listener/listener-manager.js';
+import type { SdsSecretConfigRef } from '../listener/tls-context.js';
+import { StatsStore, type Counter, type Gauge } from '../observability/stats.js';
+import { Cluster } from '../upstream/cluster.js';
+import type { ClusterManager, PreparedCluster } from '../upstream/cluster-manager.js';
+import { AdsClient, type TypeHandler, type TypeUpdate } from './ads-client.js';
+import { planDynamicResources, type DynamicResourcesPlan } from './config-sources.js';
+import { assignmentSpecs, edsServiceName, type EndpointRegistry } from './endpoints.js';
+import type { RouteConfigRegistry } from './route-configs.js';
+import { redactSecret, secretRefs, validateSecret, type SecretRegistry } from './secrets.js';
+import { subscriptionStats, versionHash, type SubscriptionStats } from './watched.js';
+
+const log = logger('xds');
+
+const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const MESSAGE = {
+  listener: 'envoy.config.listener.v3.Listener',
+  cluster: 'envoy.config.cluster.v3.Cluster',
+  route: 'envoy.config.route.v3.RouteConfiguration',
+  endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+};
+
+/** What the dynamic configuration needs from the server that runs it. */
+export interface DynamicHost {
+  readonly stats: StatsStore;
+  readonly clusterManager: ClusterManager;
+  readonly listenerManager: ListenerManager;
+  readonly routeConfigs: RouteConfigRegistry;
+  readonly secrets: SecretRegistry;
+  readonly endpoints: EndpointRegistry;
+  /** the static resources being served (decoded configs) */
+  staticClusterConfigs(): any[];
+  staticListenerConfigs(): any[];
+  /** apply static + dynamic clusters (listeners): serialised by the server, always with the latest state */
+  applyClusters(): Promise<void>;
+  applyListeners(): Promise<void>;
+}
+
+/** A dynamic listener or cluster as accepted, for merging and /config_dump. */
+interface Accepted<T> {
+  readonly name: string;
+  readonly config: any;
+  readonly key: string;
+  readonly version: string;
+  readonly lastUpdated: Date;
+  readonly value: T;
+}
+
+interface ErrorState {
+  failed: any;
+  at: Date;
+  details: string;
+}
+
+interface ManagerStats extends SubscriptionStats {
+  added: Counter;
+  modified: Counter;
+  removed: Counter;
+  warming: Gauge;
+}
+
+/** A gate that opens once (init done), with a timeout. */
+class Gate {
+  done = false;
+  readonly promise: Promise<void>;
+  private open!: () => void;
+  constructor() {
+    this.promise = new Promise((r) => (this.open = r));
+  }
+  pass(): void {
+    if (this.done) return;
+    this.done = true;
+    this.open();
+  }
+}
+
+export class DynamicConfig {
+  readonly plan: DynamicResourcesPlan;
+  private readonly host: DynamicHost;
+  private readonly node: NodeJson;
+  private readonly clients = new Map<string, AdsClient>();
+  /** last subscription sent per stream and type, to send only changes */
+  private readonly subscribed = new Map<string, string>();
+  private closed = false;
+
+  private clusters = new Map<string, Accepted<PreparedCluster>>();
+  /** clusters accepted whose apply (and warming) has not finished */
+  private readonly warmingClusters = new Set<string>();
+  private cdsVersion = '';
+  private cdsError: ErrorState | undefined;
+
+  private readonly activeListeners = new Map<string, Accepted<ListenerRuntime>>();
+  private readonly warmingListeners = new Map<string, Accepted<ListenerRuntime>>();
+  private readonly listenerErrors = new Map<string, ErrorState>();
+  private ldsVersion = '';
+
+  private readonly cdsInit = new Gate();
+  private readonly ldsInit = new Gate();
+  private readonly lds: ManagerStats;
+  private readonly cds: ManagerStats;
+  private readonly listenerCreateFailure: Counter;
+
+  constructor(bootstrap: any, host: DynamicHost, node: NodeJson) {
+    this.plan = planDynamicResources(bootstrap);
+    this.host = host;
+    this.node = node;
+    host.routeConfigs.resolver = this.plan.resolve;
+    host.endpoints.resolver = this.plan.resolve;
+    host.secrets.resolver = this.plan.resolve;
+    const managerStats = (scope: string, kind: string): ManagerStats => ({
+      ...subscriptionStats(host.stats.scope(`${scope}.${kind === 'listener' ? 'lds' : 'cds'}.`)),
+      added: host.stats.counter(`${scope}.${kind}_added`),
+      modified: host.stats.counter(`${scope}.${kind}_modified`),
+      removed: host.stats.counter(`${scope}.${kind}_removed`),
+      warming: host.stats.gauge(kind === 'listener' ? `${scope}.total_listeners_warming` : `${scope}.warming_clusters`),
+    });
+    this.lds = managerStats('listener_manager', 'listener');
+    this.cds = managerStats('cluster_manager', 'cluster');
+    this.listenerCreateFailure = host.stats.counter('listener_manager.listener_create_failure');
+    if (!this.plan.cds) this.cdsInit.pass();
+    if (!this.plan.lds) this.ldsInit.pass();
+  }
+
+  // ---- lifecycle ----
+
+  /** Open the discovery stream(s). Subscriptions follow: named types from sync(), LDS/CDS from initialize(). */
+  connect(): void {
+    for (const spec of this.plan.streams.values()) this.client(spec.key);
+  }
+
+  /**
+   * Envoy's init sequence after the static resources: CDS (its first response or failure, and the warming of
+   * the clusters it brought, or initial_fetch_timeout), then LDS likewise, its listeners warmed.
+   */
+  async initialize(): Promise<void> {
+    if (this.plan.cds) {
+      this.client(this.plan.cds.key).subscribe(TYPE_URL.CLUSTER, '*', this.cdsHandler, { initialFetchTimeoutMs: this.plan.cds.initialFetchTimeoutMs });
+      await this.cdsInit.promise;
+    }
+    if (this.plan.lds) {
+      this.client(this.plan.lds.key).subscribe(TYPE_URL.LISTENER, '*', this.ldsHandler, { initialFetchTimeoutMs: this.plan.lds.initialFetchTimeoutMs });
+      await this.ldsInit.promise;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.clients.values()) c.close();
+    this.cdsInit.pass();
+    this.ldsInit.pass();
+  }
+
+  private client(key: string): AdsClient {
+    let c = this.clients.get(key);
+    if (c) return c;
+    const spec = this.plan.streams.get(key);
+    if (!spec) throw new MeshworkError('MW_INTERNAL', `no discovery stream "${key}"`);
+    c = new AdsClient({
+      target: spec.target,
+      node: this.node,
+      delta: spec.delta,
+      channelCredentials: grpc.credentials.createInsecure(),
+      setNodeOnFirstMessageOnly: spec.setNodeOnFirstMessageOnly,
+      // one control_plane.connected_state gauge: the first stream's (ads_config when there is one)
+      stats: this.clients.size === 0 ? this.host.stats : undefined,
+    });
+    this.clients.set(key, c);
+    if (!this.closed) c.start();
+    return c;
+  }
+
+  // ---- what the server merges ----
+
+  dynamicClusters(): PreparedCluster[] {
+    return [...this.clusters.values()].map((c) => c.value);
+  }
+
+  dynamicListeners(): ListenerRuntime[] {
+    return [...this.activeListeners.values()].map((l) => l.value);
+  }
+
+  /** names a static resource may not take (the server checks a reloaded bootstrap against them) */
+  dynamicNames(): { clusters: Set<string>; listeners: Set<string> } {
+    return { clusters: new Set(this.clusters.keys()), listeners: new Set([...this.activeListeners.keys(), ...this.warmingListeners.keys()]) };
+  }
+
+  /** Wait until the RDS route configurations and SDS secrets these (static) listeners name arrived or timed out. */
+  async warm(listeners: readonly any[]): Promise<void> {
+    this.sync();
+    await Promise.all(listeners.map((l) => this.listenerReady(l)));
+  }
+
+  // ---- subscriptions ----
+
+  /**
+   * Subscribe exactly to the RDS, EDS and SDS names the running and warming listeners and clusters use (static
+   * ones included), and forget the others. Called after every change of those sets, from inside a handler too:
+   * the AdsClient sends the new subscriptions before that handler's ACK, as Envoy does.
+   */
+  sync(): void {
+    const listeners = [...this.host.staticListenerConfigs(), ...[...this.activeListeners.values(), ...this.warmingListeners.values()].map((l) => l.config)];
+    const clusters = [...this.host.staticClusterConfigs(), ...[...this.clusters.values()].map((c) => c.config)];
+    const routes = new Set<string>();
+    const secrets = new Set<string>();
+    const endpoints = new Set<string>();
+    const want = (kind: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        // every source was resolved when its resource was accepted; this cannot fail for accepted config
+        log.error({ err: (err as Error).message }, `cannot subscribe to a ${kind}`);
+      }
+    };
+    for (const l of listeners) {
+      for (const r of listenerRoutes(l)) {
+        routes.add(r.name);
+        want('route configuration', () => this.host.routeConfigs.entries.want(r.name, this.plan.resolve(r.source, r.path)));
+      }
+      for (const s of listenerSecrets(l)) {
+        secrets.add(s.ref.name!);
+        want('secret', () => this.host.secrets.ref(s.ref, s.path));
+      }
+    }
+    for (const c of clusters) {
+      if (c.type === 'EDS') {
+        const name = edsServiceName(c);
+        endpoints.add(name);
+        want('cluster load assignment', () => this.host.endpoints.entries.want(name, this.plan.resolve(c.eds_cluster_config?.eds_config, `Cluster "${c.name}".eds_cluster_config.eds_config`)));
+      }
+      for (const s of clusterSecrets(c)) {
+        secrets.add(s.ref.name!);
+        want('secret', () => this.host.secrets.ref(s.ref, s.path));
+      }
+    }
+    this.host.routeConfigs.entries.retain(routes);
+    this.host.endpoints.entries.retain(endpoints);
+    this.host.secrets.entries.retain(secrets);
+    this.subscribeNamed(TYPE_URL.ROUTE, this.host.routeConfigs.entries.bySource(), this.rdsHandler);
+    this.subscribeNamed(TYPE_URL.ENDPOINT, this.host.endpoints.entries.bySource(), this.edsHandler);
+    this.subscribeNamed(TYPE_URL.SECRET, this.host.secrets.entries.bySource(), this.sdsHandler);
+  }
+
+  private subscribeNamed(typeUrl: string, bySource: Map<string, Set<string>>, handler: TypeHandler): void {
+    const keys = new Set([...bySource.keys(), ...[...this.subscribed.keys()].filter((k) => k.endsWith(`|${typeUrl}`)).map((k) => k.slice(0, -typeUrl.length - 1))]);
+    for (const key of keys) {
+      const names = bySource.get(key) ?? new Set<string>();
+      const id = `${key}|${typeUrl}`;
+      const sig = [...names].sort().join('\n');
+      if ((this.subscribed.get(id) ?? '') === sig && this.subscribed.has(id)) continue;
+      this.subscribed.set(id, sig);
+      // Named resources keep their own initial_fetch_timeout (watched.ts); the client's timer stays off.
+      this.client(key).subscribe(typeUrl, names, handler, { initialFetchTimeoutMs: 0 });
+    }
+  }
+
+  /** a listener may serve once its route configurations and SDS secrets arrived (or their fetch timed out) */
+  private listenerReady(config: any): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const r of listenerRoutes(config)) {
+      const e = this.host.routeConfigs.entries.get(r.name);
+      if (e) waits.push(e.ready);
+    }
+    for (const s of listenerSecrets(config)) {
+      const e = this.host.secrets.entries.get(s.ref.name!);
+      if (e) waits.push(e.ready);
+    }
+    return Promise.all(waits).then(() => {});
+  }
+
+  // ---- LDS ----
+
+  private readonly ldsHandler: TypeHandler = {
+    onUpdate: (u) => this.onLds(u),
+    onFetchTimeout: () => {
+      this.lds.init_fetch_timeout.inc();
+      this.ldsInit.pass();
+    },
+  };
+
+  private onLds(u: TypeUpdate): void {
+    const st = this.lds;
+    st.update_attempt.inc();
+    const known = new Set([...this.activeListeners.keys(), ...this.warmingListeners.keys()]);
+    const removed = u.stateOfTheWorld ? [...known].filter((n) => !u.resources.has(n)) : u.removed.filter((n) => known.has(n));
+    const accepted: Accepted<ListenerRuntime>[] = [];
+    let current: [string, unknown] | undefined;
+    try {
+      const staticNames = new Set(this.host.staticListenerConfigs().map((l) => l.name));
+      for (const [name, json] of u.resources) {
+        current = [name, json];
+        const path = `Listener "${name}"`;
+        if (staticNames.has(name)) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, `"${name}" is a static listener; a dynamic listener may not replace it`);
+        const config = decodeResource(MESSAGE.listener, json, path);
+        const key = JSON.stringify(config);
+        // unchanged (SotW repeats every listener): keep the running or warming one
+        if (this.warmingListeners.get(name)?.key === key || (!this.warmingListeners.has(name) && this.activeListeners.get(name)?.key === key)) continue;
+        accepted.push({ name, config, key, version: u.version, lastUpdated: new Date(), value: this.host.listenerManager.compile(config, path) });
+      }
+      current = undefined;
+      this.checkAddresses(accepted, new Set(removed));
+    } catch (err) {
+      for (const a of accepted) void closeRuntime(a.value);
+      st.update_rejected.inc();
+      if (current) this.listenerErrors.set(current[0], { failed: current[1], at: new Date(), details: (err as Error).message });
+      this.sync(); // forget route configurations and secrets only the rejected listeners asked for
+      this.ldsInit.pass(); // a rejected first answer still ends listener initialisation
+      throw err;
+    }
+    for (const name of removed) {
+      const w = this.warmingListeners.get(name);
+      if (w) void closeRuntime(w.value);
+      this.warmingListeners.delete(name);
+      this.activeListeners.delete(name);
+      this.listenerErrors.delete(name);
+      st.removed.inc();
+      log.info({ listener: name }, 'listener removed by LDS');
+    }
+    for (const a of accepted) {
+      const prev = this.warmingListeners.get(a.name);
+      if (prev) void closeRuntime(prev.value);
+      (this.activeListeners.has(a.name) ? st.modified : st.added).inc();
+      this.warmingListeners.set(a.name, a);
+      this.listenerErrors.delete(a.name);
+    }
+    this.ldsVersion = u.version;
+    st.update_success.inc();
+    st.version.set(versionHash(u.version));
+    if (u.resources.size === 0 && u.stateOfTheWorld) st.update_empty.inc();
+    st.warming.set(this.warmingListeners.size);
+    this.sync();
+    const warmed = accepted.map((a) => this.warmListener(a));
+    if (removed.length > 0) void this.applyListeners();
+    // the first LDS answer ends listener initialisation once its listeners warmed
+    if (!this.ldsInit.done) void Promise.all(warmed).then(() => this.ldsInit.pass());
+  }
+
+  /** Two listeners may not bind the same address (port 0 excepted): Envoy rejects the update. */
+  private checkAddresses(accepted: Accepted<ListenerRuntime>[], removed: Set<string>): void {
+    const taken = new Map<string, string>();
+    const add = (name: string, config: any) => {
+      const sa = config.address?.socket_address;
+      if (!sa?.port_value) return;
+      const k = `${sa.address}:${sa.port_value}`;
+      const other = taken.get(k);
+      if (other !== undefined && other !== name) {
+        throw new ConfigError('MW_CONFIG_INVALID', `Listener "${name}".address`, `listener "${name}" has the same address ${k} as listener "${other}"`);
+      }
+      taken.set(k, name);
+    };
+    const replaced = new Set(accepted.map((a) => a.name));
+    for (const l of this.host.staticListenerConfigs()) add(l.name, l);
+    for (const [name, l] of [...this.activeListeners, ...this.warmingListeners]) if (!removed.has(name) && !replaced.has(name)) add(name, l.config);
+    for (const a of accepted) add(a.name, a.config);
+  }
+
+  private async warmListener(a: Accepted<ListenerRuntime>): Promise<void> {
+    await this.listenerReady(a.config);
+    if (this.closed || this.warmingListeners.get(a.name) !== a) return; // replaced or removed while warming
+    this.warmingListeners.delete(a.name);
+    this.activeListeners.set(a.name, a);
+    this.lds.warming.set(this.warmingListeners.size);
+    await this.applyListeners();
+  }
+
+  /** Apply the listener set; a listener that cannot bind is dropped (and recorded), the others still apply. */
+  private async applyListeners(): Promise<void> {
+    for (let attempt = 0; attempt <= this.activeListeners.size; attempt++) {
+      try {
+        await this.host.applyListeners();
+        return;
+      } catch (err) {
+        const name = (err as { listener?: string }).listener;
+        const failed = name !== undefined ? this.activeListeners.get(name) : undefined;
+        if (!failed) {
+          log.error({ err: (err as Error).message }, 'cannot apply listeners');
+          return;
+        }
+        this.listenerCreateFailure.inc();
+        log.error({ listener: name, err: (err as Error).message }, 'cannot add a listener delivered by LDS');
+        this.activeListeners.delete(name!);
+        this.listenerErrors.set(name!, { failed: failed.config, at: new Date(), details: (err as Error).message });
+        this.sync();
+      }
+    }
+  }
+
+  // ---- CDS ----
+
+  private readonly cdsHandler: TypeHandler = {
+    onUpdate: (u) => this.onCds(u),
+    onFetchTimeout: () => {
+      this.cds.init_fetch_timeout.inc();
+      this.cdsInit.pass();
+    },
+  };
+
+  private onCds(u: TypeUpdate): void {
+    const st = this.cds;
+    st.update_attempt.inc();
+    const removed = u.stateOfTheWorld ? [...this.clusters.keys()].filter((n) => !u.resources.has(n)) : u.removed.filter((n) => this.clusters.has(n));
+    const accepted: Accepted<PreparedCluster>[] = [];
+    try {
+      const staticNames = new Set(this.host.staticClusterConfigs().map((c) => c.name));
+      const scratch = new StatsStore();
+      for (const [name, json] of u.resources) {
+        const path = `Cluster "${name}"`;
+        if (staticNames.has(name)) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, `"${name}" is a static cluster; a dynamic cluster may not replace it`);
+        const config = decodeResource(MESSAGE.cluster, json, path);
+        const key = JSON.stringify(config);
+        if (this.clusters.get(name)?.key === key) continue;
+        const type = config.type ?? 'STATIC';
+        if (!clusterTypes.get(type)) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.type`, `${type} is not supported`);
+        const lb = loadBalancers.get(config.lb_policy ?? 'ROUND_ROBIN');
+        if (!lb) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.lb_policy`, `${config.lb_policy} is not supported`);
+        // constructing a cluster compiles everything it owns (transport, balancer, health checks) without
+        // connecting; the one the cluster manager builds later cannot fail on what passed here
+        new Cluster(config, lb, scratch, path, { secrets: this.host.secrets });
+        if (type === 'EDS') this.host.endpoints.check(config, path);
+        accepted.push({ name, config, key, version: u.version, lastUpdated: new Date(), value: { config, path, key } });
+      }
+    } catch (err) {
+      st.update_rejected.inc();
+      this.cdsError = { failed: [...u.resources.values()], at: new Date(), details: (err as Error).message };
+      this.sync();
+      if (!this.cdsInit.done) this.cdsInit.pass(); // a rejected first answer still ends CDS initialisation
+      throw err;
+    }
+    const next = new Map(this.clusters);
+    for (const name of removed) {
+      next.delete(name);
+      st.removed.inc();
+    }
+    for (const a of accepted) {
+      (next.has(a.name) ? st.modified : st.added).inc();
+      next.set(a.name, a);
+      this.warmingClusters.add(a.name);
+    }
+    this.clusters = next;
+    this.cdsVersion = u.version;
+    this.cdsError = undefined;
+    st.update_success.inc();
+    st.version.set(versionHash(u.version));
+    if (u.resources.size === 0 && u.stateOfTheWorld) st.update_empty.inc();
+    st.warming.set(this.warmingClusters.size);
+    // subscribe the new clusters' EDS names and secrets before this update's ACK goes out
+    this.sync();
+    if (accepted.length === 0 && removed.length === 0) {
+      this.cdsInit.pass();
+      return;
+    }
+    const warming = accepted.map((a) => a.name);
+    void this.host
+      .applyClusters()
+      .catch((err) => log.error({ err: (err as Error).message }, 'cannot apply clusters delivered by CDS'))
+      .then(() => {
+        for (const n of warming) if (this.clusters.get(n)?.version === u.version) this.warmingClusters.delete(n);
+        st.warming.set(this.warmingClusters.size);
+        this.cdsInit.pass();
+      });
+  }
+
+  // ---- RDS, EDS, SDS: named resources ----
+
+  private readonly rdsHandler: TypeHandler = {
+    onUpdate: (u) => {
+      const reg = this.host.routeConfigs;
+      this.named(u, MESSAGE.route, 'RouteConfiguration', (n) => reg.statsOf(n), (config, path) => reg.compile(config, path), (name, value, key) => {
+        const e = reg.entries.get(name);
+        if (!e || (e.value && JSON.stringify(e.value.config) === key)) return;
+        e.set(value, u.version);
+      });
+    },
+  };
+
+  private readonly edsHandler: TypeHandler = {
+    onUpdate: (u) => {
+      const reg = this.host.endpoints;
+      this.named(
+        u,
+        MESSAGE.endpoint,
+        'ClusterLoadAssignment',
+        (n) => reg.statsOf(n),
+        (config, path) => {
+          assignmentSpecs(config, path);
+          return config;
+        },
+        (name, value, key) => {
+          const e = reg.entries.get(name);
+          if (!e || (e.value && JSON.stringify(e.value) === key)) return;
+          e.set(value, u.version);
+        },
+        // a removed assignment (delta) leaves its clusters without hosts
+        (name) => reg.entries.get(name)?.set({ cluster_name: name, endpoints: [] }, u.version),
+        false,
+      );
+    },
+  };
+
+  private readonly sdsHandler: TypeHandler = {
+    onUpdate: (u) => {
+      const reg = this.host.secrets;
+      this.named(
+        u,
+        MESSAGE.secret,
+        'Secret',
+        (n) => reg.statsOf(n),
+        (config, path) => {
+          validateSecret(config, path);
+          return config;
+        },
+        (name, value, key) => {
+          const e = reg.entries.get(name);
+          if (!e || (e.value && JSON.stringify(e.value) === key)) return;
+          e.set(value, u.version);
+          log.info({ secret: name, version: u.version }, 'secret updated by SDS');
+        },
+      );
+    },
+  };
+
+  /**
+   * The shared shape of a named type's update: decode and compile every resource (NACK on the first bad one,
+   * nothing applied), then commit each. Stats per resource name.
+   */
+  private named<T>(
+    u: TypeUpdate,
+    message: string,
+    kind: string,
+    statsOf: (name: string) => SubscriptionStats,
+    compile: (config: any, path: string) => T,
+    commit: (name: string, value: T, key: string) => void,
+    onRemoved?: (name: string) => void,
+    countSuccess = true,
+  ): void {
+    const compiled: { name: string; value: T; key: string }[] = [];
+    for (const name of u.resources.keys()) statsOf(name).update_attempt.inc();
+    try {
+      for (const [name, json] of u.resources) {
+        const path = `${kind} "${name}"`;
+        const config = decodeResource(message, json, path);
+        compiled.push({ name, value: compile(config, path), key: JSON.stringify(config) });
+      }
+    } catch (err) {
+      for (const name of u.resources.keys()) statsOf(name).update_rejected.inc();
+      throw err;
+    }
+    for (const c of compiled) {
+      commit(c.name, c.value, c.key);
+      const s = statsOf(c.name);
+      // EDS success is counted by the cluster when it takes the hosts (cluster.<name>.update_success)
+      if (countSuccess) s.update_success.inc();
+      s.version.set(versionHash(u.version));
+    }
+    for (const name of u.removed) {
+      if (onRemoved) onRemoved(name);
+      else log.info({ resource: name, type: kind }, 'the server removed a resource; keeping its last version');
+    }
+  }
+
+  // ---- /config_dump ----
+
+  /** ListenersConfigDump.dynamic_listeners */
+  dumpListeners(): { version_info: string; dynamic_listeners: any[] } {
+    const names = new Set([...this.activeListeners.keys(), ...this.warmingListeners.keys(), ...this.listenerErrors.keys()]);
+    const state = (a: Accepted<ListenerRuntime> | undefined) => a && { version_info: a.version, listener: a.config, last_updated: a.lastUpdated.toISOString() };
+    return {
+      version_info: this.ldsVersion,
+      dynamic_listeners: [...names].sort().map((name) => {
+        const e = this.listenerErrors.get(name);
+        return {
+          name,
+          ...(this.activeListeners.has(name) && { active_state: state(this.activeListeners.get(name)) }),
+          ...(this.warmingListeners.has(name) && { warming_state: state(this.warmingListeners.get(name)) }),
+          ...(e && { error_state: { failed_configuration: e.failed, last_update_attempt: e.at.toISOString(), details: e.details } }),
+        };
+      }),
+    };
+  }
+
+  /** ClustersConfigDump.dynamic_active_clusters / dynamic_warming_clusters */
+  dumpClusters(): { version_info: string; dynamic_active_clusters: any[]; dynamic_warming_clusters: any[] } {
+    const entry = (c: Accepted<PreparedCluster>) => ({ version_info: c.version, cluster: c.config, last_updated: c.lastUpdated.toISOString() });
+    const all = [...this.clusters.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return {
+      version_info: this.cdsVersion,
+      dynamic_active_clusters: all.filter((c) => !this.warmingClusters.has(c.name)).map(entry),
+      dynamic_warming_clusters: all.filter((c) => this.warmingClusters.has(c.name)).map(entry),
+    };
+  }
+
+  /** RoutesConfigDump.dynamic_route_configs */
+  dumpRoutes(): any[] {
+    return this.host.routeConfigs.entries
+      .all()
+      .filter((e) => e.value)
+      .map((e) => ({ version_info: e.version, route_config: e.value!.config, last_updated: e.lastUpdated!.toISOString() }));
+  }
+
+  /** EndpointsConfigDump.dynamic_endpoint_configs */
+  dumpEndpoints(): any[] {
+    return this.host.endpoints.entries
+      .all()
+      .filter((e) => e.value)
+      .map((e) => ({ version_info: e.version, endpoint_config: e.value, last_updated: e.lastUpdated!.toISOString() }));
+  }
+
+  /** SecretsConfigDump.dynamic_active_secrets / dynamic_warming_secrets, private keys redacted as Envoy does */
+  dumpSecrets(): { dynamic_active_secrets: any[]; dynamic_warming_secrets: any[] } {
+    const all = this.host.secrets.entries.all();
+    return {
+      dynamic_active_secrets: all.filter((e) => e.value).map((e) => ({ name: e.name, version_info: e.version, last_updated: e.lastUpdated!.toISOString(), secret: redactSecret(e.value) })),
+      dynamic_warming_secrets: all.filter((e) => !e.value).map((e) => ({ name: e.name })),
+    };
+  }
+
+  /** per stream and type: version, nonce, subscribed names, last NACK (the AdsClient's view) */
+  streams(): Record<string, unknown> {
+    return Object.fromEntries([...this.clients].map(([key, c]) => [key === 'ads' ? 'ads' : key, c.status()]));
+  }
+}
+
+/**
+ * A delivered resource (unpackAny's proto3 JSON, which names its own type in '@type') through the bootstrap's
+ * decoder: the same field checks, validation rules and support table as a static config.
+ */
+function decodeResource(message: string, json: Record<string, unknown>, path: string): any {
+  const { '@type': type, ...fields } = json;
+  if (type !== undefined && type !== `type.googleapis.com/${message}`) throw new ConfigError('MW_CONFIG_INVALID', path, `expected a ${message}, got ${String(type)}`);
+  return decodeMessage<any>(message, fields, { path });
+}
+
+/** The RDS references of a listener: every HTTP connection manager with `rds`. */
+function listenerRoutes(l: any): { name: string; source: any; path: string }[] {
+  const out: { name: string; source: any; path: string }[] = [];
+  const chains: any[] = [...(l.filter_chains ?? []), ...(l.default_filter_chain ? [l.default_filter_chain] : [])];
+  chains.forEach((fc, i) => {
+    (fc.filters ?? []).forEach((f: any, j: number) => {
+      const tc = f.typed_config;
+      if (tc?.['@type'] === HCM_TYPE && tc.rds?.route_config_name) {
+        out.push({ name: tc.rds.route_config_name, source: tc.rds.config_source, path: `Listener "${l.name}".filter_chains[${i}].filters[${j}].typed_config.rds.config_source` });
+      }
+    });
+  });
+  return out;
+}
+
+/** SDS references (with sds_config) of a listener's TLS contexts */
+function listenerSecrets(l: any): { ref: SdsSecretConfigRef; path: string }[] {
+  const chains: any[] = [...(l.filter_chains ?? []), ...(l.default_filter_chain ? [l.default_filter_chain] : [])];
+  return chains.flatMap((fc, i) => sdsRefs(fc.transport_socket, `Listener "${l.name}".filter_chains[${i}].transport_socket`));
+}
+
+function clusterSecrets(c: any): { ref: SdsSecretConfigRef; path: string }[] {
+  return sdsRefs(c.transport_socket, `Cluster "${c.name}".transport_socket`);
+}
+
+function sdsRefs(ts: any, path: string): { ref: SdsSecretConfigRef; path: string }[] {
+  const common = ts?.typed_config?.common_tls_context;
+  return secretRefs(common, `${path}.typed_config.common_tls_context`).filter((r) => r.ref.sds_config !== undefined && r.ref.name);
+}
+
+/** Release what a compiled listener that never served holds (access log files). */
+async function closeRuntime(rt: ListenerRuntime): Promise<void> {
+  for (const c of rt.chains) for (const f of c.filters) await f.close?.();
+}

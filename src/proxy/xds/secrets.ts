@@ -1,0 +1,219 @@
+// Secrets for TLS contexts: static_resources.secrets and secrets delivered by SDS, by name. A TLS context that
+// names secrets (tls_certificate_sds_secret_configs, validation_context_sds_secret_config) is compiled from
+// their current values and compiled again, on the next handshake, after any of them changed: new handshakes use
+// the new certificate, established connections keep theirs. Checking is one revision compare per handshake,
+// so contexts of draining listeners need no unsubscribing.
+//
+// A context whose secret has not arrived yet belongs to a warming listener or cluster; if the initial fetch
+// timed out, handshakes fail (the server side has no certificate to offer, the client side refuses the
+// connection) until the secret arrives, as with Envoy's "not ready" transport sockets.
+import tls from 'node:tls';
+import { ConfigError } from '../../common/errors.js';
+import { logger } from '../../common/log.js';
+import {
+  buildDownstreamTls,
+  compileValidation,
+  loadCertificates,
+  type CommonTlsContextConfig,
+  type DownstreamTls,
+  type DownstreamTlsContextConfig,
+  type PeerCheck,
+  type SdsSecretConfigRef,
+  type SecretConfig,
+  type TlsBuildOptions,
+} from '../listener/tls-context.js';
+import { buildUpstreamTls, type UpstreamTls, type UpstreamTlsContextConfig } from '../upstream/tls-upstream.js';
+import type { StatsStore } from '../observability/stats.js';
+import { NO_DISCOVERY, ResourceSet, subscriptionStats, Watched, type SourceResolver, type SubscriptionStats } from './watched.js';
+
+const log = logger('xds');
+
+/** What TLS contexts need from the secret registry. */
+export interface SecretSource {
+  /** The entry a reference names: a static secret (no sds_config) or one followed through SDS. Throws
+   *  ConfigError for an unknown static secret or an unusable sds_config. */
+  ref(ref: SdsSecretConfigRef, path: string): Watched<SecretConfig>;
+}
+
+export class SecretRegistry implements SecretSource {
+  /** SDS secrets, by name */
+  readonly entries = new ResourceSet<SecretConfig>((w) => this.statsOf(w.name).init_fetch_timeout.inc());
+  resolver: SourceResolver = NO_DISCOVERY;
+  private statics = new Map<string, Watched<SecretConfig>>();
+  private readonly stats = new Map<string, SubscriptionStats>();
+
+  constructor(private readonly store: StatsStore) {}
+
+  /** static_resources.secrets: validated, then swapped in (an unchanged secret keeps its revision); returns
+   *  what puts the previous ones back, for a bootstrap that fails later on. */
+  setStatic(secrets: SecretConfig[], path: string): () => void {
+    const next = new Map<string, Watched<SecretConfig>>();
+    secrets.forEach((s, i) => {
+      const p = `${path}[${i}]`;
+      if (!s.name) throw new ConfigError('MW_CONFIG_INVALID', `${p}.name`, 'a static secret needs a name');
+      if (next.has(s.name)) throw new ConfigError('MW_CONFIG_INVALID', `${p}.name`, `duplicate secret name "${s.name}"`);
+      validateSecret(s, p);
+      const prev = this.statics.get(s.name);
+      if (prev && JSON.stringify(prev.value) === JSON.stringify(s)) next.set(s.name, prev);
+      else {
+        const w = new Watched<SecretConfig>(s.name, undefined);
+        w.set(s, 'static');
+        next.set(s.name, w);
+      }
+    });
+    const prev = this.statics;
+    this.statics = next;
+    return () => {
+      this.statics = prev;
+    };
+  }
+
+  ref(ref: SdsSecretConfigRef, path: string): Watched<SecretConfig> {
+    if (!ref.name) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, 'a secret reference needs a name');
+    if (ref.sds_config === undefined) {
+      const s = this.statics.get(ref.name);
+      if (!s) throw new ConfigError('MW_CONFIG_REFERENCE', `${path}.name`, `Cannot find static secret "${ref.name}" (set sds_config to fetch it from a discovery server)`);
+      return s;
+    }
+    return this.entries.want(ref.name, this.resolver(ref.sds_config, `${path}.sds_config`));
+  }
+
+  staticSecrets(): Watched<SecretConfig>[] {
+    return [...this.statics.values()];
+  }
+
+  /** sds.<secret name>.* as in Envoy */
+  statsOf(name: string): SubscriptionStats {
+    let s = this.stats.get(name);
+    if (!s) {
+      s = subscriptionStats(this.store.scope(`sds.${name}.`));
+      this.stats.set(name, s);
+    }
+    return s;
+  }
+}
+
+/** Check that a secret's contents load (certificate and key match, CA and matchers compile); throws ConfigError. */
+export function validateSecret(s: SecretConfig, path: string): void {
+  const opts: TlsBuildOptions = { source: path };
+  const known = ['name', 'tls_certificate', 'validation_context'];
+  for (const k of Object.keys(s)) {
+    if (!known.includes(k) && s[k] !== undefined) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.${k}`, `${k} secrets are not supported`);
+  }
+  if (s.tls_certificate) loadCertificates({ tls_certificates: [s.tls_certificate] }, path, opts);
+  if (s.validation_context) compileValidation({ validation_context: s.validation_context }, path, opts);
+}
+
+/** The secret references of a CommonTlsContext, with their field paths. */
+export function secretRefs(common: CommonTlsContextConfig | undefined, path: string): { ref: SdsSecretConfigRef; path: string }[] {
+  const out: { ref: SdsSecretConfigRef; path: string }[] = [];
+  (common?.tls_certificate_sds_secret_configs ?? []).forEach((ref, i) => out.push({ ref, path: `${path}.tls_certificate_sds_secret_configs[${i}]` }));
+  if (common?.validation_context_sds_secret_config) out.push({ ref: common.validation_context_sds_secret_config, path: `${path}.validation_context_sds_secret_config` });
+  const combined = common?.combined_validation_context?.validation_context_sds_secret_config;
+  if (combined) out.push({ ref: combined, path: `${path}.combined_validation_context.validation_context_sds_secret_config` });
+  return out;
+}
+
+/**
+ * A TLS context built from secrets, rebuilt lazily when one of them changed. `current()` is undefined while a
+ * secret is missing (or when the first build failed).
+ */
+class SecretBacked<T> {
+  private built: T | undefined;
+  private key = '';
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly entries: Watched<SecretConfig>[],
+    private readonly build: (secret: (name: string) => SecretConfig | undefined) => T,
+    private readonly what: string,
+  ) {
+    this.ready = Promise.all(entries.map((e) => e.ready)).then(() => {});
+    // With every secret at hand, build now so that a bad combination is rejected with the config.
+    if (entries.every((e) => e.value !== undefined)) {
+      this.built = build(this.lookup);
+      this.key = this.revisions();
+    }
+  }
+
+  private readonly lookup = (name: string): SecretConfig | undefined => this.entries.find((e) => e.name === name)?.value;
+
+  private revisions(): string {
+    let k = '';
+    for (const e of this.entries) k += `${e.revision},`;
+    return k;
+  }
+
+  current(): T | undefined {
+    const k = this.revisions();
+    if (k !== this.key) {
+      this.key = k;
+      if (this.entries.every((e) => e.value !== undefined)) {
+        try {
+          this.built = this.build(this.lookup);
+        } catch (err) {
+          // the secrets each loaded when they were accepted; only their combination can fail here
+          log.warn({ context: this.what, err: (err as Error).message }, 'cannot rebuild a TLS context from updated secrets; keeping the previous one');
+        }
+      }
+    }
+    return this.built;
+  }
+}
+
+/** An empty server context: a handshake on it fails (no certificate), which is what a not-ready context does. */
+let notReadyServer: tls.SecureContext | undefined;
+
+export function secretBackedDownstreamTls(ctx: DownstreamTlsContextConfig, opts: TlsBuildOptions, secrets: SecretSource): { tls: DownstreamTls; ready: Promise<void> } {
+  const cpath = `${opts.source}.common_tls_context`;
+  const entries = secretRefs(ctx.common_tls_context, cpath).map((r) => secrets.ref(r.ref, r.path));
+  const sb = new SecretBacked(entries, (secret) => buildDownstreamTls(ctx, { ...opts, secret }), opts.source);
+  const notReady = (): tls.TLSSocketOptions => ({ isServer: true, secureContext: (notReadyServer ??= tls.createSecureContext({})), rejectUnauthorized: false });
+  const t: DownstreamTls = {
+    get secureContext() {
+      return sb.current()?.secureContext ?? (notReadyServer ??= tls.createSecureContext({}));
+    },
+    secureContextFor: (name) => sb.current()?.secureContextFor(name) ?? t.secureContext,
+    socketOptions: (name, alpn) => sb.current()?.socketOptions(name, alpn) ?? notReady(),
+    get serverOptions() {
+      return sb.current()?.serverOptions ?? notReady();
+    },
+    get alpn() {
+      return sb.current()?.alpn ?? [];
+    },
+    get requestCert() {
+      return sb.current()?.requestCert ?? false;
+    },
+    verifyPeer(socket): PeerCheck {
+      const cur = sb.current();
+      return cur ? cur.verifyPeer(socket) : { ok: false, reason: 'TLS_error: the TLS context is not ready (its SDS secret has not arrived)', info: {} };
+    },
+  };
+  return { tls: t, ready: sb.ready };
+}
+
+export function secretBackedUpstreamTls(ctx: UpstreamTlsContextConfig, opts: TlsBuildOptions, secrets: SecretSource): { tls: UpstreamTls; ready: Promise<void> } {
+  const cpath = `${opts.source}.common_tls_context`;
+  const entries = secretRefs(ctx.common_tls_context, cpath).map((r) => secrets.ref(r.ref, r.path));
+  const sb = new SecretBacked(entries, (secret) => buildUpstreamTls(ctx, { ...opts, secret }), opts.source);
+  const notReady: tls.ConnectionOptions = { rejectUnauthorized: false, checkServerIdentity: () => undefined };
+  const t: UpstreamTls = {
+    get connectOptions() {
+      return sb.current()?.connectOptions ?? notReady;
+    },
+    verify: (socket) => {
+      const cur = sb.current();
+      return cur ? cur.verify(socket) : 'the TLS context is not ready (its SDS secret has not arrived)';
+    },
+    info: (socket) => sb.current()?.info(socket) ?? {},
+  };
+  return { tls: t, ready: sb.ready };
+}
+
+/** A Secret as /config_dump shows it: Envoy replaces private keys and passwords with "[redacted]". */
+export function redactSecret(s: any): any {
+  if (!s?.tls_certificate) return s;
+  const tc = { ...s.tls_certificate };
+  for (const k of ['private_key', 'password']) if (tc[k] !== undefined) tc[k] = { inline_string: '[redacted]' };
+  return { ...s, tls_certificate: tc };
+}
