@@ -68,17 +68,27 @@ test('a refused or silent TCP host fails as a network failure; send/receive payl
   const closed = net.createServer();
   const refusedPort = await listen(closed);
   await new Promise<void>((r) => closed.close(() => r()));
-  const silent = net.createServer(() => {}); // accepts and never answers: the check times out
+  // The checker resets connections it gives up on: the accepted sockets ignore that ECONNRESET (and are
+  // destroyed at the end), or it would surface after the test as an uncaught error.
+  const accepted = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    accepted.add(s);
+    s.on('error', () => {});
+  };
+  const silent = net.createServer(track); // accepts and never answers: the check times out
   const silentPort = await listen(silent);
-  const echo = net.createServer((s) => s.on('data', (d) => d.toString() === 'PING' && s.write('xxPOyyNGzz')));
+  const echo = net.createServer((s) => {
+    track(s);
+    s.on('data', (d) => d.toString() === 'PING' && s.write('xxPOyyNGzz'));
+  });
   const echoPort = await listen(echo);
   const { m, stats } = manager({ ...base, timeout: 200, unhealthy_threshold: 1, tcp_health_check: { send: { text: '50494e47' }, receive: [{ text: '504f' }, { text: '4e47' }] } });
   const hosts = [new Host('127.0.0.1', refusedPort), new Host('127.0.0.1', silentPort), new Host('127.0.0.1', echoPort)];
   m.updateHosts(hosts);
   await m.firstRound();
   m.stop();
-  silent.close();
-  echo.close();
+  for (const s of accepted) s.destroy();
+  await Promise.all([silent, echo].map((srv) => new Promise((r) => srv.close(r))));
   assert.deepEqual(hosts.map((h) => h.failedActiveHc), [true, true, false]);
   const nf = stats.counter('cluster.svc.health_check.network_failure').value;
   assert.ok(nf >= 2 && nf === stats.counter('cluster.svc.health_check.failure').value, `network failures ${nf}`);
