@@ -1,5 +1,6 @@
 // Delta (incremental) xDS against a real gRPC client: per-resource versions, only changes sent, removals,
-// subscribe/unsubscribe, non-existent names, reconnecting with initial_resource_versions.
+// subscribe/unsubscribe, non-existent names, reconnecting with initial_resource_versions, requests held behind a
+// CDS response that adds clusters.
 // "Nothing was sent" is checked as in sotw-stream.test.ts: a probe request that is always answered (a new
 // subscription) must be answered next.
 import { test } from 'node:test';
@@ -48,16 +49,22 @@ test('delta wildcard: initial set, then only changes; removals after additions; 
     assert.notEqual(versions(r2).a, versions(r1).a);
     assert.deepEqual(r2.removed_resources, []);
 
-    // Add c and remove b in one push: c goes out first, b's removal after it.
+    // Add c and remove b in one push: c goes out first; b's removal waits until the client answered the
+    // response that added a cluster (stream.ts: routes and removals are held behind it).
     g.set(TYPE_URL.CLUSTER, [cluster('a', '5s'), cluster('c')]);
     server.requestPush('add c, remove b');
     const r3 = await d.next();
     assert.deepEqual({ names: names(r3), removed: r3.removed_resources }, { names: ['c'], removed: [] });
+    // Answering r2 after r3 was sent still counts (each delta response stands alone); it is not r3's answer,
+    // so the removal still waits.
+    d.send(deltaRequest(TYPE_URL.CLUSTER, undefined, { response_nonce: r2.nonce }));
+    await assertNothingSent(d);
+    assert.equal(server.syncz()[0]!.types.cds!.acked, r2.system_version_info);
+    d.send(deltaRequest(TYPE_URL.CLUSTER, undefined, { response_nonce: r3.nonce }));
     const r4 = await d.next();
     assert.deepEqual({ names: names(r4), removed: r4.removed_resources }, { names: [], removed: ['b'] });
 
-    // Answering r3 after r4 was sent still counts (each delta response stands alone), then r4 is NACKed.
-    d.send(deltaRequest(TYPE_URL.CLUSTER, undefined, { response_nonce: r3.nonce }));
+    // r4 is NACKed.
     d.send(deltaRequest(TYPE_URL.CLUSTER, undefined, { response_nonce: r4.nonce, error_detail: { code: 3, message: 'b is still used' } }));
     await assertNothingSent(d);
     const cds = server.syncz()[0]!.types.cds!;
@@ -157,6 +164,37 @@ test('delta "*" subscription works for any wildcard type and combines with expli
     d.send(deltaRequest(TYPE_URL.LISTENER, undefined, { resource_names_subscribe: ['l9'] }));
     const r = await d.next();
     assert.deepEqual({ names: names(r), removed: r.removed_resources }, { names: [], removed: ['l9'] });
+  } finally {
+    await stop();
+  }
+});
+
+test('delta hold: a reconnect\'s LDS request waits for the answer to the CDS that added clusters, then gets only what differs', async () => {
+  const g = generator();
+  const { server, client, stop } = await startServer(g);
+  try {
+    const d1 = client.delta();
+    d1.send(deltaRequest(TYPE_URL.LISTENER, NODE));
+    const l1 = await d1.next();
+    d1.close();
+    await until(() => server.metrics().streams === 0, 3000, 'the first stream to close');
+
+    // The client comes back having l1 at its current version and wanting a new listener l2 by name too.
+    g.set(TYPE_URL.LISTENER, [listener('l1', 8001), listener('l2', 8002)]);
+    const d = client.delta();
+    d.send(deltaRequest(TYPE_URL.CLUSTER, NODE));
+    const cds = await d.next();
+    assert.deepEqual(names(cds), ['a', 'b']);
+    d.send(deltaRequest(TYPE_URL.LISTENER, undefined, { initial_resource_versions: versions(l1), resource_names_subscribe: ['*', 'l9'] }));
+    d.send(deltaRequest(TYPE_URL.ENDPOINT, undefined, { resource_names_subscribe: ['a', 'b'] }));
+    assert.deepEqual(names(await d.next()), ['a', 'b'], 'EDS is answered; LDS waits');
+    await assertNothingSent(d);
+    d.send(deltaRequest(TYPE_URL.CLUSTER, undefined, { response_nonce: cds.nonce }));
+    const lds = await d.next();
+    assert.equal(lds.type_url, TYPE_URL.LISTENER);
+    // l1 is what the client has; l2 is new; l9, named and nonexistent, is reported removed.
+    assert.deepEqual({ names: names(lds), removed: lds.removed_resources }, { names: ['l2'], removed: ['l9'] });
+    assert.deepEqual(server.syncz()[0]!.types.lds!.subscribed, '*');
   } finally {
     await stop();
   }

@@ -96,7 +96,9 @@ const SUBSCRIPTIONS: [XdsTypeUrl, string[]][] = [
   [TYPE_URL.CLUSTER, []],
 ];
 
-test('SotW push order: CDS, EDS, LDS, RDS, SDS with the removed cluster kept, then CDS without it', async () => {
+const shortNames = (r: DiscoveryResponse) => `${TYPE_SHORT_NAME[r.type_url as XdsTypeUrl]}:${namesOf(r).join(',')}`;
+
+test('SotW push order: CDS (the removed cluster kept), EDS, SDS; LDS and RDS once the CDS is answered; then CDS without it', async () => {
   const g = meshGenerator();
   const { server, client, stop } = await startServer(g);
   try {
@@ -108,35 +110,41 @@ test('SotW push order: CDS, EDS, LDS, RDS, SDS with the removed cluster kept, th
     await until(() => Object.values(server.syncz()[0]!.types).every((t) => t.status === 'SYNCED'));
     moveToB(g);
     server.requestPush('move to b');
-    const got: string[] = [];
-    for (let i = 0; i < 6; i++) {
-      const r = await s.next();
-      got.push(`${TYPE_SHORT_NAME[r.type_url as XdsTypeUrl]}:${namesOf(r).join(',')}`);
-    }
-    assert.deepEqual(got, ['cds:a,b', 'eds:b', 'lds:l1', 'rds:r1', 'sds:s1', 'cds:b']);
+    const cds = await s.next();
+    const got = [shortNames(cds), shortNames(await s.next()), shortNames(await s.next())];
+    assert.deepEqual(got, ['cds:a,b', 'eds:b', 'sds:s1']);
+    // The CDS response added b: listeners, routes and removals wait for the client's answer (stream.ts).
+    s.send(sotwRequest(TYPE_URL.SECRET, undefined, { resource_names: ['s1', 'probe'] }));
+    assert.equal(shortNames(await s.next()), 'sds:s1', 'only the probe answer before the CDS is answered');
+    s.send(ack(cds));
+    assert.deepEqual([shortNames(await s.next()), shortNames(await s.next()), shortNames(await s.next())], ['lds:l1', 'rds:r1', 'cds:b']);
   } finally {
     await stop();
   }
 });
 
-test('delta push order: additions CDS→EDS→LDS→RDS→SDS, then removals in reverse (EDS, CDS)', async () => {
+test('delta push order: additions CDS→EDS→SDS, LDS→RDS once the CDS is answered, then removals in reverse (EDS, CDS)', async () => {
   const g = meshGenerator();
   const { server, client, stop } = await startServer(g);
   try {
     const d = client.delta();
     for (const [typeUrl, names] of SUBSCRIPTIONS) {
       d.send(deltaRequest(typeUrl, NODE, { resource_names_subscribe: names }));
-      await d.next();
+      d.send(deltaRequest(typeUrl, undefined, { response_nonce: (await d.next()).nonce }));
     }
+    await until(() => Object.values(server.syncz()[0]!.types).every((t) => t.status === 'SYNCED'));
     moveToB(g);
     server.requestPush('move to b');
+    const show = (r: DeltaDiscoveryResponse) =>
+      `${TYPE_SHORT_NAME[r.type_url as XdsTypeUrl]}:${r.resources.map((x) => `+${x.name}`).concat(r.removed_resources.map((n) => `-${n}`)).join(',')}`;
+    const cds = await d.next();
+    assert.deepEqual([show(cds), show(await d.next()), show(await d.next())], ['cds:+b', 'eds:+b', 'sds:+s1']);
+    d.send(deltaRequest(TYPE_URL.SECRET, undefined, { resource_names_subscribe: ['probe'] }));
+    assert.equal(show(await d.next()), 'sds:-probe', 'only the probe answer before the CDS is answered');
+    d.send(deltaRequest(TYPE_URL.CLUSTER, undefined, { response_nonce: cds.nonce }));
     const got: string[] = [];
-    for (let i = 0; i < 7; i++) {
-      const r = await d.next();
-      const names = r.resources.map((x) => `+${x.name}`).concat(r.removed_resources.map((n) => `-${n}`));
-      got.push(`${TYPE_SHORT_NAME[r.type_url as XdsTypeUrl]}:${names.join(',')}`);
-    }
-    assert.deepEqual(got, ['cds:+b', 'eds:+b', 'lds:+l1', 'rds:+r1', 'sds:+s1', 'eds:-a', 'cds:-a']);
+    for (let i = 0; i < 4; i++) got.push(show(await d.next()));
+    assert.deepEqual(got, ['lds:+l1', 'rds:+r1', 'eds:-a', 'cds:-a']);
   } finally {
     await stop();
   }

@@ -13,6 +13,9 @@
 // - A push regenerates every type of every connected stream and sends only the types whose content changed:
 //   additions and changes first in CDS→EDS→LDS→RDS→SDS order, removals afterwards in reverse order (see
 //   sotw-stream.ts and delta-stream.ts).
+// - The one wait: after a CDS response that adds clusters, LDS and RDS responses and removals wait until the
+//   client answers it (at most holdTimeoutMs), so that routes never reach a cluster still waiting for the
+//   endpoints it is about to ask for (stream.ts explains).
 import * as grpc from '@grpc/grpc-js';
 import {
   ADS_SERVICE,
@@ -69,6 +72,9 @@ export interface XdsServerOptions {
   maxDebounceMs?: number;
   /** sent as control_plane.identifier in every response */
   identifier?: string;
+  /** longest LDS/RDS responses wait for a client to answer a CDS response that added clusters (default 5000;
+   *  see XdsStream in stream.ts) */
+  holdTimeoutMs?: number;
 }
 
 /** Counters for the control plane's own stats (exported elsewhere). */
@@ -103,6 +109,7 @@ export class XdsServer {
       controlPlane: { identifier: opts.identifier ?? 'meshwork' },
       counters: this.counters,
       log,
+      holdTimeoutMs: opts.holdTimeoutMs ?? 5000,
       version: (resources) => {
         let v = this.versions.get(resources);
         if (v === undefined) this.versions.set(resources, (v = setVersion(resources.values())));
@@ -219,7 +226,7 @@ export class XdsServer {
     this.streams.add(s);
     const gone = () => {
       if (!this.streams.delete(s)) return;
-      s.closed = true;
+      s.dispose();
       log.info({ proxy: s.proxy?.node.id, connection: id }, 'xDS stream closed');
     };
     call.on('data', (req: DiscoveryRequest & DeltaDiscoveryRequest) => {

@@ -1,5 +1,6 @@
 // State-of-the-world xDS against a real gRPC client: initial fetch, ACK, NACK, stale nonces, wildcard and named
-// subscriptions, LDS removal, reconnecting with the version the client runs.
+// subscriptions, LDS removal, reconnecting with the version the client runs, LDS/RDS held behind a CDS
+// response that adds clusters.
 //
 // "Nothing was sent" is checked without sleeping: responses on one stream arrive in the order the server
 // handled the requests, so after the request under test we send a probe that is always answered (a changed
@@ -14,6 +15,7 @@ import {
   endpoints,
   listener,
   namesOf,
+  route,
   sotwRequest,
   startServer,
   until,
@@ -234,6 +236,66 @@ test('reconnect: a first request carrying the version we would send is not answe
     s3.send(sotwRequest(TYPE_URL.CLUSTER, NODE, { version_info: 'something-older', response_nonce: 'from-the-old-stream' }));
     const v3 = await s3.next();
     assert.equal(v3.version_info, v1.version_info);
+  } finally {
+    await stop();
+  }
+});
+
+test('hold: behind a CDS response that adds clusters, LDS/RDS answers and pushes wait for its ACK or NACK; EDS does not', async () => {
+  const g = generator();
+  g.set(TYPE_URL.ROUTE, [route('r1', 'a')]);
+  const { server, client, stop } = await startServer(g);
+  try {
+    // A reconnecting Envoy asks for everything at once; the routes must not beat the new clusters' endpoints.
+    const s = client.sotw();
+    s.send(sotwRequest(TYPE_URL.CLUSTER, NODE));
+    const cds = await s.next();
+    assert.deepEqual(namesOf(cds), ['a', 'b']);
+    s.send(sotwRequest(TYPE_URL.LISTENER, undefined));
+    s.send(sotwRequest(TYPE_URL.ENDPOINT, undefined, { resource_names: ['a', 'b'] }));
+    const eds = await s.next();
+    assert.equal(eds.type_url, TYPE_URL.ENDPOINT, 'EDS is answered; LDS waits');
+    s.send(ack(eds, ['a', 'b']));
+    await assertNothingSent(s);
+    assert.equal(server.syncz()[0]!.types.lds!.status, 'NOT_SENT');
+    s.send(ack(cds));
+    const lds = await s.next();
+    assert.equal(lds.type_url, TYPE_URL.LISTENER);
+    assert.deepEqual(namesOf(lds), ['l1', 'l2']);
+    s.send(ack(lds));
+    // Nothing added: no hold.
+    s.send(sotwRequest(TYPE_URL.ROUTE, undefined, { resource_names: ['r1'] }));
+    const rds = await s.next();
+    assert.equal(rds.type_url, TYPE_URL.ROUTE);
+    s.send(ack(rds, ['r1']));
+    await until(() => server.syncz()[0]!.types.rds!.status === 'SYNCED');
+
+    // A push that adds cluster c and moves the route to it: CDS now, RDS once the client answers, here a NACK.
+    g.set(TYPE_URL.CLUSTER, [cluster('a'), cluster('b'), cluster('c')]);
+    g.set(TYPE_URL.ROUTE, [route('r1', 'c')]);
+    server.requestPush('add c');
+    const cds2 = await s.next();
+    assert.deepEqual(namesOf(cds2), ['a', 'b', 'c']);
+    await assertNothingSent(s);
+    s.send({ ...ack(cds2), version_info: cds.version_info, error_detail: { code: 3, message: 'c: bad' } });
+    const rds2 = await s.next();
+    assert.equal(rds2.type_url, TYPE_URL.ROUTE);
+    assert.notEqual(rds2.version_info, rds.version_info);
+  } finally {
+    await stop();
+  }
+});
+
+test('hold: a client that never answers the CDS response gets its listeners after holdTimeoutMs', async () => {
+  const { client, stop } = await startServer(generator(), { holdTimeoutMs: 100 });
+  try {
+    const s = client.sotw();
+    s.send(sotwRequest(TYPE_URL.CLUSTER, NODE));
+    assert.equal((await s.next()).type_url, TYPE_URL.CLUSTER);
+    s.send(sotwRequest(TYPE_URL.LISTENER, undefined));
+    const lds = await s.next(3000);
+    assert.equal(lds.type_url, TYPE_URL.LISTENER);
+    assert.deepEqual(namesOf(lds), ['l1', 'l2']);
   } finally {
     await stop();
   }

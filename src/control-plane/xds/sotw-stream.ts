@@ -2,7 +2,7 @@
 // response of a type carries the whole set the client asked for; for LDS and CDS, a resource missing from a
 // response is deleted, for the named types (RDS, EDS, SDS) the client drops a resource when nothing refers to
 // it any more.
-import { WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from '../../api/xds/index.js';
+import { TYPE_URL, WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from '../../api/xds/index.js';
 import { pushOrder, sameSet, XdsStream, type Resources, type TypeState } from './stream.js';
 
 interface Plan {
@@ -50,27 +50,39 @@ export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
       return;
     }
     // A changed subscription is answered even when the content did not change: the protocol requires newly
-    // requested resources to be sent again.
+    // requested resources to be sent again. Behind a hold, the push that ends it answers.
+    if (this.held(st.typeUrl)) {
+      st.owed = { first, resend: new Set() };
+      this.deferred = true;
+      return;
+    }
     this.respond(st, next, version);
   }
 
   push(): void {
+    this.deferred = false;
     const plans: Plan[] = [];
     for (const typeUrl of pushOrder(this.types.keys())) {
       const st = this.types.get(typeUrl)!;
       const next = this.generate(st);
       if (!next) continue;
       const version = this.ctx.version(next);
-      if (version === st.version) continue;
+      if (version === st.version && !st.owed) continue;
       const removed = WILDCARD_TYPES.has(typeUrl) ? [...st.resources.keys()].filter((n) => !next.has(n)) : [];
-      const makes = removed.length === 0 || [...next.values()].some((e) => st.resources.get(e.name)?.version !== e.version);
+      const makes = st.owed !== undefined || removed.length === 0 || [...next.values()].some((e) => st.resources.get(e.name)?.version !== e.version);
       plans.push({ st, next, version, removed, makes });
     }
     // Make before break: first every type that adds or changes something, in CDS→EDS→LDS→RDS→SDS order, with
     // the LDS/CDS resources about to go still included; then the removals in the reverse order, once the
-    // routes and listeners that used them have moved on.
+    // routes and listeners that used them have moved on. A CDS response that adds clusters holds LDS, RDS and
+    // the removals until the client answers it; the push that ends the hold sends them.
     for (const p of plans) {
       if (!p.makes) continue;
+      if (this.held(p.st.typeUrl)) {
+        this.deferred = true;
+        continue;
+      }
+      p.st.owed = undefined;
       if (p.removed.length === 0) {
         this.respond(p.st, p.next, p.version);
         continue;
@@ -79,15 +91,23 @@ export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
       for (const name of p.removed) both.set(name, p.st.resources.get(name)!);
       this.respond(p.st, both, this.ctx.version(both));
     }
+    if (this.holding) {
+      if (plans.some((p) => p.removed.length > 0)) this.deferred = true;
+      return;
+    }
     for (const p of plans.reverse()) if (p.removed.length > 0) this.respond(p.st, p.next, p.version);
   }
 
   private respond(st: TypeState, resources: Resources, version: string): void {
+    // What the client has is our previous response (a fresh stream: nothing), so a first CDS response adds.
+    let added = false;
+    if (st.typeUrl === TYPE_URL.CLUSTER) for (const name of resources.keys()) if (!st.resources.has(name)) added = true;
     const nonce = this.nextNonce();
     const any = [];
     for (const e of resources.values()) any.push(e.any);
     const message: DiscoveryResponse = { version_info: version, resources: any, type_url: st.typeUrl, nonce };
     if (this.ctx.controlPlane) message.control_plane = this.ctx.controlPlane;
     this.send(st, message, nonce, version, resources);
+    this.holdIfAdded(st, added);
   }
 }

@@ -2,7 +2,7 @@
 // client subscribed to, what we sent it and what it ACKed or NACKed. The protocol variants (sotw-stream.ts,
 // delta-stream.ts) decide what to send; this base keeps the bookkeeping they share.
 import * as grpc from '@grpc/grpc-js';
-import { PUSH_ORDER, type NodeJson, type Status } from '../../api/xds/index.js';
+import { PUSH_ORDER, TYPE_URL, type NodeJson, type Status } from '../../api/xds/index.js';
 import type { Logger } from '../../common/log.js';
 import type { Generator, ProxyInfo, ResourceEntry } from './server.js';
 
@@ -24,6 +24,8 @@ export interface StreamContext {
   readonly log: Logger;
   /** setVersion() of a generated set, cached per Map (a shared generator hands every proxy the same Map) */
   version(resources: ReadonlyMap<string, ResourceEntry>): string;
+  /** longest LDS/RDS wait for the client's answer to a CDS response that added clusters (see XdsStream.hold) */
+  readonly holdTimeoutMs: number;
 }
 
 export type Resources = ReadonlyMap<string, ResourceEntry>;
@@ -46,9 +48,17 @@ export class TypeState {
   acked?: string;
   ackedAt?: Date;
   nacked?: { version: string; message: string; at: Date };
+  /** A request the hold kept us from answering (LDS/RDS only): the next push answers it even when nothing
+   *  differs, as the protocol asks of a changed subscription. Delta keeps what it needs to answer it: `has`,
+   *  what the client reported on a first request (initial_resource_versions), and `resend`, the newly
+   *  subscribed names, which are sent whether or not the client has them. */
+  owed?: { first: boolean; has?: Map<string, string>; resend: Set<string> };
 
   constructor(readonly typeUrl: string) {}
 }
+
+// LDS and RDS responses wait behind a CDS response that added clusters (XdsStream.hold).
+const HELD_TYPES: ReadonlySet<string> = new Set([TYPE_URL.LISTENER, TYPE_URL.ROUTE]);
 
 // A client that never answers must not grow this list without bound; older entries can only matter to a
 // client that answers responses out of order, which no xDS client does.
@@ -64,6 +74,20 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
   readonly peer: string;
   closed = false;
   private nonceSeq = 0;
+  /**
+   * Set while a CDS response that added clusters is unanswered; LDS and RDS responses, and the removal phase
+   * of pushes, wait until the client ACKs or NACKs it (or holdTimeoutMs passes). Why: a client warms a new
+   * cluster until its endpoints arrive, but applies routes at once, and Envoy does not warm routes ("the
+   * management plane must ensure that clusters referenced by a route are in place", envoyproxy/envoy#4040).
+   * The EDS subscription for new clusters is a request we can only answer once the client sent it, which it
+   * does while handling the CDS response (Envoy and Meshwork's proxy before their ACK), so routes pushed right
+   * behind the CDS response reach a cluster that is still warming: 503 NC for a moment. EDS and SDS are not
+   * held, so by the time the CDS answer arrives the endpoints are on the wire ahead of the routes. A first
+   * response on a fresh stream counts every cluster as added, which covers reconnects.
+   */
+  private hold: { nonce: string; timer: NodeJS.Timeout } | undefined;
+  /** something waited behind the hold: push when it ends */
+  protected deferred = false;
 
   constructor(
     protected readonly ctx: StreamContext,
@@ -96,8 +120,42 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
   /** Handle one request for `st`'s type; `first` when it is the first request of that type on this stream. */
   protected abstract onRequest(st: TypeState, req: Req, first: boolean): void;
 
-  /** Regenerate every type the client asked for and send what changed, in make-before-break order. */
+  /** Regenerate every type the client asked for and send what changed, in make-before-break order, and answer
+   *  the requests that waited behind the hold. */
   abstract push(): void;
+
+  /** Whether responses of this type wait now. */
+  protected held(typeUrl: string): boolean {
+    return this.hold !== undefined && HELD_TYPES.has(typeUrl);
+  }
+
+  protected get holding(): boolean {
+    return this.hold !== undefined;
+  }
+
+  /** After sending `st`'s latest response: hold LDS/RDS if it is a CDS response that added clusters. */
+  protected holdIfAdded(st: TypeState, added: boolean): void {
+    if (!added || st.typeUrl !== TYPE_URL.CLUSTER) return;
+    if (this.hold) clearTimeout(this.hold.timer);
+    const timer = setTimeout(() => {
+      this.ctx.log.warn(
+        { proxy: this.proxy?.node.id, connection: this.connectionId, nonce: this.hold?.nonce, ms: this.ctx.holdTimeoutMs },
+        'the client did not answer a CDS response that added clusters; sending the held routes anyway',
+      );
+      this.endHold();
+    }, this.ctx.holdTimeoutMs);
+    timer.unref();
+    this.hold = { nonce: st.nonce, timer };
+  }
+
+  private endHold(): void {
+    if (!this.hold) return;
+    clearTimeout(this.hold.timer);
+    this.hold = undefined;
+    // After the request being handled (an ACK may carry a subscription change too), and after the requests
+    // that came with it, such as the EDS subscription for the new clusters.
+    if (this.deferred) queueMicrotask(() => !this.closed && this.push());
+  }
 
   protected generate(st: TypeState): Resources | undefined {
     const { generator } = this.ctx;
@@ -134,6 +192,8 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
       st.ackedAt = at;
       this.ctx.counters.acks++;
     }
+    // An answer to the held-for CDS response, or to a later one (which settles it too), ends the hold.
+    if (this.hold && st.typeUrl === TYPE_URL.CLUSTER && !st.pending.some((p) => p.nonce === this.hold!.nonce)) this.endHold();
     return true;
   }
 
@@ -154,10 +214,16 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
     this.ctx.log.debug({ proxy: this.proxy?.node.id, connection: this.connectionId, type: st.typeUrl, version, nonce }, 'xDS response sent');
   }
 
+  /** The stream is gone: send nothing more. */
+  dispose(): void {
+    this.closed = true;
+    if (this.hold) clearTimeout(this.hold.timer);
+  }
+
   /** End the stream with UNAVAILABLE, which xDS clients answer by reconnecting (elsewhere, or here later). */
   end(details: string): void {
     if (this.closed) return;
-    this.closed = true;
+    this.dispose();
     this.call.emit('error', { code: grpc.status.UNAVAILABLE, details });
   }
 }
