@@ -113,11 +113,23 @@ const TABLE: Record<string, MessageSupport> = {
     fields: {
       cluster_name: ok,
       authority: ignore('the :authority is the endpoint address'),
-      retry_policy: later('the discovery stream reconnects with jittered back-off'),
+      retry_policy: okNote('retry_back_off sets the reconnect back-off of a discovery stream (default 500 ms base, 30 s max, full jitter)'),
       max_receive_message_length: ignore('messages of any size are accepted'),
       skip_envoy_headers: ignore('no x-envoy headers are sent on discovery streams'),
     },
   },
+  [`${core}.RetryPolicy`]: {
+    note: 'as EnvoyGrpc.retry_policy of a discovery stream: only the reconnect back-off applies',
+    fields: {
+      retry_back_off: ok,
+      num_retries: ignore('a discovery stream reconnects without limit'),
+      retry_on: ignore('a discovery stream reconnects after any failure'),
+      retry_priority: later(NOT_YET),
+      retry_host_predicate: later(NOT_YET),
+      host_selection_retry_max_attempts: ignore('the discovery server is one endpoint'),
+    },
+  },
+  [`${core}.BackoffStrategy`]: { fields: { base_interval: ok, max_interval: okNote('default: 10 × base_interval') } },
   [`${core}.GrpcService.GoogleGrpc`]: {
     fields: {
       target_uri: ok,

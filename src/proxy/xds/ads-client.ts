@@ -53,6 +53,9 @@ export interface TypeHandler {
   /** initial_fetch_timeout expired for these names with no answer ('*' for a wildcard subscription); Envoy then
    *  stops waiting on them (a warming cluster or listener goes ahead without them). */
   onFetchTimeout?(names: string[]): void;
+  /** The stream failed (closed, or could not be opened) while these names ('*': a wildcard) were subscribed:
+   *  Envoy counts update_failure for each subscription. What the handler holds stays as it is. */
+  onStreamFailure?(names: string[] | '*'): void;
 }
 
 export interface SubscribeOptions {
@@ -315,8 +318,18 @@ export class AdsClient {
     this.setConnected(false);
     const delay = this.backoff.nextMs();
     const msg = `ADS stream to ${this.opts.target} closed: ${grpc.status[s.code] ?? s.code} ${s.details}; reconnecting in ${delay} ms`;
-    if (s.code === grpc.status.OK) log.info(msg);
-    else log.warn(msg);
+    // delayMs as a field too: tools (and the reconnect test) read the back-off without parsing the message
+    const fields = { target: this.opts.target, code: grpc.status[s.code] ?? s.code, delayMs: delay };
+    if (s.code === grpc.status.OK) log.info(fields, msg);
+    else log.warn(fields, msg);
+    for (const sub of this.ordered()) {
+      if (sub.interest.size === 0) continue;
+      try {
+        sub.handler.onStreamFailure?.(sub.wildcard ? WILDCARD : [...sub.interest]);
+      } catch (err) {
+        log.error({ err }, `${sub.typeUrl} stream-failure handler failed`);
+      }
+    }
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

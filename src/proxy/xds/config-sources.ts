@@ -17,6 +17,8 @@ export interface StreamSpec {
   readonly target: string;
   readonly delta: boolean;
   readonly setNodeOnFirstMessageOnly: boolean;
+  /** envoy_grpc.retry_policy.retry_back_off: the reconnect back-off (Envoy's default when absent: 500 ms, 30 s) */
+  readonly backoff?: { baseMs: number; maxMs: number };
 }
 
 export interface DynamicResourcesPlan {
@@ -73,7 +75,19 @@ function streamSpec(acs: any, path: string, staticClusters: any[], key?: string)
   const services: any[] = acs.grpc_services ?? [];
   if (services.length === 0) throw new ConfigError('MW_CONFIG_INVALID', `${path}.grpc_services`, 'a gRPC config source needs grpc_services');
   const target = grpcTarget(services[0], `${path}.grpc_services[0]`, staticClusters);
-  return { key: key ?? `${delta ? 'delta' : 'sotw'}|${target}`, target, delta, setNodeOnFirstMessageOnly: acs.set_node_on_first_message_only === true };
+  const backoff = retryBackoff(services[0], `${path}.grpc_services[0]`);
+  return { key: key ?? `${delta ? 'delta' : 'sotw'}|${target}`, target, delta, setNodeOnFirstMessageOnly: acs.set_node_on_first_message_only === true, ...(backoff && { backoff }) };
+}
+
+/** EnvoyGrpc.retry_policy.retry_back_off, as Envoy reads it for xDS streams: max_interval defaults to ten times
+ *  base_interval and may not be below it. Durations are decoded to ms. */
+function retryBackoff(gs: any, path: string): { baseMs: number; maxMs: number } | undefined {
+  const b = gs.envoy_grpc?.retry_policy?.retry_back_off;
+  if (!b) return undefined;
+  const baseMs: number = b.base_interval;
+  const maxMs: number = b.max_interval ?? baseMs * 10;
+  if (maxMs < baseMs) throw new ConfigError('MW_CONFIG_INVALID', `${path}.envoy_grpc.retry_policy.retry_back_off.max_interval`, 'max_interval must be at least base_interval');
+  return { baseMs, maxMs };
 }
 
 /** envoy_grpc: the first endpoint of a static cluster (it must be known before any discovery); google_grpc: its target_uri. */

@@ -2,9 +2,10 @@
 // merged with the bootstrap's static resources and applied through the same ClusterManager / ListenerManager
 // a static config uses.
 //
-// Every update is validated synchronously — decoded with the bootstrap's decoder and support table, then
-// compiled — and the whole update is NACKed (error_detail naming the resource and field) if any resource fails,
-// leaving the proxy on its last good config. An accepted update is ACKed at once; warming runs afterwards:
+// Every update is validated synchronously — each resource decoded with the bootstrap's decoder and support
+// table, then compiled. As in Envoy, resources stand alone: a bad one is rejected and keeps its last good
+// version while the others of the response apply, and the response is NACKed with an error_detail naming
+// every rejected resource and field. An update without errors is ACKed at once; warming runs afterwards:
 //  - a new or changed listener waits for its RDS route configurations and SDS secrets (or their
 //    initial_fetch_timeout) before it replaces the old one, whose connections then drain;
 //  - a new or changed cluster waits (inside ClusterManager.apply) for its EDS assignment and secrets.
@@ -14,7 +15,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { TYPE_URL, type NodeJson } from '../../api/xds/index.js';
 import { decodeMessage } from '../../api/envoy/index.js';
-import { ConfigError, MeshworkError } from '../../common/errors.js';
+import { ConfigError, ConfigErrors, MeshworkError } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
 import { clusterTypes, loadBalancers } from '../extensions/registry.js';
 import type { ListenerManager, ListenerRuntime } from '../listener/listener-manager.js';
@@ -107,7 +108,6 @@ export class DynamicConfig {
   /** clusters accepted whose apply (and warming) has not finished */
   private readonly warmingClusters = new Set<string>();
   private cdsVersion = '';
-  private cdsError: ErrorState | undefined;
 
   private readonly activeListeners = new Map<string, Accepted<ListenerRuntime>>();
   private readonly warmingListeners = new Map<string, Accepted<ListenerRuntime>>();
@@ -181,6 +181,7 @@ export class DynamicConfig {
       delta: spec.delta,
       channelCredentials: grpc.credentials.createInsecure(),
       setNodeOnFirstMessageOnly: spec.setNodeOnFirstMessageOnly,
+      ...(spec.backoff && { backoff: spec.backoff }),
       // one control_plane.connected_state gauge: the first stream's (ads_config when there is one)
       stats: this.clients.size === 0 ? this.host.stats : undefined,
     });
@@ -291,6 +292,7 @@ export class DynamicConfig {
 
   private readonly ldsHandler: TypeHandler = {
     onUpdate: (u) => this.onLds(u),
+    onStreamFailure: () => this.lds.update_failure.inc(),
     onFetchTimeout: () => {
       this.lds.init_fetch_timeout.inc();
       this.ldsInit.pass();
@@ -303,35 +305,39 @@ export class DynamicConfig {
     const known = new Set([...this.activeListeners.keys(), ...this.warmingListeners.keys()]);
     const removed = u.stateOfTheWorld ? [...known].filter((n) => !u.resources.has(n)) : u.removed.filter((n) => known.has(n));
     const accepted: Accepted<ListenerRuntime>[] = [];
-    let current: [string, unknown] | undefined;
-    try {
-      const staticNames = new Set(this.host.staticListenerConfigs().map((l) => l.name));
-      for (const [name, json] of u.resources) {
-        current = [name, json];
-        const path = `Listener "${name}"`;
+    // Like Envoy's LdsApiImpl: each listener is applied or rejected on its own; the response is NACKed with
+    // every rejection, and a rejected listener keeps the version it had.
+    const errors: ConfigError[] = [];
+    const failures = new Map<string, ErrorState>();
+    const reject = (name: string, json: unknown, err: unknown) => {
+      const found = configErrors(err, `Listener "${name}"`);
+      errors.push(...found);
+      failures.set(name, { failed: json, at: new Date(), details: found.map((e) => e.message).join('\n') });
+    };
+    const staticNames = new Set(this.host.staticListenerConfigs().map((l) => l.name));
+    for (const [name, json] of u.resources) {
+      const path = `Listener "${name}"`;
+      try {
         if (staticNames.has(name)) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, `"${name}" is a static listener; a dynamic listener may not replace it`);
         const config = decodeResource(MESSAGE.listener, json, path);
         const key = JSON.stringify(config);
         // unchanged (SotW repeats every listener): keep the running or warming one
         if (this.warmingListeners.get(name)?.key === key || (!this.warmingListeners.has(name) && this.activeListeners.get(name)?.key === key)) continue;
         accepted.push({ name, config, key, version: u.version, lastUpdated: new Date(), value: this.host.listenerManager.compile(config, path) });
+      } catch (err) {
+        reject(name, json, err);
       }
-      current = undefined;
-      this.checkAddresses(accepted, new Set(removed));
-    } catch (err) {
-      for (const a of accepted) void closeRuntime(a.value);
-      st.update_rejected.inc();
-      if (current) this.listenerErrors.set(current[0], { failed: current[1], at: new Date(), details: (err as Error).message });
-      this.sync(); // forget route configurations and secrets only the rejected listeners asked for
-      this.ldsInit.pass(); // a rejected first answer still ends listener initialisation
-      throw err;
+    }
+    for (const a of this.checkAddresses(accepted, new Set(removed))) {
+      accepted.splice(accepted.indexOf(a.listener), 1);
+      void closeRuntime(a.listener.value);
+      reject(a.listener.name, u.resources.get(a.listener.name), a.error);
     }
     for (const name of removed) {
       const w = this.warmingListeners.get(name);
       if (w) void closeRuntime(w.value);
       this.warmingListeners.delete(name);
       this.activeListeners.delete(name);
-      this.listenerErrors.delete(name);
       st.removed.inc();
       log.info({ listener: name }, 'listener removed by LDS');
     }
@@ -340,37 +346,57 @@ export class DynamicConfig {
       if (prev) void closeRuntime(prev.value);
       (this.activeListeners.has(a.name) ? st.modified : st.added).inc();
       this.warmingListeners.set(a.name, a);
-      this.listenerErrors.delete(a.name);
     }
-    this.ldsVersion = u.version;
-    st.update_success.inc();
-    st.version.set(versionHash(u.version));
-    if (u.resources.size === 0 && u.stateOfTheWorld) st.update_empty.inc();
+    // Envoy's error_state tracker holds the failures of the latest update only
+    this.listenerErrors.clear();
+    for (const [name, f] of failures) this.listenerErrors.set(name, f);
+    // the LDS version /config_dump shows moves when something was applied (Envoy: any_applied)
+    if (errors.length === 0 || accepted.length > 0 || removed.length > 0) this.ldsVersion = u.version;
+    if (errors.length === 0) {
+      st.update_success.inc();
+      st.version.set(versionHash(u.version));
+      if (u.resources.size === 0 && u.stateOfTheWorld) st.update_empty.inc();
+    } else st.update_rejected.inc();
     st.warming.set(this.warmingListeners.size);
+    // subscribe what the new listeners name (and forget what only replaced or rejected ones named)
     this.sync();
     const warmed = accepted.map((a) => this.warmListener(a));
     if (removed.length > 0) void this.applyListeners();
-    // the first LDS answer ends listener initialisation once its listeners warmed
+    // the first LDS answer ends listener initialisation once its listeners warmed (a rejected one too)
     if (!this.ldsInit.done) void Promise.all(warmed).then(() => this.ldsInit.pass());
+    if (errors.length > 0) throw nackOf(errors);
   }
 
-  /** Two listeners may not bind the same address (port 0 excepted): Envoy rejects the update. */
-  private checkAddresses(accepted: Accepted<ListenerRuntime>[], removed: Set<string>): void {
+  /**
+   * Two listeners may not bind the same address (port 0 excepted): Envoy rejects the later one. Returns the
+   * accepted listeners that clash with a static listener, a listener that stays, or an earlier one of the update.
+   */
+  private checkAddresses(accepted: Accepted<ListenerRuntime>[], removed: Set<string>): { listener: Accepted<ListenerRuntime>; error: ConfigError }[] {
     const taken = new Map<string, string>();
-    const add = (name: string, config: any) => {
+    const addressOf = (config: any): string | undefined => {
       const sa = config.address?.socket_address;
-      if (!sa?.port_value) return;
-      const k = `${sa.address}:${sa.port_value}`;
-      const other = taken.get(k);
-      if (other !== undefined && other !== name) {
-        throw new ConfigError('MW_CONFIG_INVALID', `Listener "${name}".address`, `listener "${name}" has the same address ${k} as listener "${other}"`);
-      }
-      taken.set(k, name);
+      return sa?.port_value ? `${sa.address}:${sa.port_value}` : undefined;
     };
     const replaced = new Set(accepted.map((a) => a.name));
-    for (const l of this.host.staticListenerConfigs()) add(l.name, l);
-    for (const [name, l] of [...this.activeListeners, ...this.warmingListeners]) if (!removed.has(name) && !replaced.has(name)) add(name, l.config);
-    for (const a of accepted) add(a.name, a.config);
+    for (const l of this.host.staticListenerConfigs()) {
+      const k = addressOf(l);
+      if (k) taken.set(k, l.name);
+    }
+    for (const name of new Set([...this.activeListeners.keys(), ...this.warmingListeners.keys()])) {
+      if (removed.has(name) || replaced.has(name)) continue;
+      const k = addressOf((this.warmingListeners.get(name) ?? this.activeListeners.get(name))!.config);
+      if (k) taken.set(k, name);
+    }
+    const clashes: { listener: Accepted<ListenerRuntime>; error: ConfigError }[] = [];
+    for (const a of accepted) {
+      const k = addressOf(a.config);
+      if (!k) continue;
+      const other = taken.get(k);
+      if (other !== undefined && other !== a.name) {
+        clashes.push({ listener: a, error: new ConfigError('MW_CONFIG_INVALID', `Listener "${a.name}".address`, `listener "${a.name}" has the same address ${k} as listener "${other}"`) });
+      } else taken.set(k, a.name);
+    }
+    return clashes;
   }
 
   private async warmListener(a: Accepted<ListenerRuntime>): Promise<void> {
@@ -408,6 +434,7 @@ export class DynamicConfig {
 
   private readonly cdsHandler: TypeHandler = {
     onUpdate: (u) => this.onCds(u),
+    onStreamFailure: () => this.cds.update_failure.inc(),
     onFetchTimeout: () => {
       this.cds.init_fetch_timeout.inc();
       this.cdsInit.pass();
@@ -419,11 +446,14 @@ export class DynamicConfig {
     st.update_attempt.inc();
     const removed = u.stateOfTheWorld ? [...this.clusters.keys()].filter((n) => !u.resources.has(n)) : u.removed.filter((n) => this.clusters.has(n));
     const accepted: Accepted<PreparedCluster>[] = [];
-    try {
-      const staticNames = new Set(this.host.staticClusterConfigs().map((c) => c.name));
-      const scratch = new StatsStore();
-      for (const [name, json] of u.resources) {
-        const path = `Cluster "${name}"`;
+    // Like Envoy's CdsApiHelper: each cluster is applied or rejected on its own; the response is NACKed with
+    // every rejection, and a rejected cluster keeps the version it had.
+    const errors: ConfigError[] = [];
+    const staticNames = new Set(this.host.staticClusterConfigs().map((c) => c.name));
+    const scratch = new StatsStore();
+    for (const [name, json] of u.resources) {
+      const path = `Cluster "${name}"`;
+      try {
         if (staticNames.has(name)) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, `"${name}" is a static cluster; a dynamic cluster may not replace it`);
         const config = decodeResource(MESSAGE.cluster, json, path);
         const key = JSON.stringify(config);
@@ -437,13 +467,9 @@ export class DynamicConfig {
         new Cluster(config, lb, scratch, path, { secrets: this.host.secrets });
         if (type === 'EDS') this.host.endpoints.check(config, path);
         accepted.push({ name, config, key, version: u.version, lastUpdated: new Date(), value: { config, path, key } });
+      } catch (err) {
+        errors.push(...configErrors(err, path));
       }
-    } catch (err) {
-      st.update_rejected.inc();
-      this.cdsError = { failed: [...u.resources.values()], at: new Date(), details: (err as Error).message };
-      this.sync();
-      if (!this.cdsInit.done) this.cdsInit.pass(); // a rejected first answer still ends CDS initialisation
-      throw err;
     }
     const next = new Map(this.clusters);
     for (const name of removed) {
@@ -456,32 +482,36 @@ export class DynamicConfig {
       this.warmingClusters.add(a.name);
     }
     this.clusters = next;
-    this.cdsVersion = u.version;
-    this.cdsError = undefined;
-    st.update_success.inc();
-    st.version.set(versionHash(u.version));
-    if (u.resources.size === 0 && u.stateOfTheWorld) st.update_empty.inc();
+    if (errors.length === 0 || accepted.length > 0 || removed.length > 0) this.cdsVersion = u.version;
+    if (errors.length === 0) {
+      st.update_success.inc();
+      st.version.set(versionHash(u.version));
+      if (u.resources.size === 0 && u.stateOfTheWorld) st.update_empty.inc();
+    } else st.update_rejected.inc();
     st.warming.set(this.warmingClusters.size);
     // subscribe the new clusters' EDS names and secrets before this update's ACK goes out
     this.sync();
     if (accepted.length === 0 && removed.length === 0) {
+      // nothing to warm: a first answer (even a rejected one) ends CDS initialisation
       this.cdsInit.pass();
-      return;
+    } else {
+      const warming = accepted.map((a) => a.name);
+      void this.host
+        .applyClusters()
+        .catch((err) => log.error({ err: (err as Error).message }, 'cannot apply clusters delivered by CDS'))
+        .then(() => {
+          for (const n of warming) if (this.clusters.get(n)?.version === u.version) this.warmingClusters.delete(n);
+          st.warming.set(this.warmingClusters.size);
+          this.cdsInit.pass();
+        });
     }
-    const warming = accepted.map((a) => a.name);
-    void this.host
-      .applyClusters()
-      .catch((err) => log.error({ err: (err as Error).message }, 'cannot apply clusters delivered by CDS'))
-      .then(() => {
-        for (const n of warming) if (this.clusters.get(n)?.version === u.version) this.warmingClusters.delete(n);
-        st.warming.set(this.warmingClusters.size);
-        this.cdsInit.pass();
-      });
+    if (errors.length > 0) throw nackOf(errors);
   }
 
   // ---- RDS, EDS, SDS: named resources ----
 
   private readonly rdsHandler: TypeHandler = {
+    onStreamFailure: (names) => countFailure(names, (n) => this.host.routeConfigs.statsOf(n)),
     onUpdate: (u) => {
       const reg = this.host.routeConfigs;
       this.named(u, MESSAGE.route, 'RouteConfiguration', (n) => reg.statsOf(n), (config, path) => reg.compile(config, path), (name, value, key) => {
@@ -493,6 +523,7 @@ export class DynamicConfig {
   };
 
   private readonly edsHandler: TypeHandler = {
+    onStreamFailure: (names) => countFailure(names, (n) => this.host.endpoints.statsOf(n)),
     onUpdate: (u) => {
       const reg = this.host.endpoints;
       this.named(
@@ -517,6 +548,7 @@ export class DynamicConfig {
   };
 
   private readonly sdsHandler: TypeHandler = {
+    onStreamFailure: (names) => countFailure(names, (n) => this.host.secrets.statsOf(n)),
     onUpdate: (u) => {
       const reg = this.host.secrets;
       this.named(
@@ -552,21 +584,25 @@ export class DynamicConfig {
     onRemoved?: (name: string) => void,
     countSuccess = true,
   ): void {
-    const compiled: { name: string; value: T; key: string }[] = [];
-    for (const name of u.resources.keys()) statsOf(name).update_attempt.inc();
-    try {
-      for (const [name, json] of u.resources) {
-        const path = `${kind} "${name}"`;
+    // Each resource stands alone (Envoy: one subscription per route configuration, cluster or secret): a bad
+    // one is rejected and keeps its last version, the others apply; the response is NACKed naming the bad ones.
+    const errors: ConfigError[] = [];
+    for (const [name, json] of u.resources) {
+      const s = statsOf(name);
+      s.update_attempt.inc();
+      const path = `${kind} "${name}"`;
+      let value: T;
+      let key: string;
+      try {
         const config = decodeResource(message, json, path);
-        compiled.push({ name, value: compile(config, path), key: JSON.stringify(config) });
+        value = compile(config, path);
+        key = JSON.stringify(config);
+      } catch (err) {
+        s.update_rejected.inc();
+        errors.push(...configErrors(err, path));
+        continue;
       }
-    } catch (err) {
-      for (const name of u.resources.keys()) statsOf(name).update_rejected.inc();
-      throw err;
-    }
-    for (const c of compiled) {
-      commit(c.name, c.value, c.key);
-      const s = statsOf(c.name);
+      commit(name, value, key);
       // EDS success is counted by the cluster when it takes the hosts (cluster.<name>.update_success)
       if (countSuccess) s.update_success.inc();
       s.version.set(versionHash(u.version));
@@ -575,6 +611,7 @@ export class DynamicConfig {
       if (onRemoved) onRemoved(name);
       else log.info({ resource: name, type: kind }, 'the server removed a resource; keeping its last version');
     }
+    if (errors.length > 0) throw nackOf(errors);
   }
 
   // ---- /config_dump ----
@@ -637,6 +674,23 @@ export class DynamicConfig {
   streams(): Record<string, unknown> {
     return Object.fromEntries([...this.clients].map(([key, c]) => [key === 'ads' ? 'ads' : key, c.status()]));
   }
+}
+
+/** update_failure of each named subscription on a failed stream (named types are never wildcards here) */
+function countFailure(names: string[] | '*', statsOf: (name: string) => SubscriptionStats): void {
+  if (names !== '*') for (const n of names) statsOf(n).update_failure.inc();
+}
+
+/** What rejected one resource, as errors that each name their field (the decoder reports several at once). */
+function configErrors(err: unknown, path: string): ConfigError[] {
+  if (err instanceof ConfigErrors && err.errors.length > 0) return err.errors;
+  if (err instanceof ConfigError) return [err];
+  return [new ConfigError('MW_CONFIG_INVALID', path, err instanceof Error ? err.message : String(err))];
+}
+
+/** The NACK of an update with rejected resources: each error names its resource and field, one per line. */
+function nackOf(errors: ConfigError[]): ConfigError | ConfigErrors {
+  return errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
 }
 
 /**
