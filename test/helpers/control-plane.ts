@@ -18,9 +18,13 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** `meshwork control-plane --config-dir <dir>` on port 0s; resolves once it logs "control plane serving". */
-export async function startControlPlane(configDir: string, args: string[] = []): Promise<RunningControlPlane> {
-  const child = spawn(process.execPath, [MESHWORK, 'control-plane', '--config-dir', configDir, '--xds-address', '127.0.0.1:0', '--http-address', '127.0.0.1:0', '-l', 'info', ...args], {
+/**
+ * `meshwork control-plane --config-dir <dir>` on port 0s; resolves once it logs "control plane serving".
+ * `xdsPort` binds that xDS port instead (a restarted control plane where its proxies look for it).
+ */
+export async function startControlPlane(configDir: string, args: string[] = [], opts: { xdsPort?: number } = {}): Promise<RunningControlPlane> {
+  const xdsAddress = `127.0.0.1:${opts.xdsPort ?? 0}`;
+  const child = spawn(process.execPath, [MESHWORK, 'control-plane', '--config-dir', configDir, '--xds-address', xdsAddress, '--http-address', '127.0.0.1:0', '-l', 'info', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
