@@ -9,6 +9,7 @@ import {
   compileStrftime,
   compileSubstitutionFormat,
   DEFAULT_ACCESS_LOG_FORMAT,
+  isoTime,
 } from './formatter.js';
 
 const START = Date.UTC(2024, 0, 1, 0, 0, 0, 123); // 2024-01-01T00:00:00.123Z, a Monday
@@ -355,4 +356,11 @@ test('a compiled formatter is reusable across many requests and does not keep st
   assert.equal(f.format(httpInfo()), 'GET 200');
   assert.equal(f.format(tcpInfo()), '- 0');
   assert.equal(f.format(httpInfo()), 'GET 200');
+});
+
+test('isoTime (the default START_TIME) is Date#toISOString, across seconds, years and before 1970', () => {
+  const samples = [0, 1, 999, 1000, 1704067200123, 1704067200999, 1704067201000, -1, -1001, 253402300799999, 253402300800000, -62167219200001, 1704067200123.7];
+  for (let i = 0; i < 2000; i++) samples.push(Math.floor(Math.random() * 4e12) - 1e12);
+  // in order and shuffled, so the per-second cache is hit and missed
+  for (const ms of [...samples, ...samples.slice().reverse(), 5000, 5001, 5999, 6000]) assert.equal(isoTime(ms), new Date(Math.floor(ms)).toISOString(), String(ms));
 });

@@ -302,9 +302,27 @@ export function compileStrftime(fmt: string): (ms: number) => string {
   };
 }
 
+// Date#toISOString costs a Date and a full formatting per access-log line (~2% of a proxied request). Requests
+// of the same second share everything up to the milliseconds, so that prefix is formatted once per second.
+let isoSecond = -1;
+let isoPrefix = '';
+export function isoTime(t: number): string {
+  const ms = Math.floor(t);
+  const sec = Math.floor(ms / 1000);
+  if (sec !== isoSecond) {
+    const full = new Date(sec * 1000).toISOString(); // 2026-12-02T04:39:26.000Z
+    // years outside 0000–9999 are formatted with a sign and 6 digits: not worth a cache
+    if (full.length !== 24) return new Date(ms).toISOString();
+    isoSecond = sec;
+    isoPrefix = full.slice(0, 20);
+  }
+  const m = ms - sec * 1000;
+  return isoPrefix + (m < 10 ? '00' : m < 100 ? '0' : '') + m + 'Z';
+}
+
 function startTimeGetter(fmt: string | undefined): Getter {
   // Default is RFC 3339 with milliseconds in UTC, which is exactly Date#toISOString.
-  if (!fmt) return (info) => new Date(info.startTime).toISOString();
+  if (!fmt) return (info) => isoTime(info.startTime);
   const render = compileStrftime(fmt);
   return (info) => render(info.startTime);
 }
