@@ -339,6 +339,27 @@ test('idle_timeout closes a downstream connection with no request in flight', as
   assert.equal((await stat(proxy, 'http.short.downstream_cx_idle_timeout'))! - before, 1);
 });
 
+test('idle_timeout counts from the end of the last request: a connection busy past the timeout stays open, then closes once idle', async () => {
+  const before = (await stat(proxy, 'http.short.downstream_cx_idle_timeout')) ?? 0;
+  const sock = net.connect(ports.short!, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d) => (got += d));
+  let closedAt = 0;
+  const closed = new Promise<void>((r) => sock.on('close', () => r(void (closedAt = performance.now()))));
+  sock.on('error', () => {});
+  // idle_timeout is 0.5 s: requests 0.3 s apart for 1.5 s keep the connection open throughout
+  for (let i = 1; i <= 5; i++) {
+    sock.write('GET /idle HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => statusLines(got).length === i, `response ${i}`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(closedAt, 0, `closed after request ${i} although it came within the idle timeout`);
+  }
+  const idleFrom = performance.now() - 300;
+  await Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new Error('connection not closed by idle_timeout')), 5000))]);
+  assert.ok(closedAt - idleFrom >= 450, `closed ${Math.round(closedAt - idleFrom)} ms after going idle, before the 0.5 s timeout`);
+  assert.equal((await stat(proxy, 'http.short.downstream_cx_idle_timeout'))! - before, 1);
+});
+
 test('an upstream closing idle keep-alive connections does not fail the next request', async () => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {

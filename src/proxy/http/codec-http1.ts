@@ -28,6 +28,8 @@ export class Http1ServerConnection implements DownstreamConnection {
   private upgraded = false;
   private pipelinePaused = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the connection last went idle; -1 while a request is being read or served */
+  private idleSince = -1;
   private headersTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly onClose: () => void;
@@ -61,10 +63,7 @@ export class Http1ServerConnection implements DownstreamConnection {
 
   private onData(d: Buffer): void {
     this.cfg.stats.downstream_cx_rx_bytes_total.add(d.length);
-    if (this.idleTimer) {
-      clearTimeout(this.idleTimer);
-      this.idleTimer = undefined;
-    }
+    this.idleSince = -1;
     if (!this.stream && this.cfg.requestHeadersTimeoutMs > 0 && !this.headersTimer) {
       this.headersTimer = setTimeout(() => this.onHeadersTimeout(), this.cfg.requestHeadersTimeoutMs);
     }
@@ -181,16 +180,27 @@ export class Http1ServerConnection implements DownstreamConnection {
     this.closeAfterWrite();
   }
 
+  // The idle timeout is lazy: a keep-alive connection goes idle and busy once per request, and clearing and
+  // setting a timer each time costs more than the rest of the bookkeeping. So the timer stays armed; activity
+  // only moves idleSince, and when the timer fires it closes the connection, waits out the rest, or (busy)
+  // leaves it to the next armIdle.
   private armIdle(): void {
     if (this.cfg.idleTimeoutMs > 0 && !this.closed) {
-      this.idleTimer = setTimeout(() => {
-        this.idleTimer = undefined;
-        if (!this.stream) {
-          this.cfg.stats.downstream_cx_idle_timeout.inc();
-          this.close();
-        }
-      }, this.cfg.idleTimeoutMs);
+      this.idleSince = performance.now();
+      if (!this.idleTimer) this.idleTimer = setTimeout(onIdleTimer, this.cfg.idleTimeoutMs, this);
     }
+  }
+
+  checkIdle(): void {
+    this.idleTimer = undefined;
+    if (this.closed || this.stream || this.idleSince < 0) return; // busy: armIdle starts a new period
+    const left = this.cfg.idleTimeoutMs - (performance.now() - this.idleSince);
+    if (left > 1) {
+      this.idleTimer = setTimeout(onIdleTimer, left, this);
+      return;
+    }
+    this.cfg.stats.downstream_cx_idle_timeout.inc();
+    this.close();
   }
 
   private onEnd(): void {
@@ -310,6 +320,8 @@ class Http1Writer implements ResponseWriter {
   private readonly http10: boolean;
   private readonly method: string;
   private chunked = false;
+  /** the response head, held for the first body chunk (see writeHeaders) */
+  private pendingHead: string | undefined = undefined;
   requestDone: boolean;
   readonly requestBodyless: boolean;
   forceClose = false;
@@ -345,17 +357,48 @@ class Http1Writer implements ResponseWriter {
       this.forceClose = true;
     }
     if (endStream || enc.framing === 'none') sock.write(enc.head, 'latin1');
-    else {
-      // Coalesce the head with the first body chunk into one write (one syscall, one TCP segment).
+    else if (enc.framing === 'close') {
+      // tunnels (101, CONNECT) and HTTP/1.0 bodies: the bytes after the head may be written by the tunnel
+      // itself, so the head goes to the socket now (corked, to share a segment with what follows)
       sock.cork();
       sock.write(enc.head, 'latin1');
       process.nextTick(uncork, sock);
+    } else {
+      // Hold the head for the first body chunk, which usually comes in the same tick (same upstream read): a
+      // small body goes out with it as one string write — one syscall, one TCP segment, and none of the
+      // cork/writev machinery. If no body comes in this tick, the head goes out alone.
+      this.pendingHead = enc.head;
+      process.nextTick(flushPendingHead, this);
     }
+  }
+
+  /** Write the held head now (before anything else is written, or when the tick ends without a body). */
+  flushHead(): void {
+    const head = this.pendingHead;
+    if (head === undefined) return;
+    this.pendingHead = undefined;
+    const sock = this.conn.sock;
+    if (!sock.destroyed) sock.write(head, 'latin1');
   }
 
   writeData(data: Buffer, endStream: boolean): boolean {
     const sock = this.conn.sock;
     this.conn.cfgStatsTx(data.length);
+    const head = this.pendingHead;
+    if (head !== undefined) {
+      this.pendingHead = undefined;
+      if (data.length <= COALESCE_MAX_BODY) {
+        // latin1 maps bytes 0–255 to themselves, so the body survives the string round trip unchanged
+        let out = head;
+        if (!this.chunked) out += data.toString('latin1');
+        else {
+          if (data.length > 0) out += data.length.toString(16) + '\r\n' + data.toString('latin1') + '\r\n';
+          if (endStream) out += LAST_CHUNK;
+        }
+        return sock.write(out, 'latin1');
+      }
+      sock.write(head, 'latin1');
+    }
     let ok = true;
     if (this.chunked) {
       if (data.length > 0) ok = sock.write(encodeChunk(data));
@@ -365,11 +408,13 @@ class Http1Writer implements ResponseWriter {
   }
 
   writeTrailers(trailers: HeaderMap): void {
+    this.flushHead();
     const sock = this.conn.sock;
     if (this.chunked) sock.write(encodeTrailers(trailers), 'latin1');
   }
 
   reset(_reason: string): void {
+    this.pendingHead = undefined;
     this.conn.close();
   }
 
@@ -387,6 +432,17 @@ class Http1Writer implements ResponseWriter {
   }
 }
 
+function onIdleTimer(c: Http1ServerConnection): void {
+  c.checkIdle();
+}
+
 function uncork(sock: net.Socket): void {
   sock.uncork();
 }
+
+function flushPendingHead(w: Http1Writer): void {
+  w.flushHead();
+}
+
+// Bodies up to this size are copied into the head's string write; larger ones are written as they are.
+const COALESCE_MAX_BODY = 4096;
