@@ -63,6 +63,20 @@ test('a batch larger than the size threshold is written without waiting for the 
   assert.deepEqual(lines.map((l) => Number(l.split(' ')[0])), [...Array(20).keys()], 'lines keep their order across batches');
 });
 
+test('lines logged while a batch is being written wait for the interval (or a full batch), not for the write to end', async () => {
+  const path = join(tmp(), 'trickle.log');
+  const sink = acquireFileSink(path, { flushIntervalMs: 3_600_000, flushBytes: 1024 });
+  const logger = sinkLogger(compileFormatString('%CONNECTION_ID% ' + 'x'.repeat(100) + '\n'), sink);
+  // the 10th line fills a batch, which starts writing; the 11th arrives while it is in flight
+  for (let i = 0; i < 11; i++) logger.log(info(i));
+  await until(() => read(path).split('\n').length === 11);
+  await new Promise((r) => setTimeout(r, 150));
+  // writing on whenever anything was pending would make one write(2) per few requests under load
+  assert.equal(read(path).split('\n').length, 11, 'the 11th line waits: less than a batch, and the interval is an hour');
+  await logger.close();
+  assert.equal(read(path).trimEnd().split('\n').length, 11, 'close writes it');
+});
+
 test('loggers on the same path share one descriptor; the file closes with the last one', async () => {
   const path = join(tmp(), 'shared.log');
   const a = sinkLogger(compileFormatString('a%CONNECTION_ID%\n'), acquireFileSink(path));

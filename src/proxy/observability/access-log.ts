@@ -136,27 +136,41 @@ export class LogSink {
   write(line: string): void {
     this.chunks.push(line);
     this.bytes += line.length;
-    if (this.bytes >= this.flushBytes) void this.flush();
-    else if (!this.timer && !this.writing) {
-      this.timer = setTimeout(() => void this.flush(), this.flushIntervalMs);
-      this.timer.unref(); // pending log lines alone must not keep the process alive; the exit hook writes them
+    if (this.writing) return; // the batch in flight looks at what piled up when it is done
+    if (this.bytes >= this.flushBytes) this.startDrain(false);
+    else if (!this.timer) this.armTimer();
+  }
+
+  /** Write everything buffered so far (close, shutdown). Never rejects: a failing sink logs one warning and drops lines. */
+  async flush(): Promise<void> {
+    while (this.writing || this.chunks.length > 0) {
+      if (this.writing) await this.writing;
+      else this.startDrain(true);
     }
   }
 
-  /** Write everything buffered so far. Never rejects: a failing sink logs one warning and drops lines. */
-  flush(): Promise<void> {
+  private armTimer(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.writing && this.chunks.length > 0) this.startDrain(false);
+    }, this.flushIntervalMs);
+    this.timer.unref(); // pending log lines alone must not keep the process alive; the exit hook writes them
+  }
+
+  private startDrain(all: boolean): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    // One writer at a time keeps lines in order; lines added meanwhile are picked up by the same loop.
-    if (!this.writing) this.writing = this.drain();
-    return this.writing;
+    this.writing = this.drain(all);
   }
 
-  private async drain(): Promise<void> {
+  // One writer at a time keeps lines in order. A batch written because of the size or the interval is followed
+  // by another only if a full batch piled up meanwhile; otherwise what piled up waits for the next interval.
+  // (Writing on as long as anything is pending made one write(2) per few requests under load.)
+  private async drain(all: boolean): Promise<void> {
     try {
-      while (this.chunks.length > 0) {
+      do {
         const data = this.chunks.join('');
         this.chunks = [];
         this.bytes = 0;
@@ -167,9 +181,10 @@ export class LogSink {
           if (!this.failing) log.warn({ err, path: this.target.name }, 'access log write failed; dropping lines until it recovers');
           this.failing = true;
         }
-      }
+      } while (this.chunks.length > 0 && (all || this.bytes >= this.flushBytes));
     } finally {
       this.writing = undefined;
+      if (this.chunks.length > 0 && !this.timer) this.armTimer();
     }
   }
 
