@@ -68,10 +68,8 @@ export class ControlPlane {
     const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'counter', samples: [{ value }] });
     const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'gauge', samples: [{ value }] });
     // Streams × types by sync state: how much of the fleet runs the latest config.
-    const states = new Map<string, number>();
-    for (const s of this.xds.syncz()) {
-      for (const [type, t] of Object.entries(s.types)) states.set(`${type} ${t.status}`, (states.get(`${type} ${t.status}`) ?? 0) + 1);
-    }
+    const states: { labels: Record<string, string>; value: number }[] = [];
+    for (const [type, byState] of this.xds.syncCounts()) for (const [status, value] of byState) states.push({ labels: { type, status }, value });
     const status = this.source.status();
     return [
       gauge('meshwork_xds_connected_proxies', 'Distinct proxies (node ids) with an open xDS stream', x.connectedProxies),
@@ -80,7 +78,7 @@ export class ControlPlane {
         name: 'meshwork_xds_sync_status',
         help: 'Open streams per xDS type and sync state of the latest response',
         type: 'gauge',
-        samples: [...states].map(([k, value]) => ({ labels: { type: k.split(' ')[0]!, status: k.split(' ')[1]! }, value })),
+        samples: states,
       },
       counter('meshwork_xds_pushes_total', 'Pushes to all connected proxies (after debouncing)', x.pushes),
       counter('meshwork_xds_push_requests_total', 'Config changes that asked for a push (before debouncing)', x.pushRequests),

@@ -9,6 +9,7 @@ export { packAny, unpackAny, jsonToBinary, binaryToJson, type Any, type CodecOpt
 export {
   encodeDiscoveryRequest, decodeDiscoveryRequest, encodeDiscoveryResponse, decodeDiscoveryResponse,
   encodeDeltaDiscoveryRequest, decodeDeltaDiscoveryRequest, encodeDeltaDiscoveryResponse, decodeDeltaDiscoveryResponse,
+  encodeDiscoveryResponsePart, encodeDeltaDiscoveryResponsePart, EncodedResponse,
   type NodeJson, type Status, type DiscoveryRequest, type DiscoveryResponse, type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse, type XdsResource,
 } from './messages.js';

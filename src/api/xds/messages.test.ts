@@ -9,6 +9,7 @@ import { packAny, unpackAny } from './json.js';
 import {
   decodeDeltaDiscoveryRequest, decodeDeltaDiscoveryResponse, decodeDiscoveryRequest, decodeDiscoveryResponse,
   encodeDeltaDiscoveryRequest, encodeDeltaDiscoveryResponse, encodeDiscoveryRequest, encodeDiscoveryResponse,
+  encodeDeltaDiscoveryResponsePart, encodeDiscoveryResponsePart, EncodedResponse,
   type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse,
 } from './messages.js';
 import { TYPE_URL } from './type-urls.js';
@@ -69,6 +70,56 @@ test('the discovery messages round-trip through our encoder and decoder, default
   assert.deepStrictEqual(decodeDeltaDiscoveryResponse(encodeDeltaDiscoveryResponse(dres)), {
     ...dres, resources: [dres.resources[0], { name: 'c2', version: 'h2' }],
   });
+});
+
+test('a response encoded in parts (what a server shares among streams, then the nonce) is the whole message', () => {
+  const listeners = [packAny(listenerJson, TYPE_URL.LISTENER), packAny({ ...listenerJson, name: 'l2' }, TYPE_URL.LISTENER)];
+  const res: DiscoveryResponse = { version_info: 'v1', resources: listeners, type_url: TYPE_URL.LISTENER, nonce: '17', control_plane: { identifier: 'cp' } };
+  const { nonce, ...shared } = res;
+  const parts = new EncodedResponse([encodeDiscoveryResponsePart(shared), encodeDiscoveryResponsePart({ nonce })]);
+  assert.deepStrictEqual(decodeDiscoveryResponse(encodeDiscoveryResponse(parts)), res);
+
+  // Delta: a head, then each resource on its own (encoded once, sent on many streams), in order.
+  const dres: DeltaDiscoveryResponse = {
+    system_version_info: 's', type_url: TYPE_URL.LISTENER, removed_resources: ['gone', 'also-gone'], nonce: '3', control_plane: { identifier: 'cp' },
+    resources: [{ name: 'l1', version: 'a', resource: listeners[0] }, { name: 'l2', version: 'b', resource: listeners[1] }],
+  };
+  const { resources, ...head } = dres;
+  const dparts = new EncodedResponse([encodeDeltaDiscoveryResponsePart(head), ...resources.map((r) => encodeDeltaDiscoveryResponsePart({ resources: [r] }))]);
+  assert.deepStrictEqual(decodeDeltaDiscoveryResponse(encodeDeltaDiscoveryResponse(dparts)), dres);
+  // An independent decoder agrees.
+  const protoLoader = require('@grpc/proto-loader') as typeof ProtoLoader;
+  const ads = protoLoader.loadSync('envoy/service/discovery/v3/ads.proto', { keepCase: true, includeDirs });
+  const svc = ads['envoy.service.discovery.v3.AggregatedDiscoveryService'] as Record<string, any>;
+  const theirs = decodeWith(svc.DeltaAggregatedResources.responseDeserialize, encodeDeltaDiscoveryResponse(dparts));
+  assert.deepStrictEqual([theirs.nonce, theirs.removed_resources, theirs.resources.map((r: { name: string }) => r.name)], ['3', ['gone', 'also-gone'], ['l1', 'l2']]);
+  const theirSotw = decodeWith(svc.StreamAggregatedResources.responseDeserialize, encodeDiscoveryResponse(parts));
+  assert.deepStrictEqual([theirSotw.version_info, theirSotw.nonce, theirSotw.resources.length], ['v1', '17', 2]);
+});
+
+test('a long resource_names list that repeats decodes to the same frozen array; other lists are not mistaken for it', () => {
+  const names = Array.from({ length: 40 }, (_, i) => `outbound|80||svc-${String(i).padStart(2, '0')}`);
+  const req = (list: string[], nonce: string): DiscoveryRequest => ({ version_info: 'v', node, resource_names: list, type_url: TYPE_URL.ENDPOINT, response_nonce: nonce });
+  const first = decodeDiscoveryRequest(encodeDiscoveryRequest(req(names, '1')));
+  const again = decodeDiscoveryRequest(encodeDiscoveryRequest(req(names, '2')));
+  assert.deepStrictEqual(again, req(names, '2'));
+  assert.equal(again.resource_names, first.resource_names);
+  assert.ok(Object.isFrozen(again.resource_names));
+  // Same length in bytes, one name different.
+  const other = names.map((n, i) => (i === 7 ? n.replace('svc-07', 'svc-99') : n));
+  assert.deepStrictEqual(decodeDiscoveryRequest(encodeDiscoveryRequest(req(other, '3'))).resource_names, other);
+  // Names that do not come in one run (another field between them) decode as usual.
+  const split = Buffer.concat([
+    encodeDiscoveryRequest({ ...req(names.slice(0, 20), '4'), node: undefined }),
+    encodeDiscoveryRequest({ version_info: '', resource_names: [], type_url: '', response_nonce: '4' }),
+    encodeDiscoveryRequest({ version_info: '', resource_names: names.slice(20), type_url: TYPE_URL.ENDPOINT, response_nonce: '4' }),
+  ]);
+  assert.deepStrictEqual(decodeDiscoveryRequest(split).resource_names, names);
+  // A short list is decoded afresh each time; a truncated message is still an error.
+  const short = encodeDiscoveryRequest(req(['a', 'b'], '5'));
+  assert.notEqual(decodeDiscoveryRequest(short).resource_names, decodeDiscoveryRequest(short).resource_names);
+  const full = encodeDiscoveryRequest(req(names, '6'));
+  assert.throws(() => decodeDiscoveryRequest(full.subarray(0, full.length - 2)), { code: 'MW_CONFIG_PARSE' });
 });
 
 // An independent implementation: @grpc/proto-loader's serializers for the ADS messages, protobufjs reflection

@@ -23,20 +23,20 @@ import {
   WILDCARD_TYPES,
   type Any,
   type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
   type DiscoveryRequest,
   type DiscoveryResponse,
+  type EncodedResponse,
   type NodeJson,
 } from '../../api/xds/index.js';
 import { logger } from '../../common/log.js';
 import { DeltaStream } from './delta-stream.js';
 import { PushQueue } from './push-queue.js';
 import { SotwStream } from './sotw-stream.js';
-import { shortTypeName, streamSyncStatus, type SyncStatus } from './status.js';
-import type { Counters, Resources, StreamContext } from './stream.js';
-import { setVersion } from './version.js';
+import { Flow, Shared } from './shared.js';
+import { shortTypeName, streamSyncStatus, syncState, type SyncState, type SyncStatus } from './status.js';
+import type { Counters, StreamContext } from './stream.js';
 
-export type { SyncStatus, TypeSyncStatus } from './status.js';
+export type { SyncState, SyncStatus, TypeSyncStatus } from './status.js';
 export { contentVersion, resourceEntry, setVersion } from './version.js';
 
 export interface ProxyInfo {
@@ -57,9 +57,12 @@ export interface ResourceEntry {
 }
 
 /** What a proxy should have of one type: resource name → entry. `names` is '*' for a wildcard subscription,
- *  else the names asked for (return those that exist; others are simply absent). The server caches the version
- *  of a returned Map by identity, so a Map must not be changed once returned: build a new one when input
- *  changes, and hand the same one to every proxy that gets the same set. */
+ *  else the names asked for (return those that exist; others are simply absent). The server caches what it
+ *  works out about a returned Map (its version, how it differs from another, its encoding) by identity, so a
+ *  Map must not be changed once returned: build a new one when input changes, and hand the same one to every
+ *  proxy that gets the same set, for as long as the set stays the same (keep an unchanged resource's entry
+ *  too: entries are compared by identity before versions). The server passes the same `names` object for
+ *  the same subscription and never changes it, so a generator may cache by its identity. */
 export interface Generator {
   generate(proxy: ProxyInfo, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, ResourceEntry>;
 }
@@ -89,13 +92,15 @@ type Kind = 'sotw' | 'delta' | 'fetch';
 
 const log = logger('xds-server');
 
+/** How many bytes of responses may be on their way to the sockets before more wait (see Flow). */
+const FLOW_LIMIT_BYTES = 32 * 1024 * 1024;
+
 export class XdsServer {
   private readonly generator: Generator;
   private readonly grpc: grpc.Server;
   private readonly streams = new Set<Stream>();
   private readonly queue: PushQueue;
   private readonly counters: Counters = { pushes: 0, pushRequests: 0, pushTimeMsLast: 0, pushTimeMsTotal: 0, responses: 0, acks: 0, nacks: 0 };
-  private readonly versions = new WeakMap<Resources, string>();
   private readonly ctx: StreamContext;
   private nextConnection = 0;
   private closing: Promise<void> | undefined;
@@ -104,17 +109,15 @@ export class XdsServer {
     this.generator = opts.generator;
     const debounceMs = opts.debounceMs ?? 100;
     this.queue = new PushQueue((reasons) => this.pushAll(reasons), debounceMs, opts.maxDebounceMs ?? Math.max(1000, 10 * debounceMs));
+    const controlPlane = { identifier: opts.identifier ?? 'meshwork' };
     this.ctx = {
       generator: opts.generator,
-      controlPlane: { identifier: opts.identifier ?? 'meshwork' },
+      controlPlane,
       counters: this.counters,
       log,
       holdTimeoutMs: opts.holdTimeoutMs ?? 5000,
-      version: (resources) => {
-        let v = this.versions.get(resources);
-        if (v === undefined) this.versions.set(resources, (v = setVersion(resources.values())));
-        return v;
-      },
+      shared: new Shared(controlPlane),
+      flow: new Flow(FLOW_LIMIT_BYTES),
     };
     // Server-side keepalive notices proxies that vanished without closing their connection, so that syncz
     // does not list them forever.
@@ -146,6 +149,23 @@ export class XdsServer {
     const now = Date.now();
     const out: SyncStatus[] = [];
     for (const s of this.streams) if (s.proxy) out.push(streamSyncStatus(s, now));
+    return out;
+  }
+
+  /** How many (stream, type) pairs are in each sync state, by short type name: what syncz() would count,
+   *  without building it (metrics read this on every scrape). */
+  syncCounts(): Map<string, Map<SyncState, number>> {
+    const out = new Map<string, Map<SyncState, number>>();
+    for (const s of this.streams) {
+      if (!s.proxy) continue;
+      for (const st of s.types.values()) {
+        const type = shortTypeName(st.typeUrl);
+        let byState = out.get(type);
+        if (!byState) out.set(type, (byState = new Map()));
+        const state = syncState(st);
+        byState.set(state, (byState.get(state) ?? 0) + 1);
+      }
+    }
     return out;
   }
 
@@ -220,9 +240,10 @@ export class XdsServer {
       return;
     }
     const id = `c${++this.nextConnection}`;
+    // Streams write EncodedResponses, which the services' responseSerialize passes through (shared.ts).
     const s: Stream = delta
-      ? new DeltaStream(this.ctx, id, call as unknown as grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, serviceType)
-      : new SotwStream(this.ctx, id, call as unknown as grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, serviceType);
+      ? new DeltaStream(this.ctx, id, call as unknown as grpc.ServerDuplexStream<DeltaDiscoveryRequest, EncodedResponse>, serviceType)
+      : new SotwStream(this.ctx, id, call as unknown as grpc.ServerDuplexStream<DiscoveryRequest, EncodedResponse>, serviceType);
     this.streams.add(s);
     const gone = () => {
       if (!this.streams.delete(s)) return;
@@ -255,7 +276,7 @@ export class XdsServer {
     try {
       const resources = this.generator.generate(proxy, typeUrl, wildcard ? '*' : new Set(names));
       cb(null, {
-        version_info: this.ctx.version(resources),
+        version_info: this.ctx.shared.version(resources),
         resources: [...resources.values()].map((e) => e.any),
         type_url: typeUrl,
         nonce: '',

@@ -192,6 +192,25 @@ test('wildcard vs named: "*" and an empty first list are wildcard for LDS/CDS; n
   }
 });
 
+test('syncz: a long subscription shows its count and first names; an ACK repeating it in another order is no change', async () => {
+  const g = generator();
+  const { server, client, stop } = await startServer(g);
+  try {
+    const s = client.sotw();
+    const names = Array.from({ length: 150 }, (_, i) => `svc-${String(i).padStart(3, '0')}`);
+    s.send(sotwRequest(TYPE_URL.ENDPOINT, NODE, { resource_names: [...names].reverse() }));
+    const eds = await s.next();
+    s.send(ack(eds, names));
+    await assertNothingSent(s);
+    const eds2 = server.syncz()[0]!.types.eds!;
+    assert.deepEqual({ subscribed: eds2.subscribed, subscribedCount: eds2.subscribedCount, status: eds2.status }, { subscribed: names.slice(0, 10), subscribedCount: 150, status: 'SYNCED' });
+    assert.equal(server.syncz()[0]!.types.sds!.subscribedCount, 1);
+    assert.deepEqual(server.syncCounts().get('eds'), new Map([['SYNCED', 1]]));
+  } finally {
+    await stop();
+  }
+});
+
 test('LDS removal: the next response leaves the listener out and changes the version', async () => {
   const g = generator();
   const { server, client, stop } = await startServer(g);

@@ -2,20 +2,23 @@
 // response of a type carries the whole set the client asked for; for LDS and CDS, a resource missing from a
 // response is deleted, for the named types (RDS, EDS, SDS) the client drops a resource when nothing refers to
 // it any more.
-import { TYPE_URL, WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from '../../api/xds/index.js';
-import { pushOrder, sameSet, XdsStream, type Resources, type TypeState } from './stream.js';
+import { TYPE_URL, WILDCARD_TYPES, type DiscoveryRequest } from '../../api/xds/index.js';
+import { internNames } from './names.js';
+import type { Change } from './shared.js';
+import { pushOrder, XdsStream, type Resources, type TypeState } from './stream.js';
 
 interface Plan {
   st: TypeState;
   next: Resources;
   version: string;
+  change: Change;
   /** LDS/CDS names the client has that `next` drops */
-  removed: string[];
+  removed: readonly string[];
   /** something is added or changed (or a named type changed at all): goes out in the first phase */
   makes: boolean;
 }
 
-export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
+export class SotwStream extends XdsStream<DiscoveryRequest> {
   readonly delta = false;
 
   protected onRequest(st: TypeState, req: DiscoveryRequest, first: boolean): void {
@@ -28,18 +31,18 @@ export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
     }
     if (req.response_nonce) this.settle(st, req.response_nonce, req.error_detail);
 
-    const names = req.resource_names.filter((n) => n !== '*');
+    const star = req.resource_names.includes('*');
+    const names = star ? req.resource_names.filter((n) => n !== '*') : req.resource_names;
     // LDS/CDS: an empty list on the first request means wildcard, and keeps meaning it afterwards (legacy
     // clients send empty lists forever); '*' is the explicit form any type may use.
-    const wildcard =
-      req.resource_names.includes('*') || (req.resource_names.length === 0 && WILDCARD_TYPES.has(st.typeUrl) && (first || st.wildcard));
-    if (!first && wildcard === st.wildcard && sameSet(st.names, names)) return; // an ACK or NACK, nothing new to send
+    const wildcard = star || (names.length === 0 && WILDCARD_TYPES.has(st.typeUrl) && (first || st.wildcard));
+    if (!first && wildcard === st.wildcard && st.names.equals(names)) return; // an ACK or NACK, nothing new to send
     st.wildcard = wildcard;
-    st.names = new Set(names);
+    st.names = internNames(names);
 
     const next = this.generate(st);
     if (!next) return;
-    const version = this.ctx.version(next);
+    const version = this.ctx.shared.version(next);
     // A client reconnecting (to us after a restart, or from another replica) tells us the version it runs;
     // versions are content hashes, so an equal one means it already has exactly this.
     if (first && req.version_info !== '' && req.version_info === version) {
@@ -66,11 +69,13 @@ export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
       const st = this.types.get(typeUrl)!;
       const next = this.generate(st);
       if (!next) continue;
-      const version = this.ctx.version(next);
+      const version = this.ctx.shared.version(next);
       if (version === st.version && !st.owed) continue;
-      const removed = WILDCARD_TYPES.has(typeUrl) ? [...st.resources.keys()].filter((n) => !next.has(n)) : [];
-      const makes = st.owed !== undefined || removed.length === 0 || [...next.values()].some((e) => st.resources.get(e.name)?.version !== e.version);
-      plans.push({ st, next, version, removed, makes });
+      // Worked out once for all the streams that move from the same set to the same set (shared.ts).
+      const change = this.ctx.shared.change(st.resources, next);
+      const removed = WILDCARD_TYPES.has(typeUrl) ? change.removed : [];
+      const makes = st.owed !== undefined || removed.length === 0 || change.upserts.length > 0;
+      plans.push({ st, next, version, change, removed, makes });
     }
     // Make before break: first every type that adds or changes something, in CDS→EDS→LDS→RDS→SDS order, with
     // the LDS/CDS resources about to go still included; then the removals in the reverse order, once the
@@ -87,9 +92,8 @@ export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
         this.respond(p.st, p.next, p.version);
         continue;
       }
-      const both = new Map(p.next);
-      for (const name of p.removed) both.set(name, p.st.resources.get(name)!);
-      this.respond(p.st, both, this.ctx.version(both));
+      const both = p.change.withRemoved;
+      this.respond(p.st, both, this.ctx.shared.version(both));
     }
     if (this.holding) {
       if (plans.some((p) => p.removed.length > 0)) this.deferred = true;
@@ -100,14 +104,9 @@ export class SotwStream extends XdsStream<DiscoveryRequest, DiscoveryResponse> {
 
   private respond(st: TypeState, resources: Resources, version: string): void {
     // What the client has is our previous response (a fresh stream: nothing), so a first CDS response adds.
-    let added = false;
-    if (st.typeUrl === TYPE_URL.CLUSTER) for (const name of resources.keys()) if (!st.resources.has(name)) added = true;
-    const nonce = this.nextNonce();
-    const any = [];
-    for (const e of resources.values()) any.push(e.any);
-    const message: DiscoveryResponse = { version_info: version, resources: any, type_url: st.typeUrl, nonce };
-    if (this.ctx.controlPlane) message.control_plane = this.ctx.controlPlane;
-    this.send(st, message, nonce, version, resources);
+    const added = st.typeUrl === TYPE_URL.CLUSTER && this.ctx.shared.change(st.resources, resources).added;
+    // Encoded once per set, and sent as it is by every stream that gets this set.
+    this.send(st, this.ctx.shared.sotwMessage(st.typeUrl, resources, version), version, resources);
     this.holdIfAdded(st, added);
   }
 }

@@ -14,7 +14,11 @@ export interface TypeSyncStatus {
   ackedAt?: string;
   /** the latest NACK, kept after a later ACK for the record; `status` says whether it still applies */
   nacked?: { version: string; message: string; at: string };
+  /** '*', or the subscribed names, sorted; a list longer than SYNCZ_MAX_NAMES is cut to its first
+   *  SYNCZ_SHOWN_NAMES (subscribedCount says how many there are) */
   subscribed: string[] | '*';
+  /** how many names are subscribed explicitly (0 for a plain wildcard) */
+  subscribedCount: number;
   status: SyncState;
   /** how long the proxy has been behind our latest response (0 when SYNCED) */
   staleMs: number;
@@ -31,19 +35,29 @@ export interface SyncStatus {
   types: Record<string, TypeSyncStatus>;
 }
 
+/** Longer subscriptions are shown cut short: a fleet of sidecars each subscribed to 1,000 EDS names made a
+ *  syncz of 60 MB that took a second to build, blocking the control plane meanwhile. */
+export const SYNCZ_MAX_NAMES = 100;
+export const SYNCZ_SHOWN_NAMES = 10;
+
 export function shortTypeName(typeUrl: string): string {
   return isXdsTypeUrl(typeUrl) ? TYPE_SHORT_NAME[typeUrl] : typeUrl;
 }
 
-export function typeSyncStatus(st: TypeState, now: number): TypeSyncStatus {
+export function syncState(st: TypeState): SyncState {
   // A reconnecting SotW client that already runs our version is SYNCED without a response (empty nonce).
-  const status: SyncState =
-    st.version === '' ? 'NOT_SENT' : st.acked === st.version ? 'SYNCED' : st.nacked?.version === st.version ? 'NACKED' : 'STALE';
+  return st.version === '' ? 'NOT_SENT' : st.acked === st.version ? 'SYNCED' : st.nacked?.version === st.version ? 'NACKED' : 'STALE';
+}
+
+export function typeSyncStatus(st: TypeState, now: number): TypeSyncStatus {
+  const status = syncState(st);
+  const names = st.names.list; // sorted
   const out: TypeSyncStatus = {
     sent: st.version,
     sentNonce: st.nonce,
     sentAt: st.sentAt?.toISOString() ?? '',
-    subscribed: st.wildcard ? '*' : [...st.names].sort(),
+    subscribed: st.wildcard ? '*' : names.length > SYNCZ_MAX_NAMES ? names.slice(0, SYNCZ_SHOWN_NAMES) : names.slice(),
+    subscribedCount: names.length,
     status,
     staleMs: status === 'STALE' || status === 'NACKED' ? Math.max(0, now - (st.sentAt?.getTime() ?? now)) : 0,
   };

@@ -2,9 +2,13 @@
 // client subscribed to, what we sent it and what it ACKed or NACKed. The protocol variants (sotw-stream.ts,
 // delta-stream.ts) decide what to send; this base keeps the bookkeeping they share.
 import * as grpc from '@grpc/grpc-js';
-import { PUSH_ORDER, TYPE_URL, type NodeJson, type Status } from '../../api/xds/index.js';
+import { PUSH_ORDER, TYPE_URL, type EncodedResponse, type NodeJson, type Status } from '../../api/xds/index.js';
 import type { Logger } from '../../common/log.js';
-import type { Generator, ProxyInfo, ResourceEntry } from './server.js';
+import { NO_NAMES, type NameSet } from './names.js';
+import type { Generator, ProxyInfo } from './server.js';
+import { NO_RESOURCES, type Flow, type Resources, type Shared, type SharedMessage } from './shared.js';
+
+export type { Resources } from './shared.js';
 
 export interface Counters {
   pushes: number;
@@ -22,24 +26,26 @@ export interface StreamContext {
   readonly controlPlane?: { identifier: string };
   readonly counters: Counters;
   readonly log: Logger;
-  /** setVersion() of a generated set, cached per Map (a shared generator hands every proxy the same Map) */
-  version(resources: ReadonlyMap<string, ResourceEntry>): string;
+  /** versions, differences and encodings of sets, worked out once for every stream that holds the same sets */
+  readonly shared: Shared;
+  /** responses written to all streams and not yet sent, and those waiting for them */
+  readonly flow: Flow;
   /** longest LDS/RDS wait for the client's answer to a CDS response that added clusters (see XdsStream.hold) */
   readonly holdTimeoutMs: number;
 }
-
-export type Resources = ReadonlyMap<string, ResourceEntry>;
 
 /** The state of one type URL on one stream. */
 export class TypeState {
   /** subscribed to everything the server has for this proxy ('*', or an empty first LDS/CDS subscription) */
   wildcard = false;
-  /** explicitly subscribed names (next to the wildcard, newer clients may name more) */
-  names = new Set<string>();
+  /** explicitly subscribed names (next to the wildcard, newer clients may name more); shared with the streams
+   *  that subscribed to the same names, so replaced (internNames()), never changed */
+  names: NameSet = NO_NAMES;
   /** what the client has, as far as we know: our last SotW response, or everything delta sent and did not
    *  remove since. Counting a response as applied before it is ACKed keeps a NACKed response from being sent
-   *  again and again; the next change sends a new version anyway. */
-  resources: Resources = new Map();
+   *  again and again; the next change sends a new version anyway. Usually a Map the generator returned, so
+   *  that streams holding the same one share the work of the next push (shared.ts). */
+  resources: Resources = NO_RESOURCES;
   version = '';
   nonce = '';
   sentAt?: Date;
@@ -66,14 +72,18 @@ const MAX_PENDING = 16;
 
 type Request = { node?: NodeJson; type_url: string; response_nonce: string; error_detail?: Status };
 
-export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
+export abstract class XdsStream<Req extends Request = Request> {
   abstract readonly delta: boolean;
   proxy?: ProxyInfo;
   readonly types = new Map<string, TypeState>();
   readonly connectedAt = new Date();
   readonly peer: string;
   closed = false;
-  private nonceSeq = 0;
+  /** the nonce of our latest response: nonces come from the server's one counter (Shared.newNonce), so on a
+   *  stream they only grow, which keeps them unique when responses are shared among streams */
+  private lastNonce = 0;
+  /** this stream's share of ctx.flow */
+  private inflight = 0;
   /**
    * Set while a CDS response that added clusters is unanswered; LDS and RDS responses, and the removal phase
    * of pushes, wait until the client ACKs or NACKs it (or holdTimeoutMs passes). Why: a client warms a new
@@ -92,7 +102,7 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
   constructor(
     protected readonly ctx: StreamContext,
     readonly connectionId: string,
-    protected readonly call: grpc.ServerDuplexStream<Req, Res>,
+    protected readonly call: grpc.ServerDuplexStream<Req, EncodedResponse>,
     /** the type of a standalone LDS/RDS/CDS/EDS/SDS service, whose requests may leave type_url empty */
     private readonly serviceType?: string,
   ) {
@@ -164,6 +174,7 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
       if (!st.wildcard) return generator.generate(proxy, st.typeUrl, st.names);
       const all = generator.generate(proxy, st.typeUrl, '*');
       // Names subscribed next to '*' may be resources the wildcard set does not cover (on-demand ones).
+      if (st.names.size === 0) return all;
       const extra = [...st.names].filter((n) => !all.has(n));
       if (extra.length === 0) return all;
       const merged = new Map(all);
@@ -197,13 +208,24 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
     return true;
   }
 
-  protected nextNonce(): string {
-    return (++this.nonceSeq).toString();
-  }
-
-  /** Send a response and record it as what the client now has. */
-  protected send(st: TypeState, message: Res, nonce: string, version: string, resources: Resources): void {
-    this.call.write(message);
+  /** Send a response (shared with other streams where possible) and record it as what the client now has. */
+  protected send(st: TypeState, shared: SharedMessage, version: string, resources: Resources): void {
+    const { response, nonce: n } = this.ctx.shared.response(shared, this.lastNonce);
+    this.lastNonce = n;
+    const nonce = String(n);
+    let bytes = 0;
+    for (const p of response.parts) bytes += p.length;
+    // Written now, or after earlier writes (of any stream) went out when too much is on its way (Flow).
+    this.ctx.flow.submit(bytes, () => {
+      if (this.closed) return false;
+      this.inflight += bytes;
+      this.call.write(response, () => {
+        if (this.closed) return; // dispose() gave it back
+        this.inflight -= bytes;
+        this.ctx.flow.done(bytes);
+      });
+      return true;
+    });
     st.version = version;
     st.nonce = nonce;
     st.sentAt = new Date();
@@ -217,6 +239,9 @@ export abstract class XdsStream<Req extends Request = Request, Res = unknown> {
   /** The stream is gone: send nothing more. */
   dispose(): void {
     this.closed = true;
+    // gRPC does not call back for what a cancelled stream never wrote.
+    this.ctx.flow.done(this.inflight);
+    this.inflight = 0;
     if (this.hold) clearTimeout(this.hold.timer);
   }
 
@@ -233,8 +258,4 @@ export function pushOrder(typeUrls: Iterable<string>): string[] {
   const order = PUSH_ORDER as readonly string[];
   const rank = (u: string) => (order.includes(u) ? order.indexOf(u) : order.length);
   return [...typeUrls].sort((a, b) => rank(a) - rank(b));
-}
-
-export function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
-  return a.size === new Set(b).size && b.every((n) => a.has(n));
 }

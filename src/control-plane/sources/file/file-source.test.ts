@@ -204,6 +204,43 @@ test('generate: everything of a type for a wildcard, only the named ones that ex
   src.close();
 });
 
+test('an edit keeps what it did not change: other types keep their Map, unchanged resources their entry', async () => {
+  const dir = tmp();
+  const endpoints = (port: number) => `"@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
+cluster_name: a
+endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${port} } } } }] }]
+`;
+  fs.writeFileSync(path.join(dir, 'a.yaml'), `${cluster('a')}---\n${endpoints(1)}`);
+  fs.writeFileSync(path.join(dir, 'b.yaml'), cluster('b'));
+  const src = new FileSource({ dir });
+  await src.start({ watch: false });
+  const proxy = { connectionId: '1', node: { id: 'p' }, peer: 'test', connectedAt: new Date(), delta: false };
+  const names = new Set(['a', 'b']);
+  const clusters = src.generate(proxy, TYPE_URL.CLUSTER, '*');
+  const namedClusters = src.generate(proxy, TYPE_URL.CLUSTER, names);
+  const namedEndpoints = src.generate(proxy, TYPE_URL.ENDPOINT, names);
+  assert.equal(src.generate(proxy, TYPE_URL.CLUSTER, new Set(['b', 'a'])), namedClusters, 'the same names give the same Map');
+  const clusterA = clusters.get('a');
+
+  fs.writeFileSync(path.join(dir, 'a.yaml'), `${cluster('a')}---\n${endpoints(2)}`);
+  await src.reload();
+  assert.equal(src.generate(proxy, TYPE_URL.CLUSTER, '*'), clusters);
+  assert.equal(src.generate(proxy, TYPE_URL.CLUSTER, names), namedClusters);
+  const edsAfter = src.generate(proxy, TYPE_URL.ENDPOINT, names);
+  assert.notEqual(edsAfter, namedEndpoints);
+  assert.equal(edsAfter.get('a')!.json.endpoints instanceof Array, true);
+  assert.notEqual(edsAfter.get('a')!.version, namedEndpoints.get('a')!.version);
+
+  // A changed cluster: a new CDS Map, in which the untouched cluster keeps its entry.
+  fs.writeFileSync(path.join(dir, 'b.yaml'), cluster('b', '3s'));
+  await src.reload();
+  const clustersAfter = src.generate(proxy, TYPE_URL.CLUSTER, '*');
+  assert.notEqual(clustersAfter, clusters);
+  assert.equal(clustersAfter.get('a'), clusterA);
+  assert.equal(clustersAfter.get('b')!.json.connect_timeout, '3s');
+  src.close();
+});
+
 test('the watch picks up an edit made the way editors make it: write a temp file, rename it over', async () => {
   const dir = tmp();
   fs.writeFileSync(path.join(dir, 'c.yaml'), cluster('before'));

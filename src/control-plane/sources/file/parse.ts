@@ -6,6 +6,7 @@ import { ConfigError, ConfigErrors, type ErrorCode } from '../../../common/error
 import { parseConfigText, rawLocation } from '../../../api/envoy/source.js';
 import { TYPE_URL, packAny, resourceName, unpackAny, type Any } from '../../../api/xds/index.js';
 import { contentVersion } from '../../xds/server.js';
+import { parseSimpleYaml } from './fast-yaml.js';
 
 /** A resource as the source serves it (a superset of the xDS server's ResourceEntry). */
 export interface FileResource {
@@ -34,7 +35,14 @@ export function typeShortName(typeUrl: string): string {
  * since versions here are content hashes). Returns the resources in file order; throws ConfigErrors listing
  * every problem of every document, each with file:line:column.
  */
-export function parseResourceFile(text: string, file: string): FileResource[] {
+export function parseResourceFile(text: string, file: string, opts: { fast?: boolean } = {}): FileResource[] {
+  // Most files are read by the fast path (fast-yaml.ts); a file with any problem is read again by the full
+  // parser alone, so that errors and their locations are exactly its. (`fast: false` is for tests.)
+  return (opts.fast !== false ? parse(text, file, true) : undefined) ?? parse(text, file, false)!;
+}
+
+/** undefined: `fast` and something failed (read the file again without it). */
+function parse(text: string, file: string, fast: boolean): FileResource[] | undefined {
   const out: FileResource[] = [];
   const errors: ConfigError[] = [];
   for (const { start, end, line } of documents(text)) {
@@ -42,11 +50,18 @@ export function parseResourceFile(text: string, file: string): FileResource[] {
     // moved to where the document starts in the file. (Padding the text instead would make a file of many
     // documents quadratic to parse.)
     const shift = (loc: string | undefined) => loc?.replace(/:(\d+):(\d+)$/, (_, l: string, c: string) => `:${Number(l) + line - 1}:${c}`);
-    const at = (raw: unknown, key?: string | number, part?: 'key' | 'value') => shift(rawLocation(raw, key, part));
+    const doc = text.slice(start, end);
+    const simple = fast ? parseSimpleYaml(doc) : undefined;
+    let lineStarts: number[] | undefined;
+    // The fast path knows where maps start (all a resource's location needs); any error makes us read again.
+    const at = simple
+      ? (raw: unknown, key?: string | number) =>
+          key === undefined && raw && typeof raw === 'object' ? shift(fastLocation((lineStarts ??= starts(doc)), file, simple.positions.of(raw))) : undefined
+      : (raw: unknown, key?: string | number, part?: 'key' | 'value') => shift(rawLocation(raw, key, part));
     const fail = (code: ErrorCode, path: string, reason: string, location: string | undefined) => errors.push(new ConfigError(code, path, reason, location ?? `${file}:${line}:1`));
     let value: unknown;
     try {
-      value = parseConfigText(text.slice(start, end), file);
+      value = simple ? simple.value : parseConfigText(doc, file);
     } catch (err) {
       for (const e of asConfigErrors(err)) fail(e.code, e.path, reasonOf(e), shift(e.location));
       continue;
@@ -75,6 +90,7 @@ export function parseResourceFile(text: string, file: string): FileResource[] {
       else fail('MW_CONFIG_INVALID', `resources[${i}]`, `a resource must be a map with '@type', not ${describe(r)}`, at(value.resources, i));
     });
   }
+  if (fast && errors.length) return undefined;
   const seen = new Map<string, FileResource>();
   for (const r of out) {
     const key = `${r.typeUrl}\0${r.name}`;
@@ -82,11 +98,32 @@ export function parseResourceFile(text: string, file: string): FileResource[] {
     if (first) errors.push(new ConfigError('MW_CONFIG_DUPLICATE', '', `${typeShortName(r.typeUrl)} "${r.name}" is defined twice (first at ${first.location ?? file})`, r.location));
     else seen.set(key, r);
   }
+  if (fast && errors.length) return undefined;
   if (errors.length) throw new ConfigErrors(errors);
   return out;
 }
 
 type Locate = (raw: unknown, key?: string | number, part?: 'key' | 'value') => string | undefined;
+
+/** file:line:column of an offset in a document whose lines start at `lineStarts`, as parseConfigText writes
+ *  them (before `shift`). */
+function fastLocation(lineStarts: number[], file: string, offset: number | undefined): string | undefined {
+  if (offset === undefined) return undefined;
+  let lo = 0;
+  let hi = lineStarts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (lineStarts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${file}:${lo + 1}:${offset - lineStarts[lo]! + 1}`;
+}
+
+function starts(text: string): number[] {
+  const out = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) out.push(i + 1);
+  return out;
+}
 type Fail = (code: ErrorCode, path: string, reason: string, location: string | undefined) => void;
 
 /**
