@@ -5,8 +5,9 @@ import http from 'node:http';
 import https from 'node:https';
 import type tls from 'node:tls';
 import type net from 'node:net';
-import { packAny, TYPE_URL } from '../../src/api/xds/index.js';
-import { XdsServer, resourceEntry, type Generator, type ResourceEntry, type SyncStatus } from '../../src/control-plane/xds/server.js';
+import { TYPE_URL } from '../../src/api/xds/index.js';
+import { XdsServer, type SyncStatus } from '../../src/control-plane/xds/server.js';
+import { TestGenerator } from '../../src/control-plane/xds/test-support.js';
 import { setLogLevel } from '../../src/common/log.js';
 import { HCM, routerFilter, staticCluster } from './bootstrap.js';
 import { waitFor } from './proxy.js';
@@ -16,24 +17,8 @@ setLogLevel('error');
 
 export { TYPE_URL };
 
-/** The resources each type serves, replaced by set(); every proxy gets the same. */
-class TestGenerator implements Generator {
-  private readonly byType = new Map<string, Map<string, ResourceEntry>>();
-
-  set(typeUrl: string, resources: Record<string, unknown>[]): void {
-    const m = new Map<string, ResourceEntry>();
-    for (const json of resources) {
-      const name = String(json.name ?? json.cluster_name);
-      m.set(name, resourceEntry(name, packAny(json, typeUrl), json));
-    }
-    this.byType.set(typeUrl, m);
-  }
-
-  generate(_proxy: unknown, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, ResourceEntry> {
-    const all = this.byType.get(typeUrl) ?? new Map<string, ResourceEntry>();
-    return names === '*' ? all : new Map([...all].filter(([n]) => names.has(n)));
-  }
-}
+// TestGenerator: the resources each type serves, replaced by set(); every proxy gets the same (shared with the
+// control plane's own unit tests).
 
 export interface TestXds {
   /** the port the server listens on; stays the same across down()/up() */
