@@ -194,8 +194,8 @@ export class Shared {
     return message;
   }
 
-  /** `parts` as a response to send: the shared message as it is when its nonce is new to the stream (whose
-   *  last nonce is `lastNonce`), else with a fresh nonce. */
+  /** What a stream whose latest nonce is `lastNonce` sends for `m`: `m` with its own nonce when that is new to
+   *  the stream (the whole message as it is, when streams share it), else `m` with a fresh nonce. */
   response(m: SharedMessage, lastNonce: number): { response: EncodedResponse; nonce: number } {
     if (m.nonce > lastNonce) return { response: m.shared ? new EncodedResponse([m.whole]) : new EncodedResponse([...m.parts, nonceField(m.delta, m.nonce)]), nonce: m.nonce };
     const nonce = this.newNonce();
