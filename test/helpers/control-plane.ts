@@ -1,6 +1,6 @@
 // Test helper: start a real `meshwork control-plane` process on free ports and find them from its log.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { MESHWORK } from './proxy.js';
+import { MESHWORK, stopChild } from './proxy.js';
 
 export interface RunningControlPlane {
   child: ChildProcess;
@@ -60,13 +60,6 @@ export async function startControlPlane(configDir: string, args: string[] = [], 
     stderr: () => err,
     http: (p) => fetch(`http://127.0.0.1:${ports.httpPort}${p}`),
     exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
-    },
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, exited, signal),
   };
 }

@@ -38,6 +38,16 @@ export interface RunningProxy {
   exited: Promise<number | null>;
 }
 
+/** Signal a child started by a helper and wait for its exit code; SIGKILL if it has not exited within 10 s. */
+export async function stopChild(child: ChildProcess, exited: Promise<number | null>, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  child.kill(signal);
+  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const code = await exited;
+  clearTimeout(t);
+  return code;
+}
+
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
@@ -87,14 +97,7 @@ export async function startProxy(bootstrap: object | string, opts: { args?: stri
     stdout: () => out,
     admin,
     exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
-    },
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, exited, signal),
   };
   if (opts.waitReady !== false) {
     const deadline = Date.now() + 15_000;
