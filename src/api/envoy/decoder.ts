@@ -115,7 +115,8 @@ function inDocumentOrder(errors: ConfigError[]): ConfigError[] {
 const join = (path: string, name: string) => (path ? `${path}.${name}` : name);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 
-function describe(v: unknown): string {
+/** A value as error messages name it ("a list", "string \"…\""): shared with the xDS JSON codec. */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'an object';

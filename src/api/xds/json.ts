@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import type * as Protobuf from 'protobufjs';
 import { ConfigError, type ErrorCode } from '../../common/errors.js';
+import { describe } from '../envoy/decoder.js';
 import { jsonName, wireMessage, type Scalar, type WireEnum, type WireField, type WireMessage } from './protos.js';
 import { messageName } from './type-urls.js';
 
@@ -103,14 +104,6 @@ const MAX_DURATION_SECONDS = 315_576_000_000; // 10000 years, protobuf's limit
 
 const join = (path: string, name: string) => (path ? `${path}.${name}` : name);
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
-  return `${typeof v} ${String(v)}`;
-}
 
 function fail(path: string, reason: string, code: ErrorCode = 'MW_CONFIG_INVALID'): never {
   throw new ConfigError(code, path, reason);
