@@ -15,7 +15,8 @@
 //      XDS_TIMEOUT_MS (120000), XDS_LOG_LEVEL (info), XDS_DEBOUNCE_MS (control plane default),
 //      XDS_CPU_PROF=<dir> (write the control plane's .cpuprofile there and print where its time went),
 //      XDS_KEEP_TMP=1 (keep config dirs and logs), XDS_MESHWORK=<path> (another build's bin/meshwork),
-//      XDS_CP_NODE_ARGS='--flag ...' (extra node flags for the control plane).
+//      XDS_CP_NODE_ARGS='--flag ...' (extra node flags for the control plane),
+//      XDS_CLIENT_NODE_ARGS='--flag ...' (node flags for the client processes; see CLIENT_NODE_ARGS).
 import { fork, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -51,6 +52,7 @@ const CPU_PROF = process.env.XDS_CPU_PROF ? path.resolve(process.env.XDS_CPU_PRO
 const KEEP_TMP = Boolean(process.env.XDS_KEEP_TMP);
 // Extra node flags for the control plane, e.g. `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/x`.
 const CP_NODE_ARGS = (process.env.XDS_CP_NODE_ARGS || '').split(' ').filter(Boolean);
+const CLIENT_NODE_ARGS = (process.env.XDS_CLIENT_NODE_ARGS || '').split(' ').filter(Boolean);
 const MODES = list('XDS_MODES', 'sotw,delta');
 // A list of change kinds (CHANGES below), or a count: that many `endpoint` changes, the most common kind.
 const CHANGE_KINDS = /^\d+$/.test(process.env.XDS_CHANGES ?? '')
@@ -420,7 +422,7 @@ class ClientProc {
     const err = path.join(logDir, `${name}.stderr`);
     const fd = fs.openSync(err, 'w');
     // fork() inherits this process's CPU affinity: the clients run on CLIENT_CORE with the harness.
-    const child = fork(path.join(BENCH_DIR, 'xds-client.mjs'), [], { detached: true, stdio: ['ignore', fd, fd, 'ipc'] });
+    const child = fork(path.join(BENCH_DIR, 'xds-client.mjs'), [], { detached: true, stdio: ['ignore', fd, fd, 'ipc'], execArgv: [...process.execArgv, ...CLIENT_NODE_ARGS] });
     fs.closeSync(fd);
     track(child, name, err);
     this.child = child;
@@ -852,7 +854,7 @@ async function main() {
     settings: {
       clients: CLIENTS, clusters: CLUSTERS, endpointsPerCluster: ENDPOINTS, clientProcesses: CLIENT_PROCS, streamsPerConnection: STREAMS_PER_CONN,
       clientFlowControlWindowBytes: CLIENT_WINDOW_BYTES, modes: MODES, changes: CHANGE_KINDS, quietMs: QUIET_MS, logLevel: LOG_LEVEL,
-      debounceMs: DEBOUNCE_MS ? Number(DEBOUNCE_MS) : 'default', controlPlaneCore: Number(CP_CORE), clientCore: Number(CLIENT_CORE), cpuProfile: Boolean(CPU_PROF), controlPlaneNodeArgs: CP_NODE_ARGS, meshwork: MESHWORK,
+      debounceMs: DEBOUNCE_MS ? Number(DEBOUNCE_MS) : 'default', controlPlaneCore: Number(CP_CORE), clientCore: Number(CLIENT_CORE), cpuProfile: Boolean(CPU_PROF), controlPlaneNodeArgs: CP_NODE_ARGS, clientNodeArgs: CLIENT_NODE_ARGS, meshwork: MESHWORK,
     },
     targets: { allAckMs: TARGET_ALL_ACK_MS, rssMb: TARGET_RSS_MB, anchor: ANCHOR },
     machine: { cpu: os.cpus()[0]?.model, cpus: os.cpus().length, kernel: os.release(), loadavgAtStart },

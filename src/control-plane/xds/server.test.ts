@@ -115,7 +115,8 @@ test('SotW push order: CDS (the removed cluster kept), EDS, SDS; LDS and RDS onc
     assert.deepEqual(got, ['cds:a,b', 'eds:b', 'sds:s1']);
     // The CDS response added b: listeners, routes and removals wait for the client's answer (stream.ts).
     s.send(sotwRequest(TYPE_URL.SECRET, undefined, { resource_names: ['s1', 'probe'] }));
-    assert.equal(shortNames(await s.next()), 'sds:s1', 'only the probe answer before the CDS is answered');
+    // (a named type's SotW response carries what is new to the client: s1 went out above, probe does not exist)
+    assert.equal(shortNames(await s.next()), 'sds:', 'only the probe answer before the CDS is answered');
     s.send(ack(cds));
     assert.deepEqual([shortNames(await s.next()), shortNames(await s.next()), shortNames(await s.next())], ['lds:l1', 'rds:r1', 'cds:b']);
   } finally {

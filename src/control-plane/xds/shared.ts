@@ -30,6 +30,7 @@ export class Change {
   private _removed?: readonly string[];
   private _added?: boolean;
   private _withRemoved?: Resources;
+  private _upsertSet?: Resources;
 
   constructor(
     readonly prev: Resources,
@@ -52,6 +53,12 @@ export class Change {
       this._added = added;
     }
     return this._upserts;
+  }
+
+  /** `upserts` as a set: what a SotW response of a named type (EDS, RDS, SDS) carries. One Map for every
+   *  stream making this change, so its encoding is shared too. */
+  get upsertSet(): Resources {
+    return (this._upsertSet ??= new Map(this.upserts.map((e) => [e.name, e])));
   }
 
   /** some name of `next` is new to `prev` */

@@ -149,10 +149,55 @@ test('stale nonce: an answer to an older response is ignored, even one that chan
     // The same change answering the latest response is taken.
     s.send(ack(e2, ['a', 'b']));
     const e3 = await s.next();
-    assert.deepEqual(namesOf(e3), ['a', 'b']);
+    // EDS is a named type: the response carries the newly subscribed b, not a again (sotw-stream.ts)
+    assert.deepEqual(namesOf(e3), ['b']);
     eds = server.syncz()[0]!.types.eds!;
     assert.equal(eds.acked, e2.version_info);
     assert.equal(eds.sent, e3.version_info);
+  } finally {
+    await stop();
+  }
+});
+
+test('named types are grouped as in delta: a push carries what changed, an unsubscription nothing; CDS stays whole', async () => {
+  const g = generator();
+  const { server, client, stop } = await startServer(g);
+  try {
+    const s = client.sotw();
+    s.send(sotwRequest(TYPE_URL.CLUSTER, NODE));
+    const cds1 = await s.next();
+    s.send(ack(cds1));
+    s.send(sotwRequest(TYPE_URL.ENDPOINT, undefined, { resource_names: ['a', 'b'] }));
+    const eds1 = await s.next();
+    assert.deepEqual(namesOf(eds1).sort(), ['a', 'b'], 'a first response carries the whole subscription');
+    s.send(ack(eds1, ['a', 'b']));
+
+    // b's endpoints move and a cluster changes: EDS carries b alone, CDS both clusters
+    g.set(TYPE_URL.CLUSTER, [cluster('a', '7s'), cluster('b')]);
+    g.set(TYPE_URL.ENDPOINT, [endpoints('a', 1001), endpoints('b', 2002)]);
+    server.requestPush('test');
+    const cds2 = await s.next();
+    assert.deepEqual(namesOf(cds2).sort(), ['a', 'b']);
+    const eds2 = await s.next();
+    assert.equal(eds2.type_url, TYPE_URL.ENDPOINT);
+    assert.deepEqual(namesOf(eds2), ['b']);
+    assert.notEqual(eds2.version_info, eds1.version_info, 'the version is that of the whole subscribed set');
+    s.send(ack(cds2));
+    s.send(ack(eds2, ['a', 'b']));
+
+    // dropping b: an answer without resources moves the client to the version of {a}
+    s.send(ack(eds2, ['a']));
+    const eds3 = await s.next();
+    assert.equal(eds3.type_url, TYPE_URL.ENDPOINT);
+    assert.deepEqual(namesOf(eds3), []);
+    s.send(ack(eds3, ['a']));
+    await until(() => server.syncz()[0]!.types.eds!.status === 'SYNCED');
+    assert.equal(server.syncz()[0]!.types.eds!.acked, eds3.version_info);
+    assert.notEqual(eds3.version_info, eds2.version_info);
+    // the config dump shows the whole set the client holds, not the last response
+    const dump = server.configDump('proxy-1') as { types: Record<string, { resources: { cluster_name?: string }[] }> };
+    assert.deepEqual(dump.types.eds!.resources.map((r) => r.cluster_name), ['a']);
+    await assertNothingSent(s);
   } finally {
     await stop();
   }

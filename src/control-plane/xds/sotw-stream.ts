@@ -1,7 +1,12 @@
-// State-of-the-world xDS on one stream (StreamAggregatedResources, or a standalone Stream* service). Every
-// response of a type carries the whole set the client asked for; for LDS and CDS, a resource missing from a
-// response is deleted, for the named types (RDS, EDS, SDS) the client drops a resource when nothing refers to
-// it any more.
+// State-of-the-world xDS on one stream (StreamAggregatedResources, or a standalone Stream* service). An LDS or
+// CDS response carries the whole set, and a resource missing from it is deleted. The named types (RDS, EDS,
+// SDS) are grouped into responses as in delta, which the protocol allows ("all resource types except Listener
+// and Cluster are grouped into responses in the same way as in the incremental protocol variants"): a response
+// carries the resources that changed or were newly subscribed, a resource missing from it is unchanged, and
+// the client drops one when nothing refers to it any more (Envoy's GrpcMuxImpl and gRPC's xDS client both
+// work this way). A first response on a stream carries the whole subscription. Why: one endpoint change used
+// to send each of 1,000 clients all 1,000 of its ClusterLoadAssignments (215 KB) again; now it sends one.
+// The version stays that of the whole subscribed set, so ACKs and /debug/syncz mean the same either way.
 import { TYPE_URL, WILDCARD_TYPES, type DiscoveryRequest } from '../../api/xds/index.js';
 import { internNames } from './names.js';
 import type { Change } from './shared.js';
@@ -59,7 +64,14 @@ export class SotwStream extends XdsStream<DiscoveryRequest> {
       this.deferred = true;
       return;
     }
-    this.respond(st, next, version);
+    // Named types: what the client lacks (newly subscribed or changed since our last response). An
+    // unsubscription alone gets a response without resources, which moves the client to the new version.
+    this.respond(st, next, version, first ? next : this.partial(st, next));
+  }
+
+  /** What a response moving `st` to `next` carries: the whole set for LDS/CDS, the difference for named types. */
+  private partial(st: TypeState, next: Resources): Resources {
+    return WILDCARD_TYPES.has(st.typeUrl) ? next : this.ctx.shared.change(st.resources, next).upsertSet;
   }
 
   push(): void {
@@ -87,9 +99,11 @@ export class SotwStream extends XdsStream<DiscoveryRequest> {
         this.deferred = true;
         continue;
       }
+      // A request answered late (behind a hold) gets the whole subscription, as on a first response.
+      const carried = p.st.owed ? p.next : this.partial(p.st, p.next);
       p.st.owed = undefined;
       if (p.removed.length === 0) {
-        this.respond(p.st, p.next, p.version);
+        this.respond(p.st, p.next, p.version, carried);
         continue;
       }
       const both = p.change.withRemoved;
@@ -102,11 +116,12 @@ export class SotwStream extends XdsStream<DiscoveryRequest> {
     for (const p of plans.reverse()) if (p.removed.length > 0) this.respond(p.st, p.next, p.version);
   }
 
-  private respond(st: TypeState, resources: Resources, version: string): void {
+  /** Move the client to `resources` (at `version`) with a response carrying `carried` (see partial()). */
+  private respond(st: TypeState, resources: Resources, version: string, carried: Resources = resources): void {
     // What the client has is our previous response (a fresh stream: nothing), so a first CDS response adds.
     const added = st.typeUrl === TYPE_URL.CLUSTER && this.ctx.shared.change(st.resources, resources).added;
     // Encoded once per set, and sent as it is by every stream that gets this set.
-    this.send(st, this.ctx.shared.sotwMessage(st.typeUrl, resources, version), version, resources);
+    this.send(st, this.ctx.shared.sotwMessage(st.typeUrl, carried, version), version, resources);
     this.holdIfAdded(st, added);
   }
 }
