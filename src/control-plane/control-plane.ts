@@ -87,6 +87,7 @@ export class ControlPlane {
       counter('meshwork_xds_responses_total', 'Discovery responses sent', x.responses),
       counter('meshwork_xds_acks_total', 'ACKs received', x.acks),
       counter('meshwork_xds_nacks_total', 'NACKs received', x.nacks),
+      counter('meshwork_xds_hold_timeouts_total', 'Routes sent without the answer to a CDS response that added clusters (after the hold timeout)', x.holdTimeouts),
       gauge('meshwork_config_errors', 'Configuration errors currently active (their files serve their last good resources)', status.errors.length),
       counter('meshwork_config_rejected_total', 'Config file versions rejected since start', this.source.rejectedTotal),
       {

@@ -100,7 +100,7 @@ export class XdsServer {
   private readonly grpc: grpc.Server;
   private readonly streams = new Set<Stream>();
   private readonly queue: PushQueue;
-  private readonly counters: Counters = { pushes: 0, pushRequests: 0, pushTimeMsLast: 0, pushTimeMsTotal: 0, responses: 0, acks: 0, nacks: 0 };
+  private readonly counters: Counters = { pushes: 0, pushRequests: 0, pushTimeMsLast: 0, pushTimeMsTotal: 0, responses: 0, acks: 0, nacks: 0, holdTimeouts: 0 };
   private readonly ctx: StreamContext;
   private nextConnection = 0;
   private closing: Promise<void> | undefined;

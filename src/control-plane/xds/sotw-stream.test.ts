@@ -351,15 +351,17 @@ test('hold: behind a CDS response that adds clusters, LDS/RDS answers and pushes
 });
 
 test('hold: a client that never answers the CDS response gets its listeners after holdTimeoutMs', async () => {
-  const { client, stop } = await startServer(generator(), { holdTimeoutMs: 100 });
+  const { server, client, stop } = await startServer(generator(), { holdTimeoutMs: 100 });
   try {
     const s = client.sotw();
     s.send(sotwRequest(TYPE_URL.CLUSTER, NODE));
     assert.equal((await s.next()).type_url, TYPE_URL.CLUSTER);
     s.send(sotwRequest(TYPE_URL.LISTENER, undefined));
+    assert.equal(server.metrics().holdTimeouts, 0);
     const lds = await s.next(3000);
     assert.equal(lds.type_url, TYPE_URL.LISTENER);
     assert.deepEqual(namesOf(lds), ['l1', 'l2']);
+    assert.equal(server.metrics().holdTimeouts, 1, 'counted for /metrics');
   } finally {
     await stop();
   }

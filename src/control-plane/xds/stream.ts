@@ -18,6 +18,8 @@ export interface Counters {
   responses: number;
   acks: number;
   nacks: number;
+  /** holds that ended by holdTimeoutMs instead of the client's answer */
+  holdTimeouts: number;
 }
 
 /** What a stream needs from its server. */
@@ -62,6 +64,19 @@ export class TypeState {
 
   constructor(readonly typeUrl: string) {}
 }
+
+/** At most one log line per `intervalMs`. */
+class LogLimiter {
+  private last = -Infinity;
+  constructor(private readonly intervalMs: number) {}
+  allow(): boolean {
+    const now = performance.now();
+    if (now - this.last < this.intervalMs) return false;
+    this.last = now;
+    return true;
+  }
+}
+const holdWarnings = new LogLimiter(10_000);
 
 // LDS and RDS responses wait behind a CDS response that added clusters (XdsStream.hold).
 const HELD_TYPES: ReadonlySet<string> = new Set([TYPE_URL.LISTENER, TYPE_URL.ROUTE]);
@@ -148,10 +163,14 @@ export abstract class XdsStream<Req extends Request = Request> {
     if (!added || st.typeUrl !== TYPE_URL.CLUSTER) return;
     if (this.hold) clearTimeout(this.hold.timer);
     const timer = setTimeout(() => {
-      this.ctx.log.warn(
-        { proxy: this.proxy?.node.id, connection: this.connectionId, nonce: this.hold?.nonce, ms: this.ctx.holdTimeoutMs },
-        'the client did not answer a CDS response that added clusters; sending the held routes anyway',
-      );
+      // A whole fleet reconnecting at once times out together: one line per burst, the count in the metrics.
+      const n = ++this.ctx.counters.holdTimeouts;
+      if (holdWarnings.allow()) {
+        this.ctx.log.warn(
+          { proxy: this.proxy?.node.id, connection: this.connectionId, nonce: this.hold?.nonce, ms: this.ctx.holdTimeoutMs, holdTimeoutsTotal: n },
+          'the client did not answer a CDS response that added clusters; sending the held routes anyway (further ones within 10 s are only counted)',
+        );
+      }
       this.endHold();
     }, this.ctx.holdTimeoutMs);
     timer.unref();
