@@ -18,6 +18,23 @@ Options:
       --service-zone <zone>    node.locality.zone
       --no-watch               do not watch the config file
   -h, --help                   this help
+
+Joining a mesh (no config file: the bootstrap is generated and the rest comes from the control plane over ADS):
+      --sidecar                run as the sidecar of one workload
+      --gateway <name>         run as a gateway named <name> (Gateways select it by --labels)
+      --control-plane <h:p>    the control plane's xDS address (default 127.0.0.1:15010)
+      --service <name>         sidecar: the service its workload serves ("reviews" or an FQDN)
+      --namespace <ns>         (default "default")
+      --labels <k=v,...>       workload labels; repeatable (e.g. --labels app=reviews,version=v2)
+      --port <p[:app[:listen]][/proto]>
+                               sidecar: a service port, the app's port on 127.0.0.1 (default p), the port the
+                               sidecar's inbound listener takes (default p); repeatable, e.g. --port 9080:8080
+      --ip <addr>              the address other proxies reach this workload at (default 127.0.0.1)
+      --outbound-bind <addr>   sidecar: address of its outbound listeners (default 127.0.0.1; give each sidecar
+                               on one machine its own, e.g. 127.0.0.2)
+      --admin-address <h:p>    admin listener (default 127.0.0.1 on a free port, reported to the control plane)
+      --service-account <sa>   workload identity (default "default")
+      --delta                  incremental xDS (DeltaAggregatedResources)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -36,6 +53,18 @@ export async function run(argv: string[]): Promise<number> {
         'service-zone': { type: 'string' },
         'no-watch': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        sidecar: { type: 'boolean', default: false },
+        gateway: { type: 'string' },
+        'control-plane': { type: 'string', default: '127.0.0.1:15010' },
+        service: { type: 'string' },
+        namespace: { type: 'string', default: 'default' },
+        labels: { type: 'string', multiple: true, default: [] },
+        port: { type: 'string', multiple: true, default: [] },
+        ip: { type: 'string', default: '127.0.0.1' },
+        'outbound-bind': { type: 'string' },
+        'admin-address': { type: 'string' },
+        'service-account': { type: 'string' },
+        delta: { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -61,10 +90,21 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`meshwork proxy: --mode must be serve or validate\n`);
     return 2;
   }
+  let meshYaml: string | undefined;
+  if (values.sidecar || values.gateway !== undefined) {
+    try {
+      meshYaml = await meshBootstrapText(values);
+    } catch (err) {
+      process.stderr.write(`meshwork proxy: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const { ProxyServer, readBootstrap } = await import('../proxy/server/server.js');
   const opts = {
     configPath: values['config-path'],
     configYaml: values['config-yaml'],
+    // the generated bootstrap is the base --config-yaml merges over (as over a file)
+    configGenerated: meshYaml !== undefined ? { text: meshYaml, source: values.sidecar ? '--sidecar' : '--gateway' } : undefined,
     drainTimeMs: drain * 1000,
     serviceNode: values['service-node'],
     serviceCluster: values['service-cluster'],
@@ -109,6 +149,34 @@ export async function run(argv: string[]): Promise<number> {
     process.exit(1);
   }
   return -1; // keep running
+}
+
+/** The generated bootstrap of a mesh proxy (--sidecar / --gateway), as JSON text (which YAML reads too). */
+async function meshBootstrapText(values: Record<string, string | boolean | string[] | undefined>): Promise<string> {
+  const { meshBootstrap, parseLabels, parsePortSpec, splitHostPort, freePort } = await import('../proxy/server/mesh-bootstrap.js');
+  const sidecar = values.sidecar === true;
+  if (sidecar && values.gateway !== undefined) throw new Error('--sidecar and --gateway exclude each other');
+  if (values['config-path']) throw new Error('--sidecar/--gateway generate the bootstrap: give no -c (use --config-yaml to add to it)');
+  const ports = (values.port as string[]).map(parsePortSpec);
+  if (!sidecar && ports.length > 0) throw new Error('--port is for sidecars (a gateway listens on its Gateway servers\' ports)');
+  const admin = values['admin-address'] ? splitHostPort(values['admin-address'] as string, '--admin-address') : { host: '127.0.0.1', port: 0 };
+  // The control plane shows where each proxy's admin listens, so an ephemeral port is chosen here, not by bind.
+  const adminPort = admin.port || (await freePort(admin.host));
+  const bootstrap = meshBootstrap({
+    type: sidecar ? 'sidecar' : 'router',
+    controlPlane: values['control-plane'] as string,
+    service: values.service as string | undefined,
+    name: sidecar ? undefined : (values.gateway as string),
+    namespace: values.namespace as string,
+    labels: parseLabels(values.labels as string[]),
+    ports,
+    ip: values.ip as string,
+    outboundBind: values['outbound-bind'] as string | undefined,
+    admin: { address: admin.host, port: adminPort },
+    serviceAccount: values['service-account'] as string | undefined,
+    delta: values.delta === true,
+  });
+  return JSON.stringify(bootstrap);
 }
 
 function printConfigError(err: unknown): void {

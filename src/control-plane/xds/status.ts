@@ -31,6 +31,12 @@ export interface SyncStatus {
   peer: string;
   delta: boolean;
   connectedAt: string;
+  /** the proxy's admin address, from its node metadata (ADMIN: what `meshwork proxy --sidecar/--gateway` send) */
+  admin?: string;
+  /** from node metadata when present: MESH_TYPE (sidecar | router), NAMESPACE, LABELS */
+  type?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
   /** keyed by lds/rds/cds/eds/sds (other type URLs by their full URL) */
   types: Record<string, TypeSyncStatus>;
 }
@@ -79,6 +85,22 @@ export function streamSyncStatus(s: XdsStream, now: number): SyncStatus {
     peer: s.peer,
     delta: s.delta,
     connectedAt: s.connectedAt.toISOString(),
+    ...nodeFacts(s.proxy?.node.metadata),
     types,
   };
+}
+
+/** What a tool listing proxies wants from node metadata; only well-formed values, nothing else of it. */
+function nodeFacts(md: Record<string, unknown> | undefined): Pick<SyncStatus, 'admin' | 'type' | 'namespace' | 'labels'> {
+  if (!md) return {};
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const out: Pick<SyncStatus, 'admin' | 'type' | 'namespace' | 'labels'> = {};
+  if (str(md.ADMIN)) out.admin = str(md.ADMIN);
+  if (str(md.MESH_TYPE)) out.type = str(md.MESH_TYPE);
+  if (str(md.NAMESPACE)) out.namespace = str(md.NAMESPACE);
+  const labels = md.LABELS;
+  if (labels && typeof labels === 'object' && !Array.isArray(labels) && Object.values(labels).every((v) => typeof v === 'string')) {
+    out.labels = labels as Record<string, string>;
+  }
+  return out;
 }

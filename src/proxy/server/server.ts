@@ -27,6 +27,8 @@ export { VERSION } from './version.js';
 export interface ServerOptions {
   configPath?: string;
   configYaml?: string;
+  /** a generated bootstrap (`meshwork proxy --sidecar/--gateway`), the base --config-yaml merges over */
+  configGenerated?: { text: string; source: string };
   drainTimeMs: number;
   serviceNode?: string;
   serviceCluster?: string;
@@ -52,11 +54,16 @@ interface ServerStats {
 }
 
 /** Read the bootstrap from a file path and/or inline YAML (--config-yaml is merged over the file, as in Envoy). */
-export function readBootstrap(opts: Pick<ServerOptions, 'configPath' | 'configYaml'>): { bootstrap: any; text: string } {
-  if (!opts.configPath && !opts.configYaml) throw new MeshworkError('MW_CLI_USAGE', 'Cannot start: give a config with -c/--config-path or --config-yaml');
+export function readBootstrap(opts: Pick<ServerOptions, 'configPath' | 'configYaml' | 'configGenerated'>): { bootstrap: any; text: string } {
+  if (!opts.configPath && !opts.configYaml && !opts.configGenerated) {
+    throw new MeshworkError('MW_CLI_USAGE', 'Cannot start: give a config with -c/--config-path or --config-yaml');
+  }
   let text = '';
   let bootstrap: any;
-  if (opts.configPath) {
+  if (opts.configGenerated) {
+    text = opts.configGenerated.text;
+    bootstrap = loadBootstrapText(text, opts.configGenerated.source);
+  } else if (opts.configPath) {
     try {
       text = fs.readFileSync(opts.configPath, 'utf8');
     } catch (err) {
