@@ -5,24 +5,17 @@
 // resources of that file keep being served (a NACK-like rule, so one bad edit never takes routes away), while
 // other files still update. A file rejected for a duplicate name is tried again whenever the directory changes,
 // so removing the other definition lets it in without touching it.
-import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ConfigErrors } from '../../../common/errors.js';
 import { logger } from '../../../common/log.js';
 import { TYPE_URL } from '../../../api/xds/index.js';
 import type { Generator, ProxyInfo } from '../../xds/server.js';
+import { DirScanner, type FileChange } from './dir-scanner.js';
 import { parseResourceFile, typeShortName, type FileResource } from './parse.js';
 
 const log = logger('config-dir');
 
-const CONFIG_FILE = /\.(ya?ml|json)$/i;
-
 interface FileState {
-  /** the text last read, so that an event on an unchanged file costs no parse */
-  text: string;
-  /** the file's stat taken before that read: a re-read after events naming other files skips a file whose
-   *  stat did not change */
-  stat?: StatKey;
   /** what this file serves: its last accepted resources */
   good: FileResource[];
   /** parsed and valid, but waiting for a duplicate name elsewhere to go away */
@@ -59,46 +52,26 @@ export class FileSource implements Generator {
   private named = new Map<string, NamedCache>();
   private generation = 0;
   private rejected = 0;
-  private watcher: fs.FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private scanning: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
-  /** files named by watch events since the last re-read began; `all` after an event without a name or an
-   *  explicit reload() */
-  private dirty = new Set<string>();
-  private dirtyAll = true;
-  private closed = false;
+  private readonly scanner: DirScanner;
 
   constructor(private readonly opts: FileSourceOptions) {
     this.dir = path.resolve(opts.dir);
+    this.scanner = new DirScanner({ dir: opts.dir, debounceMs: opts.debounceMs, onChanges: (changes) => this.apply(changes) });
   }
 
   /** Reads the directory and (unless `watch` is false) starts watching it. Throws (MW_CONFIG_PARSE) when the
    *  directory itself cannot be read; bad files are only logged and counted, as on every later change. */
-  async start(opts: { watch?: boolean } = {}): Promise<void> {
-    try {
-      if (!(await fs.promises.stat(this.dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    } catch (err) {
-      throw new ConfigError('MW_CONFIG_PARSE', '', `Cannot read config dir "${this.opts.dir}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    // Watch before the first read, so that a change made during it is not missed. The directory, not each
-    // file: editors and ConfigMap mounts replace files by rename, which ends a per-file watch. Any event leads
-    // to a re-read of the whole directory, where an unchanged file costs a read and a string compare.
-    if (opts.watch !== false) {
-      this.watcher = fs.watch(this.dir, { persistent: false }, (_event, name) => {
-        if (name) this.dirty.add(String(name));
-        else this.dirtyAll = true;
-        this.schedule();
-      });
-      this.watcher.on('error', (err) => log.error({ err: err.message, dir: this.opts.dir }, 'cannot watch the config dir; changes are no longer picked up'));
-    }
-    await this.reload();
+  start(opts: { watch?: boolean } = {}): Promise<void> {
+    return this.scanner.start(opts);
   }
 
   close(): void {
-    this.closed = true;
-    this.watcher?.close();
-    if (this.timer) clearTimeout(this.timer);
+    this.scanner.close();
+  }
+
+  /** Re-reads the directory now, every file. */
+  reload(): Promise<void> {
+    return this.scanner.reload();
   }
 
   /** Files rejected since start (each rejection of an edit counts once). */
@@ -153,73 +126,17 @@ export class FileSource implements Generator {
     return { dir: this.opts.dir, generation: this.generation, resources, errors };
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.rescan();
-    }, this.opts.debounceMs ?? 50);
-  }
-
-  /** Re-reads the directory now, every file. One re-read at a time: calls during one share the single
-   *  re-read queued after it, which sees every change made before they were called. */
-  reload(): Promise<void> {
-    this.dirtyAll = true;
-    return this.rescan();
-  }
-
-  /** Re-reads what changed: every file after reload() or an event without a name, else the files the watch
-   *  named and those whose stat changed. (Reading all 1,000 files of a large dir after each edit cost more
-   *  than the push it led to.) */
-  private rescan(): Promise<void> {
-    if (this.scanning) {
-      return (this.queued ??= this.scanning.then(() => {
-        this.queued = undefined;
-        return this.closed ? undefined : this.rescan();
-      }));
-    }
-    this.scanning = this.scan()
-      .catch((err) => log.error({ err: (err as Error).message, dir: this.opts.dir }, 'cannot read the config dir'))
-      .finally(() => (this.scanning = undefined));
-    return this.scanning;
-  }
-
-  private async scan(): Promise<void> {
-    // Taken before reading, so that an event during the re-read is not lost: it leads to another one.
-    const all = this.dirtyAll;
-    const named = this.dirty;
-    this.dirtyAll = false;
-    this.dirty = new Set();
-    const names = (await fs.promises.readdir(this.dir)).filter((n) => CONFIG_FILE.test(n) && !n.startsWith('.')).sort();
+  /** One re-read's changed files: parse them, then accept what is valid and not defined elsewhere. */
+  private apply(changes: FileChange[]): void {
     const changed: string[] = [];
-    const present = new Set<string>();
-    for (const name of names) {
-      // Files are named as the user named the dir, so that error locations read like the command line.
-      const file = path.join(this.opts.dir, name);
+    for (const { file, text } of changes) {
       const prev = this.files.get(file);
-      // Taken before the read: a write after it changes the stat again, so the next re-read reads the file.
-      let stat: StatKey | undefined;
-      try {
-        stat = statKey(fs.statSync(file));
-      } catch {
-        continue; // gone, or mid-rename: the next event brings the new state
-      }
-      if (prev && !all && !named.has(name) && prev.stat && sameStat(prev.stat, stat)) {
-        present.add(file);
+      if (text === undefined) {
+        this.files.delete(file);
+        if (prev?.good.length) changed.push(path.basename(file));
         continue;
       }
-      let text: string;
-      try {
-        text = await fs.promises.readFile(file, 'utf8');
-      } catch {
-        continue; // a directory, a dangling link, or mid-rename: the next event brings the new state
-      }
-      present.add(file);
-      if (prev) prev.stat = stat;
-      if (prev && prev.text === text) continue;
-      const state: FileState = prev ?? { text, stat, good: [], errors: [] };
-      state.text = text;
+      const state: FileState = prev ?? { good: [], errors: [] };
       state.pending = undefined;
       try {
         state.pending = parseResourceFile(text, file);
@@ -229,11 +146,6 @@ export class FileSource implements Generator {
         this.reject(file, state.errors);
       }
       this.files.set(file, state);
-    }
-    for (const [file, state] of this.files) {
-      if (present.has(file)) continue;
-      this.files.delete(file);
-      if (state.good.length) changed.push(path.basename(file));
     }
     // Accept pending files in name order, each checked against what the others serve at that moment, so the
     // served set never holds a name twice.
@@ -303,17 +215,6 @@ export class FileSource implements Generator {
 function sameResources(a: FileResource[], b: FileResource[]): boolean {
   return a.length === b.length && a.every((r, i) => r.typeUrl === b[i]!.typeUrl && r.name === b[i]!.name && r.version === b[i]!.version);
 }
-
-/** What tells a file's content changed without reading it: a rewrite changes size or times, an editor's or
- *  ConfigMap's rename the inode. */
-interface StatKey {
-  ino: number;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-}
-const statKey = (s: fs.Stats): StatKey => ({ ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs });
-const sameStat = (a: StatKey, b: StatKey) => a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 
 /** Same names, same entry objects. */
 function sameEntries(a: ReadonlyMap<string, FileResource>, b: ReadonlyMap<string, FileResource>): boolean {
