@@ -439,7 +439,10 @@ export class ActiveStream implements FilterCallbacks {
     const status = Number(headers.get(':status'));
     info.responseCode = status;
     info.responseHeaders = headers;
-    mutateResponseHeaders(headers, this.cfg, this.requestHeaders?.get('x-request-id'), this.isUpgrade && status === 101);
+    const cfg = this.cfg;
+    // the request id is only looked up when the response is to carry it
+    const requestId = cfg.alwaysSetRequestIdInResponse ? this.requestHeaders?.get('x-request-id') : undefined;
+    mutateResponseHeaders(headers, cfg, requestId, this.isUpgrade && status === 101);
     this.responseStarted = true;
     info.firstDownstreamTxByteSent = info.elapsed();
     if (this.isHead && !endStream) {

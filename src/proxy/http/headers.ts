@@ -55,6 +55,18 @@ export class HeaderMap {
     return false;
   }
 
+  /** Whether any header name starts with `prefix` (non-empty). Lets per-request code skip several get() scans
+   * for a family of headers (x-envoy-*) that requests rarely carry. */
+  hasPrefix(prefix: string): boolean {
+    const a = this.raw;
+    const c0 = prefix.charCodeAt(0);
+    for (let i = 0; i < a.length; i += 2) {
+      const n = a[i]!;
+      if (n.charCodeAt(0) === c0 && n.startsWith(prefix)) return true;
+    }
+    return false;
+  }
+
   add(name: string, value: string): void {
     this.raw.push(name, value);
   }

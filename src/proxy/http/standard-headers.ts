@@ -8,8 +8,8 @@ import { ConfigError } from '../../common/errors.js';
 import type { HcmConfig } from './conn-manager-config.js';
 import type { HeaderMap } from './headers.js';
 
-/** Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 and the legacy ones Envoy also drops). */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding'];
+// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 and the legacy ones Envoy also drops): connection,
+// keep-alive, proxy-connection, transfer-encoding; removed by stripHopByHop / stripResponseHopByHop below.
 
 /**
  * Envoy's legacy notion of an internal address (Network::Utility::isInternalAddress): RFC 1918, 127.0.0.1 exactly,
@@ -112,15 +112,91 @@ function xffAddress(ip: string | undefined): string | undefined {
   return ip === undefined ? undefined : net.isIPv6(ip) ? `[${ip}]:0` : `${ip}:0`;
 }
 
+// Per-request header stripping is done in single passes over the flat header array (compacting it in place)
+// rather than one HeaderMap.remove() scan per name: about 25 names are checked on every request, and a scan +
+// splice each was the largest item of the connection manager's own per-request cost.
+
+const UNTRUSTED_SET = new Set(UNTRUSTED_CONTROL_HEADERS);
+const UNTRUSTED_AND_EDGE_SET = new Set([...UNTRUSTED_CONTROL_HEADERS, ...EDGE_ONLY_CONTROL_HEADERS]);
+const X_ENVOY = 'x-envoy-';
+// what stripHopByHop reports present
+const SEEN_XFF = 1;
+const SEEN_XFP = 2;
+const SEEN_REQUEST_ID = 4;
+
+/**
+ * Step 1 of mutateRequestHeaders in one pass: hop-by-hop headers (Connection kept on an upgrade), Upgrade unless
+ * upgrading, TE unless its first value is "trailers" (the first value decides for all TE lines, as Envoy's
+ * get() + remove() does), and x-envoy-internal. Returns which of the headers the next steps ask about are present.
+ */
+function stripHopByHop(a: string[], upgrade: boolean): number {
+  let w = 0;
+  let seen = 0;
+  let keepTe = -1; // -1: no TE seen yet; 0 / 1: the first TE value decided
+  for (let r = 0; r < a.length; r += 2) {
+    const name = a[r]!;
+    let drop = false;
+    // switch on the length first: most names are rejected by one integer compare
+    switch (name.length) {
+      case 2:
+        if (name === 'te') {
+          if (keepTe < 0) keepTe = a[r + 1]!.toLowerCase() === 'trailers' ? 1 : 0;
+          drop = keepTe === 0;
+        }
+        break;
+      case 7:
+        drop = !upgrade && name === 'upgrade';
+        break;
+      case 10:
+        drop = name === 'keep-alive' || (!upgrade && name === 'connection');
+        break;
+      case 12:
+        if (name === 'x-request-id') seen |= SEEN_REQUEST_ID;
+        break;
+      case 15:
+        if (name === 'x-forwarded-for') seen |= SEEN_XFF;
+        break;
+      case 16:
+        drop = name === 'proxy-connection' || name === 'x-envoy-internal';
+        break;
+      case 17:
+        if (name === 'transfer-encoding') drop = true;
+        else if (name === 'x-forwarded-proto') seen |= SEEN_XFP;
+        break;
+    }
+    if (drop) continue;
+    if (w !== r) {
+      a[w] = name;
+      a[w + 1] = a[r + 1]!;
+    }
+    w += 2;
+  }
+  if (w !== a.length) a.length = w;
+  return seen;
+}
+
+/** The x-envoy-* control headers an external request may not carry, and the route table's internal_only_headers, in one pass. */
+function stripExternal(a: string[], envoyNames: ReadonlySet<string>, internalOnly: readonly string[]): void {
+  let w = 0;
+  for (let r = 0; r < a.length; r += 2) {
+    const name = a[r]!;
+    if ((name.startsWith(X_ENVOY) && envoyNames.has(name)) || (internalOnly.length > 0 && internalOnly.includes(name))) continue;
+    if (w !== r) {
+      a[w] = name;
+      a[w + 1] = a[r + 1]!;
+    }
+    w += 2;
+  }
+  if (w !== a.length) a.length = w;
+}
+
 /** ConnectionManagerUtility::mutateRequestHeaders, step for step (minus tracing, XFCC and early data). */
 export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestContext): MutateResult {
-  // Envoy forwards Connection and Upgrade of an upgrade request verbatim: the upstream needs both to switch
-  for (const name of HOP_BY_HOP) if (!(ctx.upgrade && name === 'connection')) h.remove(name);
-  if (!ctx.upgrade) h.remove('upgrade');
-  const te = h.get('te');
-  if (te !== undefined && te.toLowerCase() !== 'trailers') h.remove('te');
-  // only this proxy says whether a request is internal
-  h.remove('x-envoy-internal');
+  // Envoy forwards Connection and Upgrade of an upgrade request verbatim: the upstream needs both to switch.
+  // Only this proxy says whether a request is internal (x-envoy-internal).
+  const seen = stripHopByHop(h.raw, ctx.upgrade);
+  const hasXff = (seen & SEEN_XFF) !== 0;
+  let hasXfp = (seen & SEEN_XFP) !== 0;
 
   const peerIp = ipOf(ctx.peer);
   // Envoy's final_remote_address, and whether it may be trusted as internal at all
@@ -128,15 +204,18 @@ export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestC
   let trustedChecks = false;
   if (cfg.useRemoteAddress) {
     // a request that already went through proxies (XFF present) is never internal
-    trustedChecks = !h.has('x-forwarded-for');
+    trustedChecks = !hasXff;
     // with trusted proxies in front, the client is the address they recorded, read before we append ours
-    if (cfg.xffNumTrustedHops > 0) remote = xffAddress(lastXffAddress(h, cfg.xffNumTrustedHops - 1)?.ip);
+    if (cfg.xffNumTrustedHops > 0 && hasXff) remote = xffAddress(lastXffAddress(h, cfg.xffNumTrustedHops - 1)?.ip);
     remote ??= ctx.peer;
     // Envoy appends its own node address instead of a loopback peer; Meshwork appends the peer as it is.
     if (!cfg.skipXffAppend) appendList(h, 'x-forwarded-for', peerIp);
     // an untrusted previous hop does not get to say which scheme the client used
-    if (cfg.xffNumTrustedHops === 0 || !h.has('x-forwarded-proto')) h.set('x-forwarded-proto', ctx.scheme);
-  } else {
+    if (cfg.xffNumTrustedHops === 0 || !hasXfp) {
+      h.set('x-forwarded-proto', ctx.scheme);
+      hasXfp = true;
+    }
+  } else if (hasXff) {
     // the trusted client address is xff_num_trusted_hops entries from the right of XFF; without XFF there is
     // none, and the request is external even from an internal peer
     const found = lastXffAddress(h, cfg.xffNumTrustedHops);
@@ -145,24 +224,26 @@ export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestC
       trustedChecks = found.single;
     }
   }
-  if (!h.has('x-forwarded-proto')) h.set('x-forwarded-proto', ctx.scheme);
+  if (!hasXfp) h.set('x-forwarded-proto', ctx.scheme);
 
   const internal = trustedChecks && remote !== undefined && cfg.isInternalAddress(ipOf(remote));
   const remoteAddress = remote ?? ctx.peer;
   // the first hop into the trusted network
   const edge = !internal && cfg.useRemoteAddress;
+  let hasRequestId = (seen & SEEN_REQUEST_ID) !== 0;
   if (internal) h.set('x-envoy-internal', 'true');
   else {
-    if (edge) for (const name of EDGE_ONLY_CONTROL_HEADERS) h.remove(name);
-    for (const name of UNTRUSTED_CONTROL_HEADERS) h.remove(name);
-    for (const name of cfg.routeTable.internalOnlyHeaders) h.remove(name);
+    const internalOnly = cfg.routeTable.internalOnlyHeaders;
+    stripExternal(h.raw, edge ? UNTRUSTED_AND_EDGE_SET : UNTRUSTED_SET, internalOnly);
+    if (hasRequestId && internalOnly.length > 0) hasRequestId = h.has('x-request-id');
   }
   if (cfg.via) appendList(h, 'via', cfg.via);
   if (edge) h.set('x-envoy-external-address', ipOf(remoteAddress));
 
   if (cfg.generateRequestId) {
     // an edge client's id is replaced (unless configured to keep it); otherwise one is only added when missing
-    if (!h.has('x-request-id') || (edge && !cfg.preserveExternalRequestId)) h.set('x-request-id', randomUUID());
+    if (!hasRequestId) h.add('x-request-id', randomUUID());
+    else if (edge && !cfg.preserveExternalRequestId) h.set('x-request-id', randomUUID());
   }
   return { remoteAddress, internal };
 }
@@ -172,16 +253,51 @@ function appendList(h: HeaderMap, name: string, value: string): void {
   h.set(name, prev ? `${prev},${value}` : value);
 }
 
+/** Hop-by-hop headers of a response (and Upgrade unless it is one) in one pass; returns whether Server is present. */
+function stripResponseHopByHop(a: string[], upgrade: boolean): boolean {
+  let w = 0;
+  let server = false;
+  for (let r = 0; r < a.length; r += 2) {
+    const name = a[r]!;
+    let drop = false;
+    switch (name.length) {
+      case 6:
+        if (name === 'server') server = true;
+        break;
+      case 7:
+        drop = !upgrade && name === 'upgrade';
+        break;
+      case 10:
+        drop = name === 'connection' || name === 'keep-alive';
+        break;
+      case 16:
+        drop = name === 'proxy-connection';
+        break;
+      case 17:
+        drop = name === 'transfer-encoding';
+        break;
+    }
+    if (drop) continue;
+    if (w !== r) {
+      a[w] = name;
+      a[w + 1] = a[r + 1]!;
+    }
+    w += 2;
+  }
+  if (w !== a.length) a.length = w;
+  return server;
+}
+
 export function mutateResponseHeaders(h: HeaderMap, cfg: HcmConfig, requestId: string | undefined, upgrade: boolean): void {
-  for (const name of HOP_BY_HOP) h.remove(name);
-  if (!upgrade) h.remove('upgrade');
-  else h.set('connection', 'upgrade');
+  const hasServer = stripResponseHopByHop(h.raw, upgrade);
+  if (upgrade) h.add('connection', 'upgrade');
   switch (cfg.serverHeaderTransformation) {
     case 'OVERWRITE':
-      h.set('server', cfg.serverName);
+      if (hasServer) h.set('server', cfg.serverName);
+      else h.add('server', cfg.serverName);
       break;
     case 'APPEND_IF_ABSENT':
-      if (!h.has('server')) h.set('server', cfg.serverName);
+      if (!hasServer) h.add('server', cfg.serverName);
       break;
   }
   if (cfg.alwaysSetRequestIdInResponse && requestId) h.set('x-request-id', requestId);
