@@ -31,10 +31,14 @@ for (let c = 0; c < 256; c++) {
   else if (c >= 0x41 && c <= 0x46) HEX[c] = c - 0x41 + 10;
 }
 
-export const CR = 13;
-export const LF = 10;
-export const SP = 32;
-export const HTAB = 9;
+/** The bytes the parsers compare against. A const enum, so that tsc writes them as literals: an imported
+ * `const` is read through a module cell with a hole check on every use, i.e. on every byte of a loop. */
+export const enum Ch {
+  CR = 13,
+  LF = 10,
+  SP = 32,
+  HTAB = 9,
+}
 
 /** Buffer's native one-copy latin1 decoder. It is what toString('latin1', s, e) ends up calling, minus the
  * encoding-name dispatch; @types/node does not declare it. */

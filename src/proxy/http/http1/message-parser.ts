@@ -16,7 +16,7 @@
 //    until it is complete, so it always starts at the first unconsumed byte, whichever buffer holds it.
 import { MeshworkError } from '../../../common/errors.js';
 import { HeaderMap } from '../headers.js';
-import { CR, FIELD_VALUE, HEX, HTAB, LF, SP, TCHAR, type Latin1Buffer } from './chars.js';
+import { Ch, FIELD_VALUE, HEX, type Latin1Buffer, TCHAR } from './chars.js';
 
 export type BodyKind = 'none' | 'length' | 'chunked';
 
@@ -211,8 +211,8 @@ export abstract class MessageParser {
           case S_HEAD: {
             if (!this.startLineDone && this.lineOff === 0) {
               // RFC 9112 §2.2: ignore empty lines before a start line (some clients send a CRLF after a body)
-              while (pos + 1 < end && buf[pos] === CR && buf[pos + 1] === LF) pos += 2;
-              if (pos === end || (buf[pos] === CR && pos + 1 === end)) return pos;
+              while (pos + 1 < end && buf[pos] === Ch.CR && buf[pos + 1] === Ch.LF) pos += 2;
+              if (pos === end || (buf[pos] === Ch.CR && pos + 1 === end)) return pos;
             }
             const r = this.parseSection(buf, pos, end);
             if (r < 0) return r === NEED_MORE ? pos : STOP;
@@ -238,7 +238,7 @@ export abstract class MessageParser {
             break;
           }
           case S_CHUNK_END: {
-            if (buf[pos] !== CR || (pos + 1 < end && buf[pos + 1] !== LF)) {
+            if (buf[pos] !== Ch.CR || (pos + 1 < end && buf[pos + 1] !== Ch.LF)) {
               this.fail(400, 'http1.invalid_chunk_end');
               return STOP;
             }
@@ -319,7 +319,7 @@ export abstract class MessageParser {
     if (this.scanOff > 0) {
       // an incomplete line: decode it only once its LF has arrived
       const from = ls + this.scanOff;
-      const lf = from < end ? buf.indexOf(LF, from) : -1;
+      const lf = from < end ? buf.indexOf(Ch.LF, from) : -1;
       if (lf < 0 || lf >= end) return this.sectionNeedMore(base, ls, end);
       this.scanOff = 0;
     }
@@ -328,12 +328,12 @@ export abstract class MessageParser {
       if (ls >= end) return this.sectionNeedMore(base, ls, end);
       const c = buf[ls];
       let next: number;
-      if (c === CR || c === LF) {
+      if (c === Ch.CR || c === Ch.LF) {
         // blank line: end of the section
-        if (c === LF) return this.fail(400, 'http1.bare_lf');
+        if (c === Ch.LF) return this.fail(400, 'http1.bare_lf');
         // a lone CR so far: look at the next byte itself rather than waiting for some later LF
         if (ls + 1 === end) return this.sectionNeedMore(base, ls, end, 0);
-        if (buf[ls + 1] !== LF) return this.fail(400, 'http1.bare_cr');
+        if (buf[ls + 1] !== Ch.LF) return this.fail(400, 'http1.bare_cr');
         next = ls + 2;
         if (next - base > this.maxHeadBytes) return this.fail(431, trailers ? 'http1.trailers_too_large' : 'http1.headers_too_large');
         this.lineOff = 0;
@@ -381,14 +381,17 @@ export abstract class MessageParser {
 
   /** One field line (header or trailer). Returns the offset after its CRLF, NEED_MORE, or STOP. */
   private parseFieldLine(buf: Buffer, base: number, ls: number, end: number, trailer: boolean): number {
+    // the tables in locals: an imported binding is re-read (cell load + hole check) on every byte otherwise
+    const tchar = TCHAR;
+    const fieldValue = FIELD_VALUE;
     let i = ls;
     let c = buf[i]!;
     // A line starting with whitespace is obs-fold (RFC 9112 §5.2), or whitespace between the start line and
     // the first field (§2.2): both are smuggling vectors, both rejected.
-    if (c === SP || c === HTAB) return this.fail(400, 'http1.obs_fold');
+    if (c === Ch.SP || c === Ch.HTAB) return this.fail(400, 'http1.obs_fold');
     let upper = 0;
     while (i < end) {
-      const t = TCHAR[buf[i]!]!;
+      const t = tchar[buf[i]!]!;
       if (t === 0) break;
       upper |= t;
       i++;
@@ -397,22 +400,22 @@ export abstract class MessageParser {
     c = buf[i]!;
     if (c !== 0x3a) {
       // RFC 9112 §5.1: no whitespace is allowed between the field name and colon; a server MUST reject it
-      if (c === SP || c === HTAB) return this.fail(400, 'http1.whitespace_before_colon');
-      if (c === CR || c === LF) return this.fail(400, 'http1.missing_colon');
+      if (c === Ch.SP || c === Ch.HTAB) return this.fail(400, 'http1.whitespace_before_colon');
+      if (c === Ch.CR || c === Ch.LF) return this.fail(400, 'http1.missing_colon');
       return this.fail(400, 'http1.invalid_header_name');
     }
     if (i === ls) return this.fail(400, 'http1.invalid_header_name');
     const ne = i++;
-    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    while (i < end && (buf[i] === Ch.SP || buf[i] === Ch.HTAB)) i++;
     const vs = i;
-    while (i < end && FIELD_VALUE[buf[i]!] === 1) i++;
+    while (i < end && fieldValue[buf[i]!] === 1) i++;
     if (i === end) return NEED_MORE;
     c = buf[i]!;
-    if (c !== CR) return this.fail(400, c === LF ? 'http1.bare_lf' : 'http1.invalid_characters');
+    if (c !== Ch.CR) return this.fail(400, c === Ch.LF ? 'http1.bare_lf' : 'http1.invalid_characters');
     if (i + 1 === end) return NEED_MORE;
-    if (buf[i + 1] !== LF) return this.fail(400, 'http1.bare_cr');
+    if (buf[i + 1] !== Ch.LF) return this.fail(400, 'http1.bare_cr');
     let ve = i;
-    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+    while (ve > vs && (buf[ve - 1] === Ch.SP || buf[ve - 1] === Ch.HTAB)) ve--;
     const k = this.lines;
     if (k === this.maxHeadersCount) return this.fail(431, trailer ? 'http1.too_many_trailers' : 'http1.too_many_headers');
     this.lines = k + 1;
@@ -481,7 +484,7 @@ export abstract class MessageParser {
   /** chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1). Returns the offset after the line, NEED_MORE or STOP. */
   private parseChunkSize(buf: Buffer, ls: number, end: number): number {
     const from = ls + this.scanOff;
-    const lf = buf.indexOf(LF, from);
+    const lf = buf.indexOf(Ch.LF, from);
     if (lf < 0 || lf >= end) {
       // 16 hex digits are more than any size we accept; the rest of a line can only be extensions
       if (end - ls > 16 + this.maxChunkExt + 1) return this.fail(413, 'http1.chunk_extension_too_large');
@@ -489,7 +492,7 @@ export abstract class MessageParser {
       return NEED_MORE;
     }
     this.scanOff = 0;
-    if (lf === ls || buf[lf - 1] !== CR) return this.fail(400, 'http1.bare_lf');
+    if (lf === ls || buf[lf - 1] !== Ch.CR) return this.fail(400, 'http1.bare_lf');
     const cr = lf - 1;
     let i = ls;
     let size = 0;
@@ -560,7 +563,7 @@ export function parseContentLength(v: string): number {
 /** chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), ext-val = token / quoted-string. */
 function validChunkExtensions(buf: Buffer, i: number, end: number): boolean {
   const ws = (k: number): number => {
-    while (k < end && (buf[k] === SP || buf[k] === HTAB)) k++;
+    while (k < end && (buf[k] === Ch.SP || buf[k] === Ch.HTAB)) k++;
     return k;
   };
   const token = (k: number): number => {

@@ -25,7 +25,7 @@
 // normalization and #fragment handling, Connection-header nomination checks.
 import { MeshworkError } from '../../../common/errors.js';
 import { HeaderMap } from '../headers.js';
-import { CR, LF, SP, TARGET, TCHAR, isAuthority } from './chars.js';
+import { Ch, isAuthority, TARGET, TCHAR } from './chars.js';
 import {
   CONN_CLOSE,
   CONN_KEEP_ALIVE,
@@ -162,22 +162,24 @@ export class RequestParser extends MessageParser {
   /** method SP request-target SP HTTP-version CRLF, single spaces only (RFC 9112 §3). Bytes are checked
    * here; the strings are cut in headComplete from the decoded head. */
   protected parseStartLine(buf: Buffer, ls: number, end: number): number {
+    const tchar = TCHAR; // see parseFieldLine: tables in locals for the byte loops
+    const target = TARGET;
     let i = ls;
-    while (i < end && TCHAR[buf[i]!] !== 0) i++;
+    while (i < end && tchar[buf[i]!] !== 0) i++;
     if (i === end) return NEED_MORE;
-    if (buf[i] !== SP || i === ls) return this.fail(400, 'http1.invalid_method');
+    if (buf[i] !== Ch.SP || i === ls) return this.fail(400, 'http1.invalid_method');
     const me = i++;
     const ts = i;
-    while (i < end && TARGET[buf[i]!] === 1) i++;
+    while (i < end && target[buf[i]!] === 1) i++;
     if (i === end) return NEED_MORE;
-    if (buf[i] !== SP || i === ts) return this.fail(400, 'http1.invalid_url');
+    if (buf[i] !== Ch.SP || i === ts) return this.fail(400, 'http1.invalid_url');
     const te = i++;
     const vs = i;
-    while (i < end && buf[i] !== CR && buf[i] !== LF) i++;
+    while (i < end && buf[i] !== Ch.CR && buf[i] !== Ch.LF) i++;
     if (i === end) return NEED_MORE;
-    if (buf[i] === LF) return this.fail(400, 'http1.bare_lf');
+    if (buf[i] === Ch.LF) return this.fail(400, 'http1.bare_lf');
     if (i + 1 === end) return NEED_MORE;
-    if (buf[i + 1] !== LF) return this.fail(400, 'http1.bare_cr');
+    if (buf[i + 1] !== Ch.LF) return this.fail(400, 'http1.bare_cr');
     if (i - ls > this.maxLine) return this.fail(414, 'http1.request_line_too_long');
     const minor = httpVersionMinor(buf, vs, i);
     if (minor < 0) {
