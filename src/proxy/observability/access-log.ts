@@ -134,6 +134,7 @@ export class LogSink {
   }
 
   write(line: string): void {
+    flatten(line);
     this.chunks.push(line);
     this.bytes += line.length;
     if (this.writing) return; // the batch in flight looks at what piled up when it is done
@@ -209,6 +210,17 @@ export class LogSink {
     liveSinks.delete(this);
     await this.target.close().catch((err) => log.warn({ err, path: this.target.name }, 'closing access log failed'));
   }
+}
+
+/**
+ * Make V8 flatten `s` now. A formatted line is a tree of ~30 cons strings (one per `+=`); it waits in the sink
+ * for up to a second, and every scavenge in that time copies each node of the tree. Flattened at once, the
+ * line is one flat string to the GC, and the batch join later only copies bytes. The flattening itself is work
+ * the join would do anyway. ToNumber is the cheapest way to get it from JavaScript: it flattens its argument in
+ * place before it parses (and a log line fails to parse as a number at its first characters).
+ */
+function flatten(s: string): void {
+  Number(s);
 }
 
 const liveSinks = new Set<LogSink>();
