@@ -2,6 +2,7 @@
 // upstream pipelining, as in Envoy), idle connections reused most-recently-used first so that surplus ones
 // time out. Requests are written with our own codec straight onto the socket.
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { HeaderMap } from '../http/headers.js';
 import { encodeChunk, encodeTrailers, LAST_CHUNK, ResponseParser, writeRequestHead, type ResponseHead } from '../http/http1/index.js';
@@ -135,6 +136,8 @@ class Http1Connection {
   closed = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the connection last went idle; -1 while it carries a request */
+  private idleSince = -1;
   private pendingWrites: (string | Buffer)[] = [];
   private responseBytes = 0;
   localAddress: string | undefined;
@@ -169,10 +172,7 @@ class Http1Connection {
   }
 
   attach(stream: Http1Stream): void {
-    if (this.idleTimer) {
-      clearTimeout(this.idleTimer);
-      this.idleTimer = undefined;
-    }
+    this.idleSince = -1; // busy: an armed idle timer finds that out when it fires (see startIdle)
     this.stream = stream;
     this.responseBytes = 0;
     stream.conn = this;
@@ -184,12 +184,29 @@ class Http1Connection {
     this.parser.expectResponse(method, upgrade);
   }
 
+  // The idle timeout is lazy, as on downstream connections: a keep-alive connection goes idle and busy once per
+  // request, and clearing and setting a timer each time costs more than the rest of the bookkeeping. So the
+  // timer stays armed; going idle only moves idleSince, and when the timer fires it closes the connection,
+  // waits out the rest of the period, or (busy) leaves it to the next startIdle.
   startIdle(): void {
     // idle_timeout 0 disables the timeout, as in Envoy
     const ms = this.pool.transport.idleTimeoutMs;
     if (ms <= 0) return;
-    this.idleTimer = setTimeout(() => this.close(), ms);
+    this.idleSince = performance.now();
+    if (!this.idleTimer) this.armIdleTimer(ms);
+  }
+
+  private armIdleTimer(ms: number): void {
+    this.idleTimer = setTimeout(onUpstreamIdleTimer, ms, this);
     this.idleTimer.unref();
+  }
+
+  checkIdle(): void {
+    this.idleTimer = undefined;
+    if (this.closed || this.stream || this.idleSince < 0) return; // busy: startIdle starts a new period
+    const left = this.pool.transport.idleTimeoutMs - (performance.now() - this.idleSince);
+    if (left > 1) this.armIdleTimer(left);
+    else this.close();
   }
 
   write(data: string | Buffer): boolean {
@@ -502,6 +519,10 @@ const CONNECT_ERRORS: Record<string, string> = {
   ENETUNREACH: 'Network is unreachable',
   ETIMEDOUT: 'Connection timed out',
 };
+
+function onUpstreamIdleTimer(c: Http1Connection): void {
+  c.checkIdle();
+}
 
 function uncork(sock: net.Socket): void {
   sock.uncork();
