@@ -2,6 +2,7 @@
 // its creation) adds tokens_per_fill, never above max_tokens — in steps, not continuously. Envoy drives the
 // steps with a timer; here they are computed lazily from a monotonic clock when the bucket is used, so an idle
 // bucket costs nothing and the hot path never arms a timer.
+import { performance } from 'node:perf_hooks';
 import { ConfigError } from './errors.js';
 
 export interface TokenBucketConfig {

@@ -1,5 +1,8 @@
 // StreamInfo: what happened to one request (or one TCP connection), filled in along the request path and read
 // by access logs, stats and the admin API. Mirrors Envoy's StreamInfo so that `%COMMAND%` operators map 1:1.
+// The global `performance` is a lazy accessor on globalThis: every use pays a global IC miss and a getter call;
+// the module export is a plain object.
+import { performance } from 'node:perf_hooks';
 import type { HeaderMap } from './http/headers.js';
 
 /** Envoy's response flags, in Envoy's bit order; `short` is what %RESPONSE_FLAGS% prints. */

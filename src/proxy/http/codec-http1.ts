@@ -1,6 +1,7 @@
 // Downstream HTTP/1.1 over a raw socket with Meshwork's own parser: one ActiveStream at a time, pipelined
 // requests answered strictly in order (the parser pauses after each request until its response is done),
 // 100-continue answered by the proxy as Envoy does by default, upgrades handed over as raw byte streams.
+import { performance } from 'node:perf_hooks';
 import type net from 'node:net';
 import { ResponseFlag } from '../stream-info.js';
 import { ActiveStream, type ConnectionInfo, type ResponseWriter } from './active-stream.js';

@@ -64,11 +64,12 @@ function makeStats(store: StatsStore, prefix: string): HcmStats {
     'rs_too_large', 'no_route', 'no_cluster', 'rq_total', 'rq_direct_response', 'rq_redirect',
   ] as const;
   const gauges = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_cx_upgrades_active', 'downstream_rq_active'] as const;
-  const out: Record<string, unknown> = {};
-  for (const n of names) out[n] = s.counter(n);
-  for (const n of gauges) out[n] = s.gauge(n);
-  out.downstream_rq_time = s.histogram('downstream_rq_time');
-  return out as unknown as HcmStats;
+  // Object.fromEntries, not assignments in a loop: an object given this many properties by keyed stores turns
+  // into a dictionary, and every `cfg.stats.x` on the request path (about fifteen per request) was a hash lookup.
+  const entries: [string, unknown][] = names.map((n) => [n, s.counter(n)]);
+  for (const n of gauges) entries.push([n, s.gauge(n)]);
+  entries.push(['downstream_rq_time', s.histogram('downstream_rq_time')]);
+  return Object.fromEntries(entries) as unknown as HcmStats;
 }
 
 export interface CompiledFilter {

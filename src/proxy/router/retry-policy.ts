@@ -187,6 +187,8 @@ function presenceMatcher(name: string): HeaderMatcher {
  * when nothing can be retried, so the router skips all retry bookkeeping.
  */
 export function withRequestHeaders(policy: RetryPolicy, headers: HeaderMap): RetryPolicy | null {
+  // one scan instead of five for the usual request, which carries none of them
+  if (!headers.hasPrefix('x-envoy-')) return policyFor(policy, headers);
   const on = headers.get('x-envoy-retry-on');
   const grpcOn = headers.get('x-envoy-retry-grpc-on');
   const max = headers.get('x-envoy-max-retries');
@@ -212,6 +214,11 @@ export function withRequestHeaders(policy: RetryPolicy, headers: HeaderMap): Ret
     }
     p = { ...p, retryOn, numRetries, retriableStatusCodes: codes, retriableHeaders };
   }
+  return policyFor(p, headers);
+}
+
+/** `p`, or null when it retries nothing or the request does not match its retriable_request_headers. */
+function policyFor(p: RetryPolicy, headers: HeaderMap): RetryPolicy | null {
   if (p.retryOn === 0) return null;
   if (p.retriableRequestHeaders.length > 0 && !p.retriableRequestHeaders.some((m) => m.matches(headers))) return null;
   return p;

@@ -891,8 +891,19 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
   const random = shared!.random;
   const ignorePathParameters = shared!.ignorePathParameters;
 
+  // The virtual host depends on the authority alone, and a connection's requests (often all of a client's)
+  // carry the same one: the last answer is kept, which saves the lowercasing, slicing and map lookups.
+  let lastAuthority: string | undefined;
+  let lastVh: InternalVirtualHost | undefined;
   const findInternal = (authority: string): InternalVirtualHost | undefined => {
     if (onlyDefault) return defaultVh;
+    if (authority === lastAuthority) return lastVh;
+    const vh = lookupVirtualHost(authority);
+    lastAuthority = authority;
+    lastVh = vh;
+    return vh;
+  };
+  const lookupVirtualHost = (authority: string): InternalVirtualHost | undefined => {
     let host = authority;
     if (ignorePort) {
       const ps = portStart(host);

@@ -61,18 +61,32 @@ export function attemptTimeouts(entry: RouteActionEntry, perTryMs: number, perTr
     if (max !== 0 && (t === 0 || t > max)) t = max;
     globalMs = t;
   }
-  // an upstream Envoy trusts the budget its downstream Envoy announced, else the client's own header
-  const expected = opts.respectExpected ? h.get('x-envoy-expected-rq-timeout-ms') : undefined;
-  if (expected !== undefined && /^\d+$/.test(expected.trim())) globalMs = Number(expected.trim());
-  else globalMs = headerMs(h, 'x-envoy-upstream-rq-timeout-ms') ?? globalMs;
-  perTryMs = headerMs(h, 'x-envoy-upstream-rq-per-try-timeout-ms') ?? perTryMs;
+  // the headers read here are all x-envoy-*: one scan tells whether there is any to look for
+  if (h.hasPrefix('x-envoy-')) {
+    // an upstream Envoy trusts the budget its downstream Envoy announced, else the client's own header
+    const expected = opts.respectExpected ? h.get('x-envoy-expected-rq-timeout-ms') : undefined;
+    if (expected !== undefined && /^\d+$/.test(expected.trim())) globalMs = Number(expected.trim());
+    else globalMs = headerMs(h, 'x-envoy-upstream-rq-timeout-ms') ?? globalMs;
+    perTryMs = headerMs(h, 'x-envoy-upstream-rq-per-try-timeout-ms') ?? perTryMs;
+  }
   // a per-try timeout that cannot fire before the global one is ignored
   if (globalMs !== 0 && perTryMs >= globalMs) perTryMs = 0;
   const budget = perTryMs || globalMs;
-  if (opts.insertExpected && budget > 0) h.set('x-envoy-expected-rq-timeout-ms', String(budget));
+  if (opts.insertExpected && budget > 0) h.set('x-envoy-expected-rq-timeout-ms', msString(budget));
   // so that a gRPC server learns the deadline it actually has, including the per-try one
   if (grpc && budget > 0) h.set('grpc-timeout', formatGrpcTimeout(budget));
   return { globalMs, perTryMs, perTryIdleMs };
+}
+
+// The budget is nearly always the same route timeout: its decimal form is kept instead of redone per request.
+let lastMs = -1;
+let lastMsString = '';
+function msString(ms: number): string {
+  if (ms !== lastMs) {
+    lastMsString = String(ms);
+    lastMs = ms;
+  }
+  return lastMsString;
 }
 
 export interface StreamTimeouts {

@@ -7,6 +7,7 @@
 // same order of checks, the ejection time base × backoff capped at max_ejection_time, backoff shrinking by one
 // per sweep once the host stayed healthy for an interval, and the max_ejection_percent rule
 // 100·(ejected+1)/hosts ≤ max (at least one host only with always_eject_one_host).
+import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../../common/errors.js';
 import type { Counter, Gauge, StatsStore } from '../observability/stats.js';
 import type { Host } from './host.js';

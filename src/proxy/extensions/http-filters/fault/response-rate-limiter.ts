@@ -1,6 +1,7 @@
 // Paces a response body to a bandwidth, like Envoy's StreamRateLimiter: time is cut into 1/16 s slices and each
 // slice may send bytesPerSecond/16 bytes; the rest waits in order. End of stream (and trailers) leave only
 // after the last byte. Budget accrues while idle but never beyond one slice, so a pause does not buy a burst.
+import { performance } from 'node:perf_hooks';
 import type { HeaderMap } from '../../../http/headers.js';
 
 const SLICES_PER_SECOND = 16;

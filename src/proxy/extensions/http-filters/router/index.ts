@@ -4,6 +4,7 @@
 // route timeout. A request may take several attempts (retry_policy: src/proxy/router/retry-*.ts) — each on a
 // new stream, after a back-off, with the body replayed from a bounded buffer — and may be copied to mirror
 // clusters (src/proxy/router/mirror.ts).
+import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../../../../common/errors.js';
 import type { FilterCallbacks, FilterFactoryContext, HttpFilter, HttpFilterFactory } from '../../../http/filter.js';
 import type { HeaderMap } from '../../../http/headers.js';
@@ -228,13 +229,15 @@ class Router implements HttpFilter {
     cluster.stats.upstream_rq_active.inc();
     this.released = false;
     this.upstreamDone = false;
-    this.upstreamStart = performance.now();
+    // one clock read for both timestamps (each performance.now() costs a brand check and a native call)
+    const now = performance.now();
+    this.upstreamStart = now;
     const attempt = new Attempt(this);
     this.attempt = attempt;
     const up = pool.newStream(attempt, { method: headers.get(':method') ?? 'GET', upgrade });
     this.upstream = up;
     if (!retrying) {
-      info.firstUpstreamTxByteSent = info.elapsed();
+      info.firstUpstreamTxByteSent = now - info.startMono;
       up.sendHeaders(headers, endStream);
       return;
     }
@@ -349,12 +352,13 @@ class Router implements HttpFilter {
       }
       this.retryVerdict(d);
     }
-    info.firstUpstreamRxByteReceived = info.elapsed();
+    const now = performance.now();
+    info.firstUpstreamRxByteReceived = now - info.startMono;
     this.responseStarted = true;
     // the route's per-try timeout no longer applies once the response is on its way (the idle one does)
     if (this.perTryTimer) clearTimeout(this.perTryTimer);
     this.perTryTimer = undefined;
-    if (!this.rc.suppressEnvoyHeaders) headers.set('x-envoy-upstream-service-time', String(Math.round(performance.now() - this.upstreamStart)));
+    if (!this.rc.suppressEnvoyHeaders) headers.set('x-envoy-upstream-service-time', String(Math.round(now - this.upstreamStart)));
     if (this.entry!.attemptCountInResponse) headers.set('x-envoy-attempt-count', String(this.attemptCount));
     this.route!.finalizeResponseHeaders(headers, info);
     if (this.setCookies) for (const c of this.setCookies) headers.add('set-cookie', c);
@@ -579,24 +583,26 @@ class Router implements HttpFilter {
   private upstreamComplete(): void {
     if (this.upstreamDone) return;
     const info = this.cb.streamInfo;
-    info.lastUpstreamRxByteReceived = info.elapsed();
+    const now = performance.now();
+    info.lastUpstreamRxByteReceived = now - info.startMono;
     this.clearTimers();
     this.retry?.release();
     this.finished = true;
-    this.endAttempt(true);
+    this.endAttempt(true, now);
   }
 
   /** The current attempt is over: its active-request accounting is released. */
-  private endAttempt(completed: boolean): void {
+  private endAttempt(completed: boolean, now?: number): void {
     this.upstreamDone = true;
     if (this.perTryTimer) clearTimeout(this.perTryTimer);
     if (this.perTryIdleTimer) clearTimeout(this.perTryIdleTimer);
     this.perTryTimer = this.perTryIdleTimer = undefined;
-    this.release(completed);
+    this.release(completed, now);
   }
 
   private released = false;
-  private release(completed: boolean): void {
+  /** `now`: performance.now() if the caller has just read it */
+  private release(completed: boolean, now?: number): void {
     if (this.released || !this.cluster) return;
     this.released = true;
     const st = this.cluster.stats;
@@ -604,7 +610,7 @@ class Router implements HttpFilter {
     if (this.host) this.host.activeRequests--;
     if (completed) {
       st.upstream_rq_completed.inc();
-      st.upstream_rq_time.record(performance.now() - this.upstreamStart);
+      st.upstream_rq_time.record((now ?? performance.now()) - this.upstreamStart);
     }
     if (this.upstream) this.cb.streamInfo.upstreamLocalAddress = this.upstream.localAddress;
   }
