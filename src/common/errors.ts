@@ -11,6 +11,13 @@ export const ErrorCodes = {
   MW_CONFIG_UNKNOWN_EXTENSION: 'a typed_config names an extension Meshwork does not register',
   MW_CONFIG_REFERENCE: 'a configuration names a resource (cluster, secret) that does not exist',
   MW_CONFIG_DUPLICATE: 'two resources of the same type have the same name',
+  // the mesh API (Istio-style resources: Gateway, VirtualService, DestinationRule, ...)
+  MW_MESH_INVALID: "an Istio-style resource breaks one of Istio's validation rules",
+  MW_MESH_UNKNOWN_FIELD: 'an Istio-style resource has a field Meshwork does not know (Istio rejects unknown fields too)',
+  MW_MESH_UNSUPPORTED: 'an Istio-style resource uses a kind, field or value Meshwork does not implement (yet)',
+  MW_MESH_WARNING: 'an Istio-style resource is valid but probably not what was meant (deprecated or ineffective settings)',
+  MW_MESH_CONFLICT: 'two resources claim the same thing (two Gateways the same port and host for the same proxies)',
+  MW_MESH_UNREACHABLE: 'a route can never match because an earlier route of the same VirtualService takes all its requests',
   // command line
   MW_CLI_USAGE: 'the command line is not understood',
   // runtime: listeners and upstreams
