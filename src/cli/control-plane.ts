@@ -1,17 +1,23 @@
-// `meshwork control-plane`: serves Envoy resources from a directory over xDS (ADS and the per-type services,
-// state of the world and delta), with a debug HTTP port for status and metrics.
+// `meshwork control-plane`: serves, over xDS (ADS and the per-type services, state of the world and delta),
+// either Envoy resources from a directory or the per-proxy translation of Istio-style mesh resources, with a
+// debug HTTP port for status and metrics.
 import { parseArgs } from 'node:util';
 import { MeshworkError } from '../common/errors.js';
 import { logger, setLogLevel } from '../common/log.js';
 
-const HELP = `Usage: meshwork control-plane --config-dir <dir> [options]
+const HELP = `Usage: meshwork control-plane (--mesh-dir <dir> | --config-dir <dir>) [options]
 
-Serves the Envoy v3 resources in a directory (Listener, RouteConfiguration, Cluster, ClusterLoadAssignment,
-Secret; YAML or JSON, several per file) to any xDS client, and pushes changes to the files as they happen.
+--mesh-dir: a mesh. Istio-style resources (networking.istio.io Gateway, VirtualService, DestinationRule,
+ServiceEntry, WorkloadEntry, Sidecar) are translated into each proxy's listeners, routes, clusters and
+endpoints; sidecars started with \`meshwork proxy --sidecar --service ...\` register their workload.
+--config-dir: plain Envoy v3 resources (Listener, RouteConfiguration, Cluster, ClusterLoadAssignment, Secret),
+served to every xDS client alike.
+Either way, files are YAML or JSON, several resources per file, watched: changes are pushed as they happen.
 Logs one line "control plane serving" with xdsPort and httpPort once it serves.
 
 Options:
-      --config-dir <dir>       directory of *.yaml, *.yml, *.json resource files (watched)
+      --mesh-dir <dir>         directory of Istio-style resource files (*.yaml, *.yml, *.json; watched)
+      --config-dir <dir>       directory of Envoy resource files (watched)
       --xds-address <h:p>      gRPC xDS server address (default 127.0.0.1:15010; port 0: any free port)
       --http-address <h:p>     debug HTTP address: /ready, /debug/syncz, /debug/config_dump?proxy=<id>,
                                /debug/resources, /metrics (default 127.0.0.1:15014)
@@ -27,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv,
       options: {
         'config-dir': { type: 'string' },
+        'mesh-dir': { type: 'string' },
         'xds-address': { type: 'string', default: '127.0.0.1:15010' },
         'http-address': { type: 'string', default: '127.0.0.1:15014' },
         'debounce-ms': { type: 'string', default: '100' },
@@ -42,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (!values['config-dir']) return usage('--config-dir is required');
+  if (!values['config-dir'] === !values['mesh-dir']) return usage('give one of --mesh-dir and --config-dir');
   if (!setLogLevel(values['log-level']!)) return usage(`unknown log level "${values['log-level']}"`);
   const debounceMs = Number(values['debounce-ms']);
   if (!/^\d+$/.test(values['debounce-ms']!) || !Number.isSafeInteger(debounceMs)) return usage('--debounce-ms must be a whole number of milliseconds');
@@ -54,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usage((err as Error).message);
   }
-  const cp = new ControlPlane({ configDir: values['config-dir'], xdsAddress: values['xds-address']!, httpAddress: values['http-address']!, debounceMs });
+  const cp = new ControlPlane({ configDir: values['config-dir'], meshDir: values['mesh-dir'], xdsAddress: values['xds-address']!, httpAddress: values['http-address']!, debounceMs });
   const log = logger('main');
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,17 +1,22 @@
-// The control-plane process: config source → generator → xDS server, plus the debug HTTP port. In issue 4 the
-// only source is a directory of Envoy resources; the Istio-style sources of later issues plug in as other
-// generators behind the same XdsServer.
+// The control-plane process: config source → generator → xDS server, plus the debug HTTP port. Two sources:
+// a directory of plain Envoy resources served to every proxy alike (--config-dir), or a directory of Istio-style
+// mesh resources translated per proxy (--mesh-dir: store → model → translate, xds/mesh-generator.ts).
 import { MeshworkError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { DebugServer } from './debug/debug-server.js';
 import type { MetricFamily } from './debug/prometheus.js';
 import { FileSource } from './sources/file/file-source.js';
-import { XdsServer } from './xds/server.js';
+import { MeshFileStore } from './sources/file/mesh-store.js';
+import { MeshGenerator } from './xds/mesh-generator.js';
+import { XdsServer, type Generator } from './xds/server.js';
 
 const log = logger('control-plane');
 
 export interface ControlPlaneOptions {
-  configDir: string;
+  /** a directory of Envoy resources (exclusive with meshDir) */
+  configDir?: string;
+  /** a directory of Istio-style resources (exclusive with configDir) */
+  meshDir?: string;
   /** host:port of the gRPC xDS server (port 0: any free port) */
   xdsAddress: string;
   /** host:port of the debug HTTP server */
@@ -20,20 +25,87 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
 }
 
+/** What the control plane needs of a config source, whichever kind. */
+interface Backend {
+  readonly generator: Generator;
+  start(): Promise<void>;
+  close(): void;
+  /** /debug/resources */
+  status(): unknown;
+  /** problems currently active (what they replaced keeps being served) */
+  errorCount(): number;
+  /** edits rejected since start */
+  rejectedTotal(): number;
+  /** resources served, by type or kind */
+  counts(): { labels: Record<string, string>; value: number }[];
+}
+
+function envoyBackend(dir: string, push: (reason: string) => void): Backend {
+  const source = new FileSource({ dir, onChange: push });
+  return {
+    generator: source,
+    start: () => source.start(),
+    close: () => source.close(),
+    status: () => source.status(),
+    errorCount: () => source.status().errors.length,
+    rejectedTotal: () => source.rejectedTotal,
+    counts: () => Object.entries(source.status().resources).map(([type, list]) => ({ labels: { type }, value: list.length })),
+  };
+}
+
+function meshBackend(dir: string, push: (reason: string) => void): Backend {
+  const store = new MeshFileStore({ dir });
+  const generator = new MeshGenerator({ store, onChange: push });
+  return {
+    generator,
+    async start() {
+      await store.start();
+      generator.start();
+    },
+    close() {
+      generator.close();
+      store.close();
+    },
+    status() {
+      const byKind: Record<string, { name: string; namespace: string; location?: string }[]> = {};
+      for (const r of store.list()) (byKind[r.kind] ??= []).push({ name: r.metadata.name, namespace: r.metadata.namespace, location: r.location });
+      const snap = generator.current;
+      return {
+        dir,
+        snapshot: snap.version,
+        resources: byKind,
+        registered: [...snap.registered.values()].map((i) => ({ id: i.id, service: i.service, namespace: i.namespace, address: i.address, ports: i.ports, labels: i.labels })),
+        errors: store.errors().map((e) => ({ code: e.code, location: e.location, message: e.message })),
+      };
+    },
+    errorCount: () => store.errors().length,
+    rejectedTotal: () => store.rejectedTotal,
+    counts() {
+      const byKind = new Map<string, number>();
+      for (const r of store.list()) byKind.set(r.kind, (byKind.get(r.kind) ?? 0) + 1);
+      return [...byKind].map(([kind, value]) => ({ labels: { kind }, value }));
+    },
+  };
+}
+
 export class ControlPlane {
-  readonly source: FileSource;
   readonly xds: XdsServer;
+  private readonly backend: Backend;
   private readonly debug: DebugServer;
   private ready = false;
 
   constructor(private readonly opts: ControlPlaneOptions) {
-    this.source = new FileSource({ dir: opts.configDir, onChange: (reason) => this.xds.requestPush(reason) });
-    this.xds = new XdsServer({ generator: this.source, debounceMs: opts.debounceMs });
+    if ((opts.configDir === undefined) === (opts.meshDir === undefined)) {
+      throw new MeshworkError('MW_CLI_USAGE', 'give exactly one of --config-dir (Envoy resources) and --mesh-dir (Istio-style resources)');
+    }
+    const push = (reason: string) => this.xds.requestPush(reason);
+    this.backend = opts.meshDir !== undefined ? meshBackend(opts.meshDir, push) : envoyBackend(opts.configDir!, push);
+    this.xds = new XdsServer({ generator: this.backend.generator, debounceMs: opts.debounceMs });
     this.debug = new DebugServer({
       ready: () => this.ready,
       syncz: () => this.xds.syncz(),
       configDump: (proxy) => this.xds.configDump(proxy),
-      resources: () => this.source.status(),
+      resources: () => this.backend.status(),
       metrics: () => this.metrics(),
     });
   }
@@ -43,7 +115,7 @@ export class ControlPlane {
    * MW_LISTEN_FAILED) when the dir cannot be read or an address cannot be bound; bad files only log.
    */
   async start(): Promise<{ xdsPort: number; httpPort: number }> {
-    await this.source.start();
+    await this.backend.start();
     // Debug HTTP first, so that /ready can say "not yet" while xDS binds.
     const { port: httpPort } = await this.debug.listen(this.opts.httpAddress);
     const { port: xdsPort } = await this.xds.listen(this.opts.xdsAddress).catch((err: Error) => {
@@ -51,14 +123,14 @@ export class ControlPlane {
     });
     this.ready = true;
     // The one line that tells scripts and tests where we listen (port 0 binds a free port).
-    log.info({ xdsPort, httpPort, xdsAddress: this.opts.xdsAddress, httpAddress: this.opts.httpAddress, configDir: this.opts.configDir }, 'control plane serving');
+    log.info({ xdsPort, httpPort, xdsAddress: this.opts.xdsAddress, httpAddress: this.opts.httpAddress, configDir: this.opts.configDir, meshDir: this.opts.meshDir }, 'control plane serving');
     return { xdsPort, httpPort };
   }
 
   /** Stops taking config changes, lets xDS streams end within `graceMs`, closes the debug port. */
   async stop(graceMs = 5000): Promise<void> {
     this.ready = false;
-    this.source.close();
+    this.backend.close();
     await this.xds.close(graceMs);
     await this.debug.close();
   }
@@ -70,7 +142,6 @@ export class ControlPlane {
     // Streams × types by sync state: how much of the fleet runs the latest config.
     const states: { labels: Record<string, string>; value: number }[] = [];
     for (const [type, byState] of this.xds.syncCounts()) for (const [status, value] of byState) states.push({ labels: { type, status }, value });
-    const status = this.source.status();
     return [
       gauge('meshwork_xds_connected_proxies', 'Distinct proxies (node ids) with an open xDS stream', x.connectedProxies),
       gauge('meshwork_xds_streams', 'Open xDS streams', x.streams),
@@ -88,13 +159,13 @@ export class ControlPlane {
       counter('meshwork_xds_acks_total', 'ACKs received', x.acks),
       counter('meshwork_xds_nacks_total', 'NACKs received', x.nacks),
       counter('meshwork_xds_hold_timeouts_total', 'Routes sent without the answer to a CDS response that added clusters (after the hold timeout)', x.holdTimeouts),
-      gauge('meshwork_config_errors', 'Configuration errors currently active (their files serve their last good resources)', status.errors.length),
-      counter('meshwork_config_rejected_total', 'Config file versions rejected since start', this.source.rejectedTotal),
+      gauge('meshwork_config_errors', 'Configuration errors currently active (what they replaced keeps being served)', this.backend.errorCount()),
+      counter('meshwork_config_rejected_total', 'Config edits rejected since start', this.backend.rejectedTotal()),
       {
         name: 'meshwork_config_resources',
-        help: 'Resources served from the config dir, by type',
+        help: this.opts.meshDir !== undefined ? 'Mesh resources in the config store, by kind' : 'Resources served from the config dir, by type',
         type: 'gauge',
-        samples: Object.entries(status.resources).map(([type, list]) => ({ labels: { type }, value: list.length })),
+        samples: this.backend.counts(),
       },
       gauge('meshwork_control_plane_ready', '1 once the control plane serves xDS with its first config', this.ready ? 1 : 0),
     ];

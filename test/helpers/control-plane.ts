@@ -20,11 +20,12 @@ process.on('exit', () => {
 
 /**
  * `meshwork control-plane --config-dir <dir>` on port 0s; resolves once it logs "control plane serving".
- * `xdsPort` binds that xDS port instead (a restarted control plane where its proxies look for it).
+ * `xdsPort` binds that xDS port instead (a restarted control plane where its proxies look for it); `meshDir`
+ * serves the dir as Istio-style resources (--mesh-dir) instead of Envoy resources.
  */
-export async function startControlPlane(configDir: string, args: string[] = [], opts: { xdsPort?: number } = {}): Promise<RunningControlPlane> {
+export async function startControlPlane(configDir: string, args: string[] = [], opts: { xdsPort?: number; meshDir?: boolean } = {}): Promise<RunningControlPlane> {
   const xdsAddress = `127.0.0.1:${opts.xdsPort ?? 0}`;
-  const child = spawn(process.execPath, [MESHWORK, 'control-plane', '--config-dir', configDir, '--xds-address', xdsAddress, '--http-address', '127.0.0.1:0', '-l', 'info', ...args], {
+  const child = spawn(process.execPath, [MESHWORK, 'control-plane', opts.meshDir ? '--mesh-dir' : '--config-dir', configDir, '--xds-address', xdsAddress, '--http-address', '127.0.0.1:0', '-l', 'info', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -65,6 +65,10 @@ export interface ResourceEntry {
  *  the same subscription and never changes it, so a generator may cache by its identity. */
 export interface Generator {
   generate(proxy: ProxyInfo, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, ResourceEntry>;
+  /** a stream identified its proxy (its first request); before any generate() for that stream */
+  proxyConnected?(proxy: ProxyInfo): void;
+  /** a stream that had identified its proxy ended */
+  proxyDisconnected?(proxy: ProxyInfo): void;
 }
 
 export interface XdsServerOptions {

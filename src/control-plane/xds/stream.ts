@@ -130,6 +130,11 @@ export abstract class XdsStream<Req extends Request = Request> {
     if (!this.proxy) {
       this.proxy = { connectionId: this.connectionId, node: req.node ?? {}, peer: this.peer, connectedAt: this.connectedAt, delta: this.delta };
       this.ctx.log.info({ proxy: this.proxy.node.id, connection: this.connectionId, peer: this.peer, delta: this.delta }, 'xDS stream opened');
+      try {
+        this.ctx.generator.proxyConnected?.(this.proxy);
+      } catch (err) {
+        this.ctx.log.error({ err, proxy: this.proxy.node.id }, 'generator failed on a new proxy');
+      }
     }
     const typeUrl = req.type_url || this.serviceType;
     if (!typeUrl) {
@@ -257,7 +262,15 @@ export abstract class XdsStream<Req extends Request = Request> {
 
   /** The stream is gone: send nothing more. */
   dispose(): void {
+    if (this.closed) return;
     this.closed = true;
+    if (this.proxy) {
+      try {
+        this.ctx.generator.proxyDisconnected?.(this.proxy);
+      } catch (err) {
+        this.ctx.log.error({ err, proxy: this.proxy.node.id }, 'generator failed on a proxy that left');
+      }
+    }
     // gRPC does not call back for what a cancelled stream never wrote.
     this.ctx.flow.done(this.inflight);
     this.inflight = 0;

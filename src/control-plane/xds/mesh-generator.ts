@@ -1,0 +1,168 @@
+// The xDS generator of the mesh API: the config store's Istio-style resources → a snapshot (stage 1, model/) →
+// each proxy's clusters, endpoints, routes and listeners (stage 2, translate/), as the xDS server's Generator.
+//
+// Sidecars register their own workload (Istio's WorkloadEntry auto-registration): a sidecar whose node names a
+// SERVICE becomes an endpoint of that service while its stream is open, and stops being one when it goes.
+//
+// Sharing: the xDS server encodes a set once for every stream that holds the same Map (shared.ts), so a set is
+// built once per snapshot and per what it depends on (translate/index.ts: clusters, endpoints and routes on the
+// proxy's type, namespace and labels; clusters also on its inbound ports; listeners also on its IP and bind
+// address), and handed to every proxy alike. An unchanged resource keeps its entry object across snapshots, so
+// a change to one service leaves every other resource's entry alone, and the server skips them at once.
+import { TYPE_URL, packAny } from '../../api/xds/index.js';
+import { logger } from '../../common/log.js';
+import { buildSnapshot, instanceOfProxy, proxyFromNode, type MeshSnapshot, type Proxy } from '../model/index.js';
+import type { MeshConfigStore } from '../sources/store.js';
+import { BUILDERS, type Json } from '../translate/index.js';
+import type { Generator, ProxyInfo, ResourceEntry } from './server.js';
+import { resourceEntry } from './version.js';
+
+const log = logger('mesh-generator');
+
+const NONE: ReadonlyMap<string, ResourceEntry> = new Map();
+
+export interface MeshGeneratorOptions {
+  store: MeshConfigStore;
+  /** the mesh changed: push */
+  onChange: (reason: string) => void;
+}
+
+export class MeshGenerator implements Generator {
+  private snapshot: MeshSnapshot;
+  /** node id → open streams of that proxy (a proxy may open several, e.g. standalone LDS/CDS services) */
+  private readonly streams = new Map<string, number>();
+  private readonly proxies = new WeakMap<ProxyInfo, Proxy>();
+  /** full sets of the current snapshot, by type and dependency key */
+  private sets = new Map<string, Map<string, ResourceEntry>>();
+  /** named subsets of those sets, by the set and the names' key */
+  private named = new WeakMap<Map<string, ResourceEntry>, Map<string, Map<string, ResourceEntry>>>();
+  /** entries of the previous and current snapshot, by type, name and content: an unchanged resource keeps its
+   *  entry; two generations are kept, so the cache does not grow with every change */
+  private entries = new Map<string, ResourceEntry>();
+  private oldEntries = new Map<string, ResourceEntry>();
+  private unsubscribe?: () => void;
+
+  constructor(private readonly opts: MeshGeneratorOptions) {
+    this.snapshot = buildSnapshot([]);
+  }
+
+  /** Builds the first snapshot from the store (which must have started) and follows its changes. */
+  start(): void {
+    this.rebuild();
+    this.unsubscribe = this.opts.store.subscribe((reason) => {
+      this.rebuild();
+      this.opts.onChange(reason);
+    });
+  }
+
+  close(): void {
+    this.unsubscribe?.();
+  }
+
+  get current(): MeshSnapshot {
+    return this.snapshot;
+  }
+
+  proxyConnected(p: ProxyInfo): void {
+    const id = p.node.id ?? '';
+    const n = (this.streams.get(id) ?? 0) + 1;
+    this.streams.set(id, n);
+    if (n > 1) return;
+    const inst = instanceOfProxy(this.proxyOf(p));
+    if (!inst) return;
+    this.setSnapshot(this.snapshot.withInstance(inst));
+    log.info({ proxy: id, service: inst.service, address: inst.address, ports: inst.ports }, 'workload registered');
+    this.opts.onChange(`workload ${id} registered`);
+  }
+
+  proxyDisconnected(p: ProxyInfo): void {
+    const id = p.node.id ?? '';
+    const n = (this.streams.get(id) ?? 0) - 1;
+    if (n > 0) {
+      this.streams.set(id, n);
+      return;
+    }
+    this.streams.delete(id);
+    if (!this.snapshot.registered.has(id)) return;
+    this.setSnapshot(this.snapshot.withoutInstance(id));
+    log.info({ proxy: id }, 'workload unregistered');
+    this.opts.onChange(`workload ${id} unregistered`);
+  }
+
+  generate(p: ProxyInfo, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, ResourceEntry> {
+    const build = BUILDERS[typeUrl];
+    if (!build) return NONE as Map<string, ResourceEntry>;
+    const proxy = this.proxyOf(p);
+    const key = `${typeUrl}|${dependencyKey(typeUrl, proxy)}`;
+    let all = this.sets.get(key);
+    if (!all) this.sets.set(key, (all = this.entriesOf(typeUrl, build(this.snapshot, proxy))));
+    if (names === '*') return all;
+    let byNames = this.named.get(all);
+    if (!byNames) this.named.set(all, (byNames = new Map()));
+    const nk = [...names].sort().join('\n');
+    let out = byNames.get(nk);
+    if (!out) {
+      out = new Map();
+      for (const n of names) {
+        const e = all.get(n);
+        if (e) out.set(n, e);
+      }
+      byNames.set(nk, out);
+    }
+    return out;
+  }
+
+  private proxyOf(p: ProxyInfo): Proxy {
+    let proxy = this.proxies.get(p);
+    if (!proxy) this.proxies.set(p, (proxy = proxyFromNode(p.node)));
+    return proxy;
+  }
+
+  private rebuild(): void {
+    const started = performance.now();
+    this.setSnapshot(buildSnapshot(this.opts.store.list(), this.snapshot.registered.values()));
+    log.info({ resources: this.opts.store.list().length, version: this.snapshot.version, ms: Math.round(performance.now() - started) }, 'mesh snapshot built');
+  }
+
+  private setSnapshot(s: MeshSnapshot): void {
+    this.snapshot = s;
+    this.sets = new Map();
+    this.named = new WeakMap();
+    this.oldEntries = this.entries;
+    this.entries = new Map();
+  }
+
+  private entriesOf(typeUrl: string, resources: Json[]): Map<string, ResourceEntry> {
+    const out = new Map<string, ResourceEntry>();
+    for (const json of resources) {
+      const name = resourceName(typeUrl, json);
+      const key = `${typeUrl}\u0000${name}\u0000${JSON.stringify(json)}`;
+      let e = this.entries.get(key) ?? this.oldEntries.get(key);
+      if (!e) {
+        const any = packAny(json, typeUrl);
+        e = resourceEntry(name, any, json as Record<string, unknown>);
+      }
+      this.entries.set(key, e);
+      out.set(name, e);
+    }
+    return out;
+  }
+}
+
+/** What a type's set depends on besides the snapshot (translate/index.ts). */
+function dependencyKey(typeUrl: string, p: Proxy): string {
+  const scope = `${p.type}|${p.namespace}|${JSON.stringify(Object.entries(p.labels).sort())}`;
+  switch (typeUrl) {
+    case TYPE_URL.CLUSTER:
+      return `${scope}|${JSON.stringify(p.inbound)}`;
+    case TYPE_URL.LISTENER:
+      return `${scope}|${p.ip}|${p.outboundBind}|${JSON.stringify(p.inbound)}|${p.service ?? ''}`;
+    default:
+      return scope;
+  }
+}
+
+function resourceName(typeUrl: string, json: Json): string {
+  const j = json as { name?: string; cluster_name?: string };
+  return (typeUrl === TYPE_URL.ENDPOINT ? j.cluster_name : j.name) ?? '';
+}
