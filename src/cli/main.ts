@@ -5,7 +5,8 @@ import { MeshworkError } from '../common/errors.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   proxy: { summary: 'run the data plane: an Envoy-compatible proxy (sidecar, gateway)', load: () => import('./proxy.js') },
-  'control-plane': { summary: 'serve Envoy resources from a directory over xDS (ADS, SotW and delta) to proxies', load: () => import('./control-plane.js') },
+  'control-plane': { summary: 'serve a mesh (Istio-style resources) or plain Envoy resources over xDS to proxies', load: () => import('./control-plane.js') },
+  analyze: { summary: 'check Istio-style mesh config (errors and warnings with file:line) before applying it', load: () => import('./analyze.js') },
   demo: { summary: 'start a whole mesh on this machine: front proxy + three services with sidecars', load: () => import('./demo.js') },
 };
 
