@@ -9,12 +9,12 @@ import { MESHWORK } from './helpers/proxy.js';
 
 const exec = promisify(execFile);
 
-test('meshwork demo: front proxy → A (sidecar) → B and C (sidecars), then Ctrl-C stops everything', async () => {
+test('meshwork demo --static: front proxy → A (sidecar) → B and C (sidecars), then Ctrl-C stops everything', async () => {
   // Every demo port (8080–9904 + offset) stays below 32768, where Linux's ephemeral range starts: ports above it
   // are what freePort() and every outgoing connection of the tests running beside this one get (a collision
   // failed CI with EADDRINUSE).
   const offset = 12000 + Math.floor(Math.random() * 10700);
-  const demo = spawn(process.execPath, [MESHWORK, 'demo', '--port-offset', String(offset)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const demo = spawn(process.execPath, [MESHWORK, 'demo', '--static', '--port-offset', String(offset)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   demo.stdout.on('data', (d) => (out += d));
   demo.stderr.on('data', (d) => (out += d));

@@ -170,7 +170,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     route: ok(list('HTTPRouteDestination')),
     redirect: ok(msg('HTTPRedirect')),
     directResponse: ok(msg('HTTPDirectResponse')),
-    delegate: ok(msg('Delegate')),
+    delegate: no(msg('Delegate'), 'delegate VirtualServices are not translated yet'),
     rewrite: ok(msg('HTTPRewrite')),
     timeout: ok(dur, '`0s` or absent: no timeout'),
     retries: ok(msg('HTTPRetry'), 'absent: Istio\'s default policy (2 attempts on connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes 503)'),
@@ -178,7 +178,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     mirror: ok(msg('Destination')),
     mirrorPercentage: ok(msg('Percent')),
     mirrors: ok(list('HTTPMirrorPolicy')),
-    corsPolicy: ok(msg('CorsPolicy'), 'validated; the proxy has no CORS filter yet'),
+    corsPolicy: no(msg('CorsPolicy'), 'the proxy has no CORS filter yet'),
     headers: ok(msg('Headers')),
   } satisfies Fields<HTTPRoute>,
   HTTPMatchRequest: {
@@ -250,7 +250,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     attempts: ok(int),
     perTryTimeout: ok(dur),
     retryOn: partial(str, 'Envoy retry_on conditions and HTTP status codes, comma-separated; not `http3-post-connect-failure`'),
-    retryRemoteLocalities: ok(bool),
+    retryRemoteLocalities: no(bool, 'the proxy has no retry priority (previous_priorities) yet'),
   } satisfies Fields<HTTPRetry>,
   HTTPFaultInjection: {
     delay: ok(msg('Delay')),
@@ -347,7 +347,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
       PASSTHROUGH: 'PASSTHROUGH (forward to the original destination address) is not implemented',
     }),
     consistentHash: ok(msg('ConsistentHashLB')),
-    localityLbSetting: ok(msg('LocalityLoadBalancerSetting')),
+    localityLbSetting: no(msg('LocalityLoadBalancerSetting'), 'locality distribute/failover are not translated yet'),
     warmupDurationSecs: no(dur, 'slow start is not implemented in the proxy'),
   } satisfies Fields<LoadBalancerSettings>,
   ConsistentHashLB: {
@@ -418,7 +418,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     minHealthPercent: ok(int),
   } satisfies Fields<OutlierDetection>,
   ClientTLSSettings: {
-    mode: ok(en('DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'), 'ISTIO_MUTUAL uses certificates from Meshwork\'s CA'),
+    mode: partial(en('DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'), 'DISABLE, SIMPLE, MUTUAL', { ISTIO_MUTUAL: 'ISTIO_MUTUAL needs the mesh certificate authority, which is not built yet' }),
     clientCertificate: ok(str, 'a file path'),
     privateKey: ok(str, 'a file path'),
     caCertificates: ok(str, 'a file path'),
@@ -464,7 +464,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   // ---------------------------------------------------------------- Sidecar
   Sidecar: {
     workloadSelector: ok(msg('WorkloadSelector'), 'absent: every proxy of the namespace'),
-    ingress: ok(list('IstioIngressListener')),
+    ingress: no(list('IstioIngressListener'), 'a Sidecar\'s ingress listeners are not translated yet: a sidecar\'s inbound side comes from its --port flags'),
     egress: ok(list('IstioEgressListener')),
     outboundTrafficPolicy: ok(msg('OutboundTrafficPolicy')),
   } satisfies Fields<SidecarSpec>,

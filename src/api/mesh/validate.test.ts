@@ -49,6 +49,8 @@ interface Case {
   /** part of the reason */
   says?: RegExp;
   name?: string;
+  /** the field that is validated but "not yet" translated: its MW_MESH_UNSUPPORTED error is expected */
+  notYet?: string;
 }
 
 const ROUTE = 'route: [{destination: {host: reviews}}]';
@@ -62,7 +64,7 @@ const CASES: Case[] = [
   { rule: 'gateway names are name, ns/name or mesh', kind: 'VirtualService', ok: `hosts: [a]\ngateways: [istio-system/gw, gw, mesh]\nhttp: [{${ROUTE}}]`, bad: `hosts: [a]\ngateways: [ns/g_w]\nhttp: [{${ROUTE}}]`, path: 'spec.gateways[0]' },
   { rule: 'a VirtualService has routes', kind: 'VirtualService', ok: `hosts: [a]\ntcp: [{${ROUTE}}]`, bad: 'hosts: [a]', path: 'spec', says: /needs http, tcp or tls/ },
   { rule: 'an http route has one action, not two', kind: 'VirtualService', ok: 'hosts: [a]\nhttp: [{redirect: {uri: /new}}, {directResponse: {status: 404}}]', bad: `hosts: [a]\nhttp: [{${ROUTE}, redirect: {uri: /new}}]`, path: 'spec.http[0].redirect', says: /only one of/ },
-  { rule: 'an http route has an action', kind: 'VirtualService', ok: 'hosts: [a]\nhttp: [{delegate: {name: reviews-routes, namespace: shop}}]', bad: 'hosts: [a]\nhttp: [{timeout: 1s}]', path: 'spec.http[0]', says: /needs one of route, redirect, directResponse or delegate/ },
+  { rule: 'an http route has an action', kind: 'VirtualService', ok: 'hosts: [a]\nhttp: [{redirect: {uri: /v2}}]', bad: 'hosts: [a]\nhttp: [{timeout: 1s}]', path: 'spec.http[0]', says: /needs one of route, redirect, directResponse or delegate/ },
   {
     rule: 'weights of several destinations total 100',
     kind: 'VirtualService',
@@ -115,9 +117,9 @@ const CASES: Case[] = [
   { rule: 'header values have no unmatched %', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{headers: {request: {set: {x-host: "%HOSTNAME%", x-p: "100%%"}}}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{headers: {request: {set: {x-p: "100%"}}}, ${ROUTE}}]`, path: 'spec.http[0].headers.request.set["x-p"]' },
   { rule: 'mirror percentage is 0..100', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{mirror: {host: b}, mirrorPercentage: {value: 50}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{mirror: {host: b}, mirrorPercentage: {value: 150}, ${ROUTE}}]`, path: 'spec.http[0].mirrorPercentage.value' },
   { rule: 'mirror and mirrors do not mix', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{mirrors: [{destination: {host: b}, percentage: {value: 5}}], ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{mirror: {host: b}, mirrors: [{destination: {host: c}}], ${ROUTE}}]`, path: 'spec.http[0].mirrors' },
-  { rule: 'CORS methods are HTTP methods', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{corsPolicy: {allowOrigins: [{exact: "https://example.com"}, {regex: "https://.*\\\\.example\\\\.com"}], allowMethods: [GET, POST], allowHeaders: ["*"], maxAge: 24h, allowCredentials: true}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{corsPolicy: {allowMethods: [FETCH]}, ${ROUTE}}]`, path: 'spec.http[0].corsPolicy.allowMethods[0]' },
-  { rule: 'CORS origins are not empty', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{corsPolicy: {allowOrigins: [{prefix: "https://"}]}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{corsPolicy: {allowOrigins: [{exact: ""}]}, ${ROUTE}}]`, path: 'spec.http[0].corsPolicy.allowOrigins[0]' },
-  { rule: 'CORS maxAge is whole seconds', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{corsPolicy: {maxAge: 90s}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{corsPolicy: {maxAge: 1500ms}, ${ROUTE}}]`, path: 'spec.http[0].corsPolicy.maxAge' },
+  { rule: 'CORS methods are HTTP methods', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{corsPolicy: {allowOrigins: [{exact: "https://example.com"}, {regex: "https://.*\\\\.example\\\\.com"}], allowMethods: [GET, POST], allowHeaders: ["*"], maxAge: 24h, allowCredentials: true}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{corsPolicy: {allowMethods: [FETCH]}, ${ROUTE}}]`, path: 'spec.http[0].corsPolicy.allowMethods[0]' , notYet: 'spec.http[0].corsPolicy' },
+  { rule: 'CORS origins are not empty', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{corsPolicy: {allowOrigins: [{prefix: "https://"}]}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{corsPolicy: {allowOrigins: [{exact: ""}]}, ${ROUTE}}]`, path: 'spec.http[0].corsPolicy.allowOrigins[0]' , notYet: 'spec.http[0].corsPolicy' },
+  { rule: 'CORS maxAge is whole seconds', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{corsPolicy: {maxAge: 90s}, ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{corsPolicy: {maxAge: 1500ms}, ${ROUTE}}]`, path: 'spec.http[0].corsPolicy.maxAge' , notYet: 'spec.http[0].corsPolicy' },
   { rule: 'tls routes need sniHosts', kind: 'VirtualService', ok: 'hosts: ["*.example.com"]\ntls: [{match: [{sniHosts: [a.example.com], port: 443}], route: [{destination: {host: a.example.com}}]}]', bad: 'hosts: ["*.example.com"]\ntls: [{match: [{port: 443}], route: [{destination: {host: a.example.com}}]}]', path: 'spec.tls[0].match[0].sniHosts' },
   { rule: 'SNI hosts are within the VirtualService hosts', kind: 'VirtualService', ok: 'hosts: [a.example.com]\ntls: [{match: [{sniHosts: [a.example.com]}], route: [{destination: {host: a}}]}]', bad: 'hosts: [a.example.com]\ntls: [{match: [{sniHosts: [b.example.com]}], route: [{destination: {host: a}}]}]', path: 'spec.tls[0].match[0].sniHosts[0]' },
   { rule: 'tcp route weights total 100', kind: 'VirtualService', ok: 'hosts: [db]\ntcp: [{match: [{port: 5432, destinationSubnets: [10.0.0.0/8]}], route: [{destination: {host: db, subset: a}, weight: 50}, {destination: {host: db, subset: b}, weight: 50}]}]', bad: 'hosts: [db]\ntcp: [{route: [{destination: {host: db, subset: a}, weight: 50}, {destination: {host: db, subset: b}, weight: 40}]}]', path: 'spec.tcp[0].route' },
@@ -140,8 +142,8 @@ const CASES: Case[] = [
   { rule: 'consistentHash has a key', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {httpQueryParameterName: user}}}', bad: 'host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {maglev: {tableSize: 65537}}}}', path: 'spec.trafficPolicy.loadBalancer.consistentHash' },
   { rule: 'a hash cookie has a name', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: s, ttl: 10s}}}}', bad: 'host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {ttl: 10s}}}}', path: 'spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name' },
   { rule: 'maglev table sizes are prime', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}}', bad: 'host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true, maglev: {tableSize: 65536}}}}', path: 'spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize' },
-  { rule: 'locality distribute weights total 100', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-west/zone1/*, to: {"us-west/zone1/*": 80, "us-west/zone2/*": 20}}]}}}', bad: 'host: r\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-west/zone1/*, to: {"us-west/zone1/*": 80, "us-west/zone2/*": 10}}]}}}', path: 'spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to' },
-  { rule: 'locality failover names two regions', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: eu-west}]}}}', bad: 'host: r\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-east}]}}}', path: 'spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]' },
+  { rule: 'locality distribute weights total 100', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-west/zone1/*, to: {"us-west/zone1/*": 80, "us-west/zone2/*": 20}}]}}}', bad: 'host: r\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-west/zone1/*, to: {"us-west/zone1/*": 80, "us-west/zone2/*": 10}}]}}}', path: 'spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to' , notYet: 'spec.trafficPolicy.loadBalancer.localityLbSetting' },
+  { rule: 'locality failover names two regions', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: eu-west}]}}}', bad: 'host: r\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-east}]}}}', path: 'spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]' , notYet: 'spec.trafficPolicy.loadBalancer.localityLbSetting' },
   { rule: 'outlier durations parse and are at least 1ms', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {outlierDetection: {interval: 10s, baseEjectionTime: 3m}}', bad: 'host: r\ntrafficPolicy: {outlierDetection: {interval: "10"}}', path: 'spec.trafficPolicy.outlierDetection.interval' },
   { rule: 'outlier percentages are 0..100', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {outlierDetection: {maxEjectionPercent: 100, minHealthPercent: 0}}', bad: 'host: r\ntrafficPolicy: {outlierDetection: {maxEjectionPercent: 150}}', path: 'spec.trafficPolicy.outlierDetection.maxEjectionPercent' },
   { rule: 'local-origin failures need split errors', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {outlierDetection: {consecutiveLocalOriginFailures: 3, splitExternalLocalOriginErrors: true}}', bad: 'host: r\ntrafficPolicy: {outlierDetection: {consecutiveLocalOriginFailures: 3}}', path: 'spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures' },
@@ -149,7 +151,7 @@ const CASES: Case[] = [
   { rule: 'a connection pool sets tcp or http', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {connectionPool: {http: {http2MaxRequests: 1000}}}', bad: 'host: r\ntrafficPolicy: {connectionPool: {}}', path: 'spec.trafficPolicy.connectionPool' },
   { rule: 'h2 UPGRADE and useClientProtocol do not mix', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}', bad: 'host: r\ntrafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE, useClientProtocol: true}}}', path: 'spec.trafficPolicy.connectionPool.http.useClientProtocol' },
   { rule: 'MUTUAL TLS needs a client certificate and key', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {tls: {mode: MUTUAL, clientCertificate: /etc/certs/client.pem, privateKey: /etc/certs/key.pem, caCertificates: /etc/certs/ca.pem}}', bad: 'host: r\ntrafficPolicy: {tls: {mode: MUTUAL, privateKey: /etc/certs/key.pem}}', path: 'spec.trafficPolicy.tls.clientCertificate' },
-  { rule: 'credentialName is not supported (files only)', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {tls: {mode: ISTIO_MUTUAL}}', bad: 'host: r\ntrafficPolicy: {tls: {mode: SIMPLE, credentialName: my-secret}}', code: 'MW_MESH_UNSUPPORTED', path: 'spec.trafficPolicy.tls.credentialName' },
+  { rule: 'credentialName is not supported (files only)', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {tls: {mode: SIMPLE, caCertificates: /etc/ca.pem}}', bad: 'host: r\ntrafficPolicy: {tls: {mode: SIMPLE, credentialName: my-secret}}', code: 'MW_MESH_UNSUPPORTED', path: 'spec.trafficPolicy.tls.credentialName' },
   { rule: 'insecureSkipVerify does not mix with verification settings', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, sni: r.example.com}}', bad: 'host: r\ntrafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, caCertificates: /ca.pem}}', path: 'spec.trafficPolicy.tls.insecureSkipVerify' },
   { rule: 'port-level settings need a port', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {portLevelSettings: [{port: {number: 80}, loadBalancer: {simple: ROUND_ROBIN}}]}', bad: 'host: r\ntrafficPolicy: {portLevelSettings: [{loadBalancer: {simple: ROUND_ROBIN}}]}', path: 'spec.trafficPolicy.portLevelSettings[0].port' },
   { rule: 'PASSTHROUGH load balancing is not supported', kind: 'DestinationRule', ok: 'host: r\ntrafficPolicy: {loadBalancer: {simple: LEAST_CONN}}', bad: 'host: r\ntrafficPolicy: {loadBalancer: {simple: PASSTHROUGH}}', code: 'MW_MESH_UNSUPPORTED', path: 'spec.trafficPolicy.loadBalancer.simple' },
@@ -202,10 +204,10 @@ const CASES: Case[] = [
   { rule: 'at most one egress listener without a port', kind: 'Sidecar', ok: 'egress: [{port: {number: 9080, protocol: HTTP, name: http}, hosts: ["./*"]}, {hosts: ["*/*"]}]', bad: 'egress: [{hosts: ["./*"]}, {hosts: ["*/*"]}]', path: 'spec.egress[1].port', says: /only one egress listener may omit/ },
   { rule: 'the egress listener without a port comes last', kind: 'Sidecar', ok: 'egress: [{port: {number: 9080}, hosts: ["./*"]}, {hosts: ["*/*"]}]', bad: 'egress: [{hosts: ["*/*"]}, {port: {number: 9080}, hosts: ["./*"]}]', path: 'spec.egress[0].port', says: /last/ },
   { rule: 'egress listeners have hosts', kind: 'Sidecar', ok: 'egress: [{hosts: ["./*"]}]', bad: 'egress: [{port: {number: 9080}, hosts: []}]', path: 'spec.egress[0].hosts' },
-  { rule: 'ingress listeners need a port', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: "127.0.0.1:8080"}]', bad: 'ingress: [{defaultEndpoint: "127.0.0.1:8080"}]', path: 'spec.ingress[0].port' },
-  { rule: 'ingress listeners need a defaultEndpoint', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080}, defaultEndpoint: ":8080"}]', bad: 'ingress: [{port: {number: 9080}}]', path: 'spec.ingress[0].defaultEndpoint' },
-  { rule: 'a defaultEndpoint is a loopback or wildcard address', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080}, defaultEndpoint: "0.0.0.0:8080"}]', bad: 'ingress: [{port: {number: 9080}, defaultEndpoint: "10.0.0.1:8080"}]', path: 'spec.ingress[0].defaultEndpoint' },
-  { rule: 'ingress ports are unique', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080}, defaultEndpoint: ":8080"}, {port: {number: 9081}, defaultEndpoint: ":8081"}]', bad: 'ingress: [{port: {number: 9080}, defaultEndpoint: ":8080"}, {port: {number: 9080}, defaultEndpoint: ":8081"}]', path: 'spec.ingress[1].port.number' },
+  { rule: 'ingress listeners need a port', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: "127.0.0.1:8080"}]', bad: 'ingress: [{defaultEndpoint: "127.0.0.1:8080"}]', path: 'spec.ingress[0].port' , notYet: 'spec.ingress' },
+  { rule: 'ingress listeners need a defaultEndpoint', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080}, defaultEndpoint: ":8080"}]', bad: 'ingress: [{port: {number: 9080}}]', path: 'spec.ingress[0].defaultEndpoint' , notYet: 'spec.ingress' },
+  { rule: 'a defaultEndpoint is a loopback or wildcard address', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080}, defaultEndpoint: "0.0.0.0:8080"}]', bad: 'ingress: [{port: {number: 9080}, defaultEndpoint: "10.0.0.1:8080"}]', path: 'spec.ingress[0].defaultEndpoint' , notYet: 'spec.ingress' },
+  { rule: 'ingress ports are unique', kind: 'Sidecar', ok: 'ingress: [{port: {number: 9080}, defaultEndpoint: ":8080"}, {port: {number: 9081}, defaultEndpoint: ":8081"}]', bad: 'ingress: [{port: {number: 9080}, defaultEndpoint: ":8080"}, {port: {number: 9080}, defaultEndpoint: ":8081"}]', path: 'spec.ingress[1].port.number' , notYet: 'spec.ingress' },
   { rule: 'a Sidecar configures something', kind: 'Sidecar', ok: 'outboundTrafficPolicy: {mode: REGISTRY_ONLY}', bad: 'workloadSelector: {labels: {app: reviews}}', path: 'spec' },
   { rule: 'an egress proxy is not supported', kind: 'Sidecar', ok: 'outboundTrafficPolicy: {mode: ALLOW_ANY}', bad: 'outboundTrafficPolicy: {mode: ALLOW_ANY, egressProxy: {host: egress.example.com, port: {number: 443}}}', code: 'MW_MESH_UNSUPPORTED', path: 'spec.outboundTrafficPolicy.egressProxy' },
   { rule: 'workload selectors have no wildcards', kind: 'Sidecar', ok: 'workloadSelector: {labels: {app: reviews}}\negress: [{hosts: ["./*"]}]', bad: 'workloadSelector: {labels: {app: "rev*"}}\negress: [{hosts: ["./*"]}]', path: 'spec.workloadSelector.labels["app"]' },
@@ -214,7 +216,10 @@ const CASES: Case[] = [
 for (const c of CASES) {
   test(`${c.kind}: ${c.rule}`, () => {
     const good = validateMeshResource(resource(c.kind, c.ok, c.name === undefined ? 'r' : 'r'));
-    assert.equal(good.errors.length, 0, `the passing input has errors:\n${show(good.errors)}`);
+    // Some rules check fields that are validated but not translated yet (schema.ts marks them "not yet", an
+    // error of its own): for those the passing input may only carry that error.
+    const goodErrors = good.errors.filter((e) => !(c.notYet && e.code === 'MW_MESH_UNSUPPORTED' && e.path === c.notYet));
+    assert.equal(goodErrors.length, 0, `the passing input has errors:\n${show(goodErrors)}`);
     const bad = validateMeshResource(resource(c.kind, c.bad, c.name ?? 'r'));
     const code = c.code ?? 'MW_MESH_INVALID';
     const hit = bad.errors.find((e) => e.code === code && e.path === c.path);
@@ -250,13 +255,28 @@ test("seed 002's examples validate cleanly (the fault's deprecated `percent` is 
   );
 });
 
-test('a fixture with every kind, using most fields, validates without errors', () => {
+test('a fixture with every kind, using most fields, validates without errors but the fields not translated yet', () => {
   const rs = loadFile('all-kinds.yaml');
   assert.deepEqual(
     [...new Set(rs.map((r) => r.kind))].sort(),
     ['DestinationRule', 'Gateway', 'ServiceEntry', 'Sidecar', 'VirtualService', 'WorkloadEntry'],
   );
-  for (const r of rs) assert.deepEqual(validateMeshResource(r).errors.map((e) => e.message), [], `${r.kind} ${r.metadata.name}`);
+  // valid Istio, but marked "not yet" in schema.ts because the translation does not carry them to proxies yet
+  const notYet = [
+    'VirtualService shop spec.http[0].retries.retryRemoteLocalities',
+    'VirtualService shop spec.http[0].corsPolicy',
+    'DestinationRule reviews spec.trafficPolicy.loadBalancer.localityLbSetting',
+    'DestinationRule reviews spec.trafficPolicy.tls.mode',
+    'Sidecar reviews spec.ingress',
+  ];
+  const found: string[] = [];
+  for (const r of rs) {
+    for (const e of validateMeshResource(r).errors) {
+      assert.equal(e.code, 'MW_MESH_UNSUPPORTED', e.message);
+      found.push(`${r.kind} ${r.metadata.name} ${e.path}`);
+    }
+  }
+  assert.deepEqual(found, notYet);
   assert.deepEqual(analyzeMesh(rs).map((d) => d.message), []);
 });
 
