@@ -125,3 +125,27 @@ export function rawLocation(raw: unknown, key?: string | number, part: 'key' | '
   const pos = node.keys?.get(key);
   return format(node.file, pos ? pos[part === 'key' ? 0 : 1] : node.at);
 }
+
+/**
+ * Where the documents of a YAML stream start and end, with the line each starts on. A line starting with `---`
+ * followed by a space or its end is a document marker wherever it appears (YAML forbids it inside scalars; JSON
+ * has no line breaks inside strings). Used to read a file of many documents one document at a time, so that
+ * one bad document fails alone and parsing stays linear.
+ */
+export function yamlDocuments(text: string): { start: number; end: number; line: number }[] {
+  const out: { start: number; end: number; line: number }[] = [];
+  let start = 0;
+  let line = 1;
+  let counted = 0;
+  const lineAt = (offset: number) => {
+    for (let i = text.indexOf('\n', counted); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+    counted = offset;
+    return line;
+  };
+  for (const m of text.matchAll(/^---(?=[ \t\r\n]|$)/gm)) {
+    if (m.index! > start) out.push({ start, end: m.index!, line: lineAt(start) });
+    start = m.index!;
+  }
+  out.push({ start, end: text.length, line: lineAt(start) });
+  return out;
+}

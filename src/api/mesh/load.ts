@@ -7,7 +7,7 @@
 // Istio's semantic rules (weights, hosts, regexes, durations...) are validate.ts's: a resource loaded here
 // is well-formed, not necessarily valid.
 import { ConfigError, ConfigErrors, type ErrorCode } from '../../common/errors.js';
-import { parseConfigText, rawLocation } from '../envoy/source.js';
+import { parseConfigText, rawLocation, yamlDocuments as documents } from '../envoy/source.js';
 import { MESSAGES, specMessage, type FieldType } from './schema.js';
 import { MESH_KINDS, NETWORKING_GROUP, NETWORKING_VERSIONS, type MeshKind, type MeshResource } from './types.js';
 
@@ -316,29 +316,6 @@ export function isDNS1123Subdomain(s: string): boolean {
 }
 
 // ------------------------------------------------------------------ helpers
-
-/**
- * Where the documents of a YAML stream start and end, with the line each starts on. A line starting with
- * `---` followed by a space or its end is a document marker wherever it appears (YAML forbids it inside
- * scalars; JSON has no line breaks inside strings). The same rule as control-plane/sources/file/parse.ts.
- */
-function documents(text: string): { start: number; end: number; line: number }[] {
-  const out: { start: number; end: number; line: number }[] = [];
-  let start = 0;
-  let line = 1;
-  let counted = 0;
-  const lineAt = (offset: number) => {
-    for (let i = text.indexOf('\n', counted); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
-    counted = offset;
-    return line;
-  };
-  for (const m of text.matchAll(/^---(?=[ \t\r\n]|$)/gm)) {
-    if (m.index! > start) out.push({ start, end: m.index!, line: lineAt(start) });
-    start = m.index!;
-  }
-  out.push({ start, end: text.length, line: lineAt(start) });
-  return out;
-}
 
 function deepFreeze<T>(v: T): T {
   if (v && typeof v === 'object' && !Object.isFrozen(v)) {

@@ -3,7 +3,7 @@
 // plane serves any xDS client (a real Envoy runs what Meshwork's proxy does not), and a client NACKs what it
 // cannot run.
 import { ConfigError, ConfigErrors, type ErrorCode } from '../../../common/errors.js';
-import { parseConfigText, rawLocation } from '../../../api/envoy/source.js';
+import { parseConfigText, rawLocation, yamlDocuments as documents } from '../../../api/envoy/source.js';
 import { TYPE_URL, packAny, resourceName, unpackAny, type Any } from '../../../api/xds/index.js';
 import { contentVersion } from '../../xds/server.js';
 import { parseSimpleYaml } from './fast-yaml.js';
@@ -125,29 +125,6 @@ function starts(text: string): number[] {
   return out;
 }
 type Fail = (code: ErrorCode, path: string, reason: string, location: string | undefined) => void;
-
-/**
- * Where the documents of a YAML stream start and end, with the line each starts on. A line that starts with
- * `---` followed by a space or its end is a document marker wherever it appears: YAML forbids it inside any
- * scalar, block or quoted (and JSON has no line breaks inside strings), so no YAML parse is needed to split.
- */
-function documents(text: string): { start: number; end: number; line: number }[] {
-  const out: { start: number; end: number; line: number }[] = [];
-  let start = 0;
-  let line = 1;
-  let counted = 0;
-  const lineAt = (offset: number) => {
-    for (let i = text.indexOf('\n', counted); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
-    counted = offset;
-    return line;
-  };
-  for (const m of text.matchAll(/^---(?=[ \t\r\n]|$)/gm)) {
-    if (m.index! > start) out.push({ start, end: m.index!, line: lineAt(start) });
-    start = m.index!;
-  }
-  out.push({ start, end: text.length, line: lineAt(start) });
-  return out;
-}
 
 /** Validates one resource by encoding it; undefined (after reporting) when it is not valid. */
 function packResource(raw: Record<string, unknown>, root: Record<string, unknown>, path: string, at: Locate, fail: Fail): Omit<FileResource, 'file' | 'json'> | undefined {
