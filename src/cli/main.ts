@@ -7,7 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   proxy: { summary: 'run the data plane: an Envoy-compatible proxy (sidecar, gateway)', load: () => import('./proxy.js') },
   'control-plane': { summary: 'serve a mesh (Istio-style resources) or plain Envoy resources over xDS to proxies', load: () => import('./control-plane.js') },
   analyze: { summary: 'check Istio-style mesh config (errors and warnings with file:line) before applying it', load: () => import('./analyze.js') },
-  demo: { summary: 'start a whole mesh on this machine: front proxy + three services with sidecars', load: () => import('./demo.js') },
+  demo: { summary: 'start a whole mesh on this machine: control plane, gateway, services A, B (v1, v2), C with sidecars', load: () => import('./demo.js') },
 };
 
 function usage(): string {
