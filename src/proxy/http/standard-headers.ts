@@ -2,9 +2,9 @@
 // removal, x-forwarded-for / x-forwarded-proto with use_remote_address and xff_num_trusted_hops, internal vs
 // external clients (internal_address_config) and the x-envoy-* control headers only internal ones may send,
 // x-request-id, via, and the server header on the way back.
-import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { ConfigError } from '../../common/errors.js';
+import { randomUuid } from '../../common/uuid.js';
 import type { HcmConfig } from './conn-manager-config.js';
 import type { HeaderMap } from './headers.js';
 
@@ -242,8 +242,8 @@ export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestC
 
   if (cfg.generateRequestId) {
     // an edge client's id is replaced (unless configured to keep it); otherwise one is only added when missing
-    if (!hasRequestId) h.add('x-request-id', randomUUID());
-    else if (edge && !cfg.preserveExternalRequestId) h.set('x-request-id', randomUUID());
+    if (!hasRequestId) h.add('x-request-id', randomUuid());
+    else if (edge && !cfg.preserveExternalRequestId) h.set('x-request-id', randomUuid());
   }
   return { remoteAddress, internal };
 }
