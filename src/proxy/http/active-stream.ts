@@ -7,6 +7,7 @@
 // returns 'stop' holds it there. While headers are held at filter k, later body events reach filters up to
 // k and are buffered for the filters after k until k calls continueDecoding(). The terminal router always
 // holds headers and receives the body itself, so the common one-filter chain takes a direct path.
+import { performance } from 'node:perf_hooks';
 import { logger } from '../../common/log.js';
 import { ResponseFlag, StreamInfo } from '../stream-info.js';
 import type { RouteActionEntry, RouteResult } from '../router/route-table.js';
@@ -82,6 +83,9 @@ export class ActiveStream implements FilterCallbacks {
   private isHead = false;
   private isUpgrade = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** the stream idle timeout in force (ms) and performance.now() of the last activity (see touch) */
+  private idleMs = 0;
+  private lastActive = 0;
   private requestTimer: NodeJS.Timeout | undefined;
   private durationTimer: NodeJS.Timeout | undefined;
   private drainCbs: (() => void)[] | null = null;
@@ -103,7 +107,7 @@ export class ActiveStream implements FilterCallbacks {
     for (let i = 0; i < fs.length; i++) this.filters[i] = fs[i]!.create(this);
     cfg.stats.downstream_rq_total.inc();
     cfg.stats.downstream_rq_active.inc();
-    if (cfg.streamIdleTimeoutMs > 0) this.idleTimer = setTimeout(() => this.onIdleTimeout(), cfg.streamIdleTimeoutMs);
+    if (cfg.streamIdleTimeoutMs > 0) this.startIdleTimer(cfg.streamIdleTimeoutMs, info.startMono);
     if (cfg.requestTimeoutMs > 0) this.requestTimer = setTimeout(() => this.onRequestTimeout(), cfg.requestTimeoutMs);
     if (cfg.maxStreamDurationMs > 0) this.durationTimer = setTimeout(() => this.onDurationTimeout(), cfg.maxStreamDurationMs);
   }
@@ -201,8 +205,25 @@ export class ActiveStream implements FilterCallbacks {
     }
   }
 
+  // The stream idle timer is lazy, like the connections' idle timers: activity (two or three events per
+  // request) only records the time, which is cheaper than refresh() moving the timer in Node's timer list each
+  // time; when the timer fires it re-arms for what is left of the period after the last activity.
   private touch(): void {
-    this.idleTimer?.refresh();
+    if (this.idleTimer !== undefined) this.lastActive = performance.now();
+  }
+
+  private startIdleTimer(ms: number, now: number): void {
+    this.idleMs = ms;
+    this.lastActive = now;
+    this.idleTimer = setTimeout(onStreamIdleTimer, ms, this);
+  }
+
+  checkIdle(): void {
+    this.idleTimer = undefined;
+    if (this.done) return;
+    const left = this.idleMs - (performance.now() - this.lastActive);
+    if (left > 1) this.idleTimer = setTimeout(onStreamIdleTimer, left, this);
+    else this.onIdleTimeout();
   }
 
   // ---- decoder filter iteration ----
@@ -497,7 +518,8 @@ export class ActiveStream implements FilterCallbacks {
     const t = streamTimeouts(entry, this.requestHeaders, this.cfg.maxStreamDurationMs);
     if (t.idleMs !== undefined) {
       if (this.idleTimer) clearTimeout(this.idleTimer);
-      this.idleTimer = t.idleMs > 0 ? setTimeout(() => this.onIdleTimeout(), t.idleMs) : undefined;
+      this.idleTimer = undefined;
+      if (t.idleMs > 0) this.startIdleTimer(t.idleMs, performance.now());
     }
     if (this.durationTimer) clearTimeout(this.durationTimer);
     this.durationTimer = undefined;
@@ -574,4 +596,8 @@ export class ActiveStream implements FilterCallbacks {
   get finished(): boolean {
     return this.done;
   }
+}
+
+function onStreamIdleTimer(s: ActiveStream): void {
+  s.checkIdle();
 }

@@ -90,14 +90,22 @@ export class Http1ServerConnection implements DownstreamConnection {
     this.writer = writer;
     const stream = new ActiveStream(cfg, this.info, writer, (s) => this.onStreamComplete(s));
     this.stream = stream;
-    const h = head.headers;
-    // Envoy's header map: pseudo-headers first; Host becomes :authority
-    const host = h.get('host') ?? head.authority;
-    h.remove('host');
-    const pseudo = [':method', head.method, ':scheme', this.info.scheme, ':path', head.path];
-    if (host !== undefined) pseudo.push(':authority', host);
-    else if (head.versionMinor === 0 && cfg.defaultHostForHttp10) pseudo.push(':authority', cfg.defaultHostForHttp10);
-    h.raw.unshift(...pseudo);
+    // Envoy's header map: pseudo-headers first; Host becomes :authority. Built as one new list (one scan, no
+    // remove/splice and no unshift of the pseudo-headers in front of the parsed ones).
+    const fields = head.headers.raw;
+    let hostAt = -1;
+    for (let i = 0; i < fields.length; i += 2) {
+      if (fields[i] === 'host') {
+        hostAt = i;
+        break;
+      }
+    }
+    const host = hostAt >= 0 ? fields[hostAt + 1] : head.authority;
+    const raw = [':method', head.method, ':scheme', this.info.scheme, ':path', head.path];
+    if (host !== undefined) raw.push(':authority', host);
+    else if (head.versionMinor === 0 && cfg.defaultHostForHttp10) raw.push(':authority', cfg.defaultHostForHttp10);
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] !== 'host') raw.push(fields[i]!, fields[i + 1]!);
+    const h = new HeaderMap(raw);
     if (head.versionMinor === 0 && !cfg.acceptHttp10) {
       // Envoy refuses HTTP/1.0 unless accept_http_10 is set
       writer.forceClose = true;

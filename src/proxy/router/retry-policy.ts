@@ -186,9 +186,13 @@ function presenceMatcher(name: string): HeaderMatcher {
  * headers are consumed (removed) so they never reach the upstream; malformed values are ignored. Returns null
  * when nothing can be retried, so the router skips all retry bookkeeping.
  */
-export function withRequestHeaders(policy: RetryPolicy, headers: HeaderMap): RetryPolicy | null {
-  // one scan instead of five for the usual request, which carries none of them
-  if (!headers.hasPrefix('x-envoy-')) return policyFor(policy, headers);
+export function withRequestHeaders(
+  policy: RetryPolicy,
+  headers: HeaderMap,
+  // one scan instead of five for the usual request, which carries none of them (the caller's, if it made it already)
+  envoyHeaders = headers.hasPrefix('x-envoy-'),
+): RetryPolicy | null {
+  if (!envoyHeaders) return policyFor(policy, headers);
   const on = headers.get('x-envoy-retry-on');
   const grpcOn = headers.get('x-envoy-retry-grpc-on');
   const max = headers.get('x-envoy-max-retries');

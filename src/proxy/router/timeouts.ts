@@ -49,7 +49,15 @@ function headerMs(h: HeaderMap, name: string): number | undefined {
  * respect_expected_rq_timeout, reads x-envoy-expected-rq-timeout-ms instead — and sets
  * x-envoy-expected-rq-timeout-ms for the upstream when `insertExpected`.
  */
-export function attemptTimeouts(entry: RouteActionEntry, perTryMs: number, perTryIdleMs: number, h: HeaderMap, opts: { respectExpected: boolean; insertExpected: boolean }): AttemptTimeouts {
+export function attemptTimeouts(
+  entry: RouteActionEntry,
+  perTryMs: number,
+  perTryIdleMs: number,
+  h: HeaderMap,
+  opts: { respectExpected: boolean; insertExpected: boolean },
+  // the headers read here are all x-envoy-*: one scan (the caller's, if it made it already) tells whether any is there
+  envoyHeaders = h.hasPrefix('x-envoy-'),
+): AttemptTimeouts {
   let globalMs = entry.timeoutMs;
   const grpc = entry.maxGrpcTimeoutMs !== undefined && isGrpcRequest(h);
   if (grpc) {
@@ -61,8 +69,7 @@ export function attemptTimeouts(entry: RouteActionEntry, perTryMs: number, perTr
     if (max !== 0 && (t === 0 || t > max)) t = max;
     globalMs = t;
   }
-  // the headers read here are all x-envoy-*: one scan tells whether there is any to look for
-  if (h.hasPrefix('x-envoy-')) {
+  if (envoyHeaders) {
     // an upstream Envoy trusts the budget its downstream Envoy announced, else the client's own header
     const expected = opts.respectExpected ? h.get('x-envoy-expected-rq-timeout-ms') : undefined;
     if (expected !== undefined && /^\d+$/.test(expected.trim())) globalMs = Number(expected.trim());

@@ -383,7 +383,6 @@ export abstract class MessageParser {
   private parseFieldLine(buf: Buffer, base: number, ls: number, end: number, trailer: boolean): number {
     // the tables in locals: an imported binding is re-read (cell load + hole check) on every byte otherwise
     const tchar = TCHAR;
-    const fieldValue = FIELD_VALUE;
     let i = ls;
     let c = buf[i]!;
     // A line starting with whitespace is obs-fold (RFC 9112 §5.2), or whitespace between the start line and
@@ -408,7 +407,13 @@ export abstract class MessageParser {
     const ne = i++;
     while (i < end && (buf[i] === Ch.SP || buf[i] === Ch.HTAB)) i++;
     const vs = i;
-    while (i < end && fieldValue[buf[i]!] === 1) i++;
+    // FIELD_VALUE spelled out as compares: the value bytes are most of a head, and a second typed-array load
+    // (with its own map and bounds checks) per byte cost more than the two compares
+    while (i < end) {
+      const b = buf[i]!;
+      if (b < 0x20 ? b !== Ch.HTAB : b === 0x7f) break;
+      i++;
+    }
     if (i === end) return NEED_MORE;
     c = buf[i]!;
     if (c !== Ch.CR) return this.fail(400, c === Ch.LF ? 'http1.bare_lf' : 'http1.invalid_characters');

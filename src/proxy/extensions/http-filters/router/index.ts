@@ -5,6 +5,7 @@
 // new stream, after a back-off, with the body replayed from a bounded buffer — and may be copied to mirror
 // clusters (src/proxy/router/mirror.ts).
 import { performance } from 'node:perf_hooks';
+import { Deadline } from '../../../../common/deadline.js';
 import { ConfigError } from '../../../../common/errors.js';
 import type { FilterCallbacks, FilterFactoryContext, HttpFilter, HttpFilterFactory } from '../../../http/filter.js';
 import type { HeaderMap } from '../../../http/headers.js';
@@ -102,7 +103,8 @@ class Router implements HttpFilter {
   private headers: HeaderMap | null = null;
   private hash: bigint | undefined;
   private timeouts: AttemptTimeouts = { globalMs: 0, perTryMs: 0, perTryIdleMs: 0 };
-  private timer: NodeJS.Timeout | undefined;
+  /** the route timeout (one shared timer per duration: it is started and stopped on every request) */
+  private routeDeadline: Deadline<Router> | null = null;
   private perTryTimer: NodeJS.Timeout | undefined;
   private perTryIdleTimer: NodeJS.Timeout | undefined;
   private backOffTimer: NodeJS.Timeout | undefined;
@@ -166,7 +168,10 @@ class Router implements HttpFilter {
     const upgrade = cb.upgrade !== undefined && headers.has('upgrade');
     // Retries: the route's policy plus what a trusted client asks for with x-envoy-retry-* (external clients'
     // x-envoy-* control headers were stripped by the connection manager). An upgrade is never replayed.
-    const policy = withRequestHeaders(entry.retry, headers);
+    // both consumers of x-envoy-* request headers below share one scan for them (retry headers they remove
+    // leave it true; the timeout lookups then find nothing, as they would have)
+    const envoyHeaders = headers.hasPrefix('x-envoy-');
+    const policy = withRequestHeaders(entry.retry, headers, envoyHeaders);
     if (policy && !upgrade) {
       const breakers = cluster.breakers;
       const prio = entry.priority;
@@ -180,7 +185,7 @@ class Router implements HttpFilter {
     this.timeouts = attemptTimeouts(entry, entry.retry.perTryTimeoutMs, entry.retry.perTryIdleTimeoutMs, headers, {
       respectExpected: this.rc.respectExpectedRqTimeout,
       insertExpected: !this.rc.suppressEnvoyHeaders,
-    });
+    }, envoyHeaders);
     route.finalizeRequestHeaders(headers, info, !this.rc.suppressEnvoyHeaders);
     // Host selection (with the route's hash policy for RING_HASH / MAGLEV)
     // Envoy computes the hash only for the balancers that use one (and only then hands out generated cookies)
@@ -302,7 +307,7 @@ class Router implements HttpFilter {
     this.requestDone = true;
     if (this.finished) return;
     const t = this.timeouts;
-    if (t.globalMs > 0 && !this.timer) this.timer = setTimeout(() => this.onRouteTimeout(), t.globalMs);
+    if (t.globalMs > 0 && !this.routeDeadline?.armed) (this.routeDeadline ??= new Deadline<Router>(onRouteDeadline, this)).start(t.globalMs);
     if (this.upstream && !this.upstreamDone) this.armPerTryTimers();
     this.mirrors?.requestComplete(t.globalMs);
   }
@@ -321,9 +326,9 @@ class Router implements HttpFilter {
 
   private clearTimers(): void {
     this.clearPerTryTimers();
-    if (this.timer) clearTimeout(this.timer);
+    this.routeDeadline?.stop();
     if (this.backOffTimer) clearTimeout(this.backOffTimer);
-    this.timer = this.backOffTimer = undefined;
+    this.backOffTimer = undefined;
   }
 
   // ---- upstream events (through the current Attempt) ----
@@ -536,8 +541,7 @@ class Router implements HttpFilter {
   }
 
   /** The route timeout: it covers all attempts and back-offs, from the end of the request. */
-  private onRouteTimeout(): void {
-    this.timer = undefined;
+  onRouteTimeout(): void {
     if (this.finished) return;
     const cb = this.cb;
     const cluster = this.cluster!;
@@ -638,6 +642,10 @@ class Router implements HttpFilter {
     const onHeaders = (h: HeaderMap) => route.finalizeResponseHeaders(h, cb.streamInfo);
     cb.sendLocalReply(status, body, { details, headers: extra, plainHttp: true, mutateHeaders: onHeaders });
   }
+}
+
+function onRouteDeadline(r: Router): void {
+  r.onRouteTimeout();
 }
 
 function locationReq(headers: HeaderMap) {
