@@ -172,3 +172,30 @@ ${sc('root', 'istio-system', ['*/*.example.com'])}`);
   const gw = scopeOf(snap, proxyFromNode({ id: 'g', metadata: { MESH_TYPE: 'router', NAMESPACE: 'c' } }));
   assert.equal(gw.services.length, 3, 'Sidecar resources do not scope gateways');
 });
+
+test('Sidecar scope: an admitted VirtualService brings its route and mirror destinations, `mirrors` included', () => {
+  const { resources } = parseResources(`${SE('r', 'a', ['r.a.svc.cluster.local'])}
+${SE('m1', 'a', ['m1.a.svc.cluster.local'])}
+${SE('m2', 'a', ['m2.a.svc.cluster.local'])}
+${SE('d', 'a', ['d.a.svc.cluster.local'])}
+${SE('other', 'a', ['other.a.svc.cluster.local'])}
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r, namespace: a }
+spec:
+  hosts: [r]
+  http:
+  - route: [{ destination: { host: d } }]
+    mirror: { host: m1 }
+    mirrors: [{ destination: { host: m2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: s, namespace: a }
+spec:
+  egress: [{ hosts: ["./r.a.svc.cluster.local"] }]
+`);
+  const snap = buildSnapshot(resources);
+  const scope = scopeOf(snap, proxyFromNode({ id: 'p', metadata: { NAMESPACE: 'a' } }));
+  assert.deepEqual(scope.services.map((s) => s.hostname), ['d.a.svc.cluster.local', 'm1.a.svc.cluster.local', 'm2.a.svc.cluster.local', 'r.a.svc.cluster.local']);
+});

@@ -45,7 +45,12 @@ function buildScope(snapshot: MeshSnapshot, proxy: Proxy): ProxyScope {
     const egress = sidecar.egressHosts;
     meshVs = meshVs.filter((v) => v.hosts.some((h) => egressAdmits(egress, h, v.namespace)));
     const wanted = new Set<string>();
-    for (const v of meshVs) for (const h of v.http) for (const d of [...(h.route ?? []).map((r) => r.destination), ...(h.mirror ? [h.mirror] : [])]) wanted.add(d.host);
+    for (const v of meshVs) {
+      for (const h of v.http) {
+        // route destinations and every mirror (`mirror` and `mirrors`), as Istio's virtualServiceDestinations
+        for (const d of [...(h.route ?? []).map((r) => r.destination), ...(h.mirror ? [h.mirror] : []), ...(h.mirrors ?? []).map((m) => m.destination)]) wanted.add(d.host);
+      }
+    }
     for (const v of meshVs) for (const t of [...v.tcp, ...v.tls]) for (const r of t.route ?? []) wanted.add(r.destination.host);
     services = exported.filter((s) => egressAdmits(egress, s.hostname, s.namespace) || wanted.has(s.hostname));
   }
