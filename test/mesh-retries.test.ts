@@ -114,12 +114,7 @@ test('VirtualService retries and Istio default retry policy against failing apps
   }
 });
 
-// Proxy bug (src/proxy, not fixed here): host_selection_retry_max_attempts (Istio sets 5) is not honoured; every
-// balancer bounds its re-picks by the host count (load-balancers/common/lb.ts chooseWithRetries), so with two
-// hosts a retry lands back on the failed host 1 time in 4 instead of 1 in 32+.
-const HOST_SELECTION_TODO = 'proxy bug: host_selection_retry_max_attempts ignored (re-picks bounded by the host count), so retries return to the failed host far more often than Envoy does';
-
-test('Istio default retry policy: one instance\'s app down, the retries go to the other instance (previous_hosts)', async (t) => {
+test('Istio default retry policy: one instance\'s app down, the retries go to the other instance (previous_hosts)', async () => {
   const port = await freePort();
   const mesh = await TestMesh.start();
   try {
@@ -158,9 +153,9 @@ test('Istio default retry policy: one instance\'s app down, the retries go to th
     // requests: of 400, 0.2 expected; more than 3 is a 1-in-18,000 chance.
     const lr = await run(400);
     const lrStats = await retryStats();
-    await t.test('LEAST_REQUEST: at most 3 of 400 requests fail', { todo: HOST_SELECTION_TODO }, () => {
-      assert.ok(lr.failed.length <= 3, `${lr.failed.length} of 400 failed (${lr.failed[0]}); retry stats ${JSON.stringify(lrStats)}`);
-    });
+    // (host_selection_retry_max_attempts bounds the re-picks, as in Envoy: bounding them by the host count instead
+    // let 11 of 400 fail here)
+    assert.ok(lr.failed.length <= 3, `${lr.failed.length} of 400 failed (${lr.failed[0]}); retry stats ${JSON.stringify(lrStats)}`);
     assert.ok(lrStats.upstream_rq_retry! >= 1, `the dead instance was tried and retried: ${JSON.stringify(lrStats)}`);
     assert.equal(lr.live + lr.failed.length, 400, 'every request answered by the live instance, or failed');
 

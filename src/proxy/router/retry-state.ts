@@ -160,6 +160,11 @@ export class RetryState {
    * LbContext.shouldSkip for the next pick, or undefined when the policy has no host predicate. It rejects
    * already-tried hosts at most host_selection_retry_max_attempts times, after which the balancer's pick stands.
    */
+  /** LbContext.maxPicks to go with hostFilter(): the first pick and the re-picks the policy allows. */
+  get hostSelectionPicks(): number {
+    return this.policy.hostSelectionMaxAttempts + 1;
+  }
+
   hostFilter(): ((h: Host) => boolean) | undefined {
     if (!this.policy.previousHosts || this.tried.length === 0) return undefined;
     let rejections = this.policy.hostSelectionMaxAttempts;

@@ -9,6 +9,9 @@ export interface LbContext {
   hash?: bigint;
   /** hosts the caller would rather not get (e.g. a retry's previous hosts); the balancer may still return one */
   shouldSkip?: (host: Host) => boolean;
+  /** how many picks the balancer may make while shouldSkip rejects them: Envoy's hostSelectionRetryCount() + 1,
+   *  from the retry policy's host_selection_retry_max_attempts; absent, about one pick per host */
+  maxPicks?: number;
 }
 
 export interface LoadBalancer {

@@ -491,7 +491,9 @@ class Router implements HttpFilter {
     this.backOffTimer = setTimeout(() => {
       this.backOffTimer = undefined;
       const shouldSkip = this.retry?.hostFilter();
-      const host = this.cluster!.chooseHost(this.hash === undefined && !shouldSkip ? undefined : { hash: this.hash, shouldSkip });
+      const host = this.cluster!.chooseHost(
+        this.hash === undefined && !shouldSkip ? undefined : { hash: this.hash, shouldSkip, maxPicks: shouldSkip ? this.retry!.hostSelectionPicks : undefined },
+      );
       if (!host) {
         this.clearTimers();
         this.noHealthyUpstream();
