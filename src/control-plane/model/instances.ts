@@ -77,7 +77,13 @@ export function instanceOfEntry(id: string, namespace: string, spec: WorkloadEnt
 
 /** Istio's port rule for one instance on one service port. */
 export function endpointPort(inst: WorkloadInstance, port: ServicePort): number {
-  return inst.ports[port.name] ?? port.targetPort ?? port.number;
+  const byName = inst.ports[port.name];
+  if (byName !== undefined) return byName;
+  // A sidecar registering itself names its ports after its own flags ("http-9080"), not after a ServiceEntry's
+  // port names ("http"): match it by the service port number, or its endpoint would get the service port.
+  const own = (inst as RegisteredInstance).servicePorts?.find((p) => p.number === port.number);
+  const byNumber = own ? inst.ports[own.name] : undefined;
+  return byNumber ?? port.targetPort ?? port.number;
 }
 
 interface Selector {

@@ -113,6 +113,15 @@ ${SE('b', 'default', ['b.default.svc.cluster.local'], '  endpoints: [{ address: 
   assert.equal(s2.withoutInstance('a-1'), s2);
 });
 
+test('a sidecar registering for a ServiceEntry whose port names differ from its own is matched by port number', () => {
+  const { resources } = parseResources(SE('a', 'default', ['a.default.svc.cluster.local'], '  workloadSelector: { labels: { app: a } }'));
+  const s0 = buildSnapshot(resources);
+  const a = s0.services.get('a.default.svc.cluster.local', 'default')!;
+  // `meshwork proxy --sidecar --service a --port 9080:8080:15009`: its port is named "http-9080", the entry's "http"
+  const inst = instanceOfProxy(proxyFromNode({ id: 'a-2', metadata: { LABELS: { app: 'a' }, SERVICE: 'a', INBOUND_PORTS: '9080:8080:15009' } }))!;
+  assert.deepEqual(s0.withInstance(inst).endpoints.endpoints(a, 9080).map((e) => `${e.address}:${e.port}`), ['127.0.0.1:15009']);
+});
+
 test('a workload registering for an undeclared service creates an implicit in-mesh service, removed when it leaves', () => {
   const s0 = buildSnapshot([]);
   const inst = instanceOfProxy(proxyFromNode({ id: 'c-1', metadata: { NAMESPACE: 'shop', INSTANCE_IPS: '10.0.0.5', SERVICE: 'c', INBOUND_PORTS: '8080:3000' } }))!;
