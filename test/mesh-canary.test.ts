@@ -4,20 +4,16 @@
 // gateway split between the versions as the weights say, then move when the VirtualService file changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { startControlPlane } from './helpers/control-plane.js';
-import { MESHWORK, freePort, stopChild, tmpDir, waitFor } from './helpers/proxy.js';
+import { runMeshworkProxy } from './helpers/mesh.js';
+import { freePort, tmpDir, waitFor } from './helpers/proxy.js';
 
 function startMeshProxy(args: string[]) {
-  const child = spawn(process.execPath, [MESHWORK, 'proxy', '-l', 'warning', '--drain-time-s', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, exited, stderr: () => err, stop: () => stopChild(child, exited) };
+  const p = runMeshworkProxy(args);
+  return { ...p, stderr: p.output };
 }
 
 /** An app that says which version it is and what path it was asked for. */
@@ -130,10 +126,10 @@ test('seed 002 canary through a gateway and two self-registered sidecars: 90/10,
     });
     assert.deepEqual([...seen].sort(), ['v1 /', 'v2 /'], 'rewrite /my-app → /');
 
-    const N = 400;
-    const count = async () => {
+    const N = 1000;
+    const count = async (n = N) => {
       const c = { v1: 0, v2: 0, other: 0 };
-      for (let i = 0; i < N; i++) {
+      for (let i = 0; i < n; i++) {
         const r = await get(gatewayPort, '/my-app');
         if (r.status === 200 && r.body.startsWith('v1')) c.v1++;
         else if (r.status === 200 && r.body.startsWith('v2')) c.v2++;
@@ -143,12 +139,12 @@ test('seed 002 canary through a gateway and two self-registered sidecars: 90/10,
     };
     const c = await count();
     assert.equal(c.other, 0, `every request answered by a version: ${JSON.stringify(c)}`);
-    // 10 % of 400 is 40 with a standard deviation of 6: 20..60 is more than ±3 sd
-    assert.ok(c.v2 >= 20 && c.v2 <= 60, `v2 got ${c.v2} of ${N}, expected about 40`);
+    // 10 % of 1,000 is 100 with a standard deviation of 9.5: 62..138 is ±4 sd
+    assert.ok(c.v2 >= 62 && c.v2 <= 138, `v2 got ${c.v2} of ${N}, expected about 100`);
 
     // the VirtualService moves everything to v2
     fs.writeFileSync(path.join(dir, 'my-app.yaml'), meshConfig(gatewayPort, servicePort, [0, 100]));
-    await waitFor(async () => (await get(gatewayPort, '/my-app')).body.startsWith('v2') && (await count()).v1 === 0, 'all traffic on v2', 15_000);
+    await waitFor(async () => (await get(gatewayPort, '/my-app')).body.startsWith('v2') && (await count(100)).v1 === 0, 'all traffic on v2', 15_000);
 
     // the debug API shows both registered workloads and all four proxies synced
     const res = (await (await cp.http('/debug/resources')).json()) as { registered: { id: string; service: string }[] };

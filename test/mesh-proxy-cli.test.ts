@@ -4,11 +4,11 @@
 // ADS answers real requests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startControlPlane } from './helpers/control-plane.js';
-import { MESHWORK, freePort, stopChild, tmpDir, waitFor } from './helpers/proxy.js';
+import { runMeshworkProxy } from './helpers/mesh.js';
+import { freePort, tmpDir, waitFor } from './helpers/proxy.js';
 
 const listener = (port: number) => `"@type": type.googleapis.com/envoy.config.listener.v3.Listener
 name: hello
@@ -28,12 +28,8 @@ filter_chains:
 `;
 
 function startMeshProxy(args: string[]) {
-  const child = spawn(process.execPath, [MESHWORK, 'proxy', '-l', 'warning', '--drain-time-s', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, exited, stderr: () => err, stop: () => stopChild(child, exited) };
+  const p = runMeshworkProxy(args);
+  return { ...p, stderr: p.output };
 }
 
 interface Syncz {

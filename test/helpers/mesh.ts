@@ -141,11 +141,9 @@ export function nextLoopback(): string {
   return `127.${1 + (process.pid % 250)}.${loopbackCount >> 8}.${(loopbackCount & 255) || 1}`;
 }
 
-async function startMeshProxyProcess(id: string, args: string[]): Promise<MeshProxy> {
-  const adminPort = await freePort();
-  const child = spawn(process.execPath, [MESHWORK, 'proxy', '-l', 'warning', '--drain-time-s', '1', '--service-node', id, '--admin-address', `127.0.0.1:${adminPort}`, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** `meshwork proxy <args>` (log level warning, 1 s drain), killed when the test process exits. */
+export function runMeshworkProxy(args: string[]): { child: ChildProcess; exited: Promise<number | null>; output: () => string; stop: (signal?: NodeJS.Signals) => Promise<number | null> } {
+  const child = spawn(process.execPath, [MESHWORK, 'proxy', '-l', 'warning', '--drain-time-s', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   meshChildren.add(child);
   let out = '';
   child.stderr!.on('data', (d) => (out += d));
@@ -156,15 +154,13 @@ async function startMeshProxyProcess(id: string, args: string[]): Promise<MeshPr
       resolve(code);
     }),
   );
-  return {
-    id,
-    child,
-    adminPort,
-    exited,
-    admin: (p) => fetch(`http://127.0.0.1:${adminPort}${p}`),
-    output: () => out,
-    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, exited, signal),
-  };
+  return { child, exited, output: () => out, stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, exited, signal) };
+}
+
+async function startMeshProxyProcess(id: string, args: string[]): Promise<MeshProxy> {
+  const adminPort = await freePort();
+  const p = runMeshworkProxy(['--service-node', id, '--admin-address', `127.0.0.1:${adminPort}`, ...args]);
+  return { id, ...p, adminPort, admin: (path) => fetch(`http://127.0.0.1:${adminPort}${path}`) };
 }
 
 export interface SidecarOptions {
