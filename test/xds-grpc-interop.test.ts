@@ -233,9 +233,13 @@ test('a proxyless gRPC client (@grpc/grpc-js-xds) resolves, balances and follows
     writeAtomic(configDir, 'endpoints-blue.yaml', endpoints('blue', [port('b3')]));
     writeAtomic(configDir, 'endpoints-green.yaml', endpoints('green', [port('g1'), port('g2')]));
     writeAtomic(configDir, 'routes.yaml', routes({ blue: 50, green: 50 }));
-    // Wait until the old blue endpoints are gone (40 calls in a row only on the new set), then measure.
+    // Wait until the old blue endpoints are gone (40 calls in a row only on the new set) and g1 answers too
+    // (green was {g2}: calls on b3 and g2 alone satisfy the streak before green's new endpoints arrive, and
+    // measuring then gave g2 twice g1's share on a loaded CI machine), then measure.
     const r = await client.until(['b3', 'g1', 'g2'], 40, 10_000);
     assert.ok(r.ok, `the new split did not take effect within 10 s: ${JSON.stringify(r.before)}${diag()}`);
+    const all = await client.seen(['b3', 'g1', 'g2'], 10_000);
+    assert.ok(all.ok, `green's new endpoints did not take effect within 10 s: ${JSON.stringify(all.counts)}${diag()}`);
     const n = 400;
     const counts = await client.calls(n);
     assert.deepEqual(Object.keys(counts).sort(), ['b3', 'g1', 'g2'], JSON.stringify(counts));
