@@ -42,6 +42,20 @@ test('src/proxy never imports src/control-plane, and the reverse', () => {
   assert.deepEqual(bad, []);
 });
 
+test('src/api and src/common (shared by both planes) import neither src/proxy nor src/control-plane', () => {
+  const bad: string[] = [];
+  for (const f of sources(SRC)) {
+    const from = rel(f);
+    if (!from.startsWith('api/') && !from.startsWith('common/')) continue;
+    if (from.endsWith('.test.ts')) continue; // a test may check shared code against either plane
+    for (const imp of imports(f)) {
+      const to = rel(imp);
+      if (to.startsWith('proxy/') || to.startsWith('control-plane/')) bad.push(`${from} -> ${to}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
 test('the proxy core reaches extensions only through extensions/registry.ts', () => {
   const bad: string[] = [];
   const ext = 'proxy/extensions/';

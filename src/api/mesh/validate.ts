@@ -10,8 +10,7 @@
 // analyzeMesh checks resources against each other (what `meshwork analyze` adds).
 import { isIP } from 'node:net';
 import { ConfigError, type ErrorCode } from '../../common/errors.js';
-import { compileRegex } from '../../proxy/router/matchers.js';
-import { compileRegexRewrite } from '../../proxy/router/path-rewrite.js';
+import { compileRe2Substitution, compileRegex } from '../../common/re2.js';
 import { isDNS1123Label, isDNS1123Subdomain, mapKey } from './load.js';
 import { MESSAGES, specMessage, type FieldType } from './schema.js';
 import type {
@@ -649,7 +648,7 @@ function checkHTTPRoute(rep: Report, path: string, route: HTTPRoute, inDelegate:
         checkRegex(rep, `${p}.uriRegexRewrite.match`, match);
         if (rep.errors.length + rep.warnings.length === before && rewrite) {
           try {
-            compileRegexRewrite({ pattern: { regex: match }, substitution: rewrite }, '');
+            compileRe2Substitution(rewrite, compileRegex(match, '').groupCount, '');
           } catch (err) {
             if (!(err instanceof ConfigError)) throw err;
             rep.error(`${p}.uriRegexRewrite.rewrite`, err.message.replace(/^\.substitution: /, ''));

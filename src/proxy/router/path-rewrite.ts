@@ -1,7 +1,7 @@
 // Path rewriting as Envoy's router does it: prefix_rewrite swaps the matched prefix, regex_rewrite runs RE2's
 // GlobalReplace over the path without its query (the query and fragment are kept). Also used for redirects and
 // host_rewrite_path_regex.
-import { ConfigError } from '../../common/errors.js';
+import { compileRe2Substitution } from '../../common/re2.js';
 import { compileRegexMatcher, removeQueryAndFragment, type RegexMatcherConfig } from './matchers.js';
 
 export interface RegexMatchAndSubstituteConfig {
@@ -14,40 +14,9 @@ export interface RegexRewrite {
   replaceAll(input: string): string;
 }
 
-// A substitution compiled into literal pieces and group numbers: RE2's rewrite syntax is \0..\9 for groups and
-// \\ for a backslash; anything else after a backslash is an error.
-type Piece = string | number;
-
-function compileSubstitution(sub: string, groupCount: number, path: string): Piece[] {
-  const pieces: Piece[] = [];
-  let lit = '';
-  for (let i = 0; i < sub.length; i++) {
-    const c = sub[i]!;
-    if (c !== '\\') {
-      lit += c;
-      continue;
-    }
-    const n = sub[++i];
-    if (n === '\\') {
-      lit += '\\';
-    } else if (n !== undefined && n >= '0' && n <= '9') {
-      const g = n.charCodeAt(0) - 48;
-      // RE2 leaves the input unchanged when a substitution names a group the pattern lacks; reject it instead
-      if (g > groupCount) throw new ConfigError('MW_CONFIG_INVALID', path, `\\${g} refers to a group the pattern does not have (it has ${groupCount})`);
-      if (lit) pieces.push(lit);
-      lit = '';
-      pieces.push(g);
-    } else {
-      throw new ConfigError('MW_CONFIG_INVALID', path, `invalid rewrite pattern: \\${n ?? ''} (use \\0-\\9 for groups, \\\\ for a backslash)`);
-    }
-  }
-  if (lit) pieces.push(lit);
-  return pieces;
-}
-
 export function compileRegexRewrite(cfg: RegexMatchAndSubstituteConfig, path: string): RegexRewrite {
   const re = compileRegexMatcher(cfg.pattern, `${path}.pattern`);
-  const pieces = compileSubstitution(cfg.substitution ?? '', re.groupCount, `${path}.substitution`);
+  const pieces = compileRe2Substitution(cfg.substitution ?? '', re.groupCount, `${path}.substitution`);
   const global = re.global;
   const substitute = (m: RegExpExecArray) => {
     let s = '';
