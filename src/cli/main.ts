@@ -34,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const lean = cmd === 'proxy' && leanStartup();
+  if (cmd === 'control-plane') smallYoungGeneration();
   const code = await (await c.load()).run(rest);
   // The proxy resolves run() once it serves: from here on V8 optimizes and sizes the heap for the request path.
   if (lean) for (const flag of ['--turbofan', '--semi-space-growth-factor=2']) v8.setFlagsFromString(flag);
@@ -53,6 +54,17 @@ function leanStartup(): boolean {
   if (/--(no-)?(turbofan|opt)\b|--semi-space-growth-factor/.test(given)) return false;
   for (const flag of ['--no-turbofan', '--semi-space-growth-factor=1']) v8.setFlagsFromString(flag);
   return true;
+}
+
+// `meshwork control-plane` serves ~1,000 streams from one process and allocates response buffers in bursts; a
+// young generation that never grows past its first size keeps its RSS lower (bench:xds at 1,000 clients, SotW /
+// delta: idle 100 → 74 MB, steady 271 → 195 / 215 → 156 MB, peak 291 → 272 / 281 → 209 MB) with pushes as fast,
+// within run-to-run noise. Like the proxy's lean startup, set at run time (V8 reads it on use); node's own flags
+// win when the user gave one.
+function smallYoungGeneration(): void {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+  if (/--(max-|min-)?semi-space/.test(given)) return;
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 main(process.argv.slice(2)).then(
