@@ -5,24 +5,10 @@
 // article says, there is no default route.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestMesh, tryRequest } from './helpers/mesh.js';
+import { TestMesh, tryRequest, httpGatewayYaml } from './helpers/mesh.js';
 import { freePort, waitFor } from './helpers/proxy.js';
 
-const mesh002 = (gatewayPort: number, servicePort: number) => `apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: http-gateway
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-  - port:
-      number: ${gatewayPort}
-      name: http
-      protocol: HTTP
-    hosts:
-    - "*"
----
+const mesh002 = (gatewayPort: number, servicePort: number) => `${httpGatewayYaml('http-gateway', gatewayPort, 'networking.istio.io/v1alpha3')}---
 apiVersion: networking.istio.io/v1alpha3
 kind: VirtualService
 metadata:

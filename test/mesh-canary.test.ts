@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { startControlPlane } from './helpers/control-plane.js';
-import { runMeshworkProxy } from './helpers/mesh.js';
+import { runMeshworkProxy, httpGatewayYaml } from './helpers/mesh.js';
 import { freePort, tmpDir, waitFor } from './helpers/proxy.js';
 
 function startMeshProxy(args: string[]) {
@@ -35,21 +35,7 @@ function get(port: number, p: string): Promise<{ status: number; body: string }>
   });
 }
 
-const meshConfig = (gatewayPort: number, servicePort: number, weights: [number, number]) => `apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: http-gateway
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-  - port:
-      number: ${gatewayPort}
-      name: http
-      protocol: HTTP
-    hosts:
-    - "*"
----
+const meshConfig = (gatewayPort: number, servicePort: number, weights: [number, number]) => `${httpGatewayYaml('http-gateway', gatewayPort, 'networking.istio.io/v1alpha3')}---
 apiVersion: networking.istio.io/v1alpha3
 kind: VirtualService
 metadata:

@@ -5,28 +5,14 @@
 // stop failing, if any failed at all while b went away.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPacedLoad, TestMesh, tryRequest, type MeshProxy, type PacedLoad } from './helpers/mesh.js';
+import { startPacedLoad, TestMesh, tryRequest, type MeshProxy, type PacedLoad, httpGatewayYaml } from './helpers/mesh.js';
 import { freePort, waitFor } from './helpers/proxy.js';
 
 test('a sidecar joining and leaving: every proxy\'s endpoints follow, no failures once the removal is pushed', async () => {
   const gatewayPort = await freePort();
   const port = await freePort();
   const mesh = await TestMesh.start({
-    'gateway.yaml': `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-  - port:
-      number: ${gatewayPort}
-      name: http
-      protocol: HTTP
-    hosts:
-    - "*"
----
+    'gateway.yaml': `${httpGatewayYaml('gw', gatewayPort, 'networking.istio.io/v1')}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:

@@ -5,24 +5,10 @@
 // connections, and not one of them fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPacedLoad, TestMesh, tryRequest, type PacedLoad } from './helpers/mesh.js';
+import { startPacedLoad, TestMesh, tryRequest, type PacedLoad, httpGatewayYaml } from './helpers/mesh.js';
 import { freePort, waitFor } from './helpers/proxy.js';
 
-const gatewayYaml = (port: number) => `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-  - port:
-      number: ${port}
-      name: http
-      protocol: HTTP
-    hosts:
-    - "*"
-`;
+const gatewayYaml = (port: number) => `${httpGatewayYaml('gw', port, 'networking.istio.io/v1')}`;
 
 const vsYaml = (port: number, weights: Record<string, number>) => `apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -409,3 +409,22 @@ export async function clusterNames(p: MeshProxy): Promise<string[]> {
   }
   return names.sort();
 }
+
+/** An Istio Gateway for gateway proxies labelled `istio: ingressgateway`: one plain HTTP server on `port`, every host. */
+export function httpGatewayYaml(name: string, port: number, apiVersion = 'networking.istio.io/v1'): string {
+  return `apiVersion: ${apiVersion}
+kind: Gateway
+metadata:
+  name: ${name}
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: ${port}
+      name: http
+      protocol: HTTP
+    hosts:
+    - "*"
+`;
+}
