@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startPacedLoad, TestMesh, tryRequest, type MeshProxy, type PacedLoad, httpGatewayYaml } from './helpers/mesh.js';
 import { freePort, waitFor } from './helpers/proxy.js';
 
-test('a sidecar joining and leaving: every proxy\'s endpoints follow, no failures once the removal is pushed', async () => {
+test('a sidecar joining and leaving: every proxy\'s endpoints follow, no failures once the removal is pushed', async (t) => {
   const gatewayPort = await freePort();
   const port = await freePort();
   const mesh = await TestMesh.start({
@@ -76,7 +76,7 @@ spec:
     const failures = [...sidecarLoad.failures(), ...gatewayLoad.failures()];
     // failures before the push are allowed (b's sidecar may refuse a request between stopping and its removal
     // reaching the proxies) but reported
-    if (failures.length) console.log(`# ${failures.length} of ${total} requests failed while b left: ${[...new Set(failures)].join('; ')}`);
+    if (failures.length) t.diagnostic(`${failures.length} of ${total} requests failed while b left: ${[...new Set(failures)].join("; ")}`);
     const bRequests = b.requests.length;
     for (let i = 0; i < 20; i++) assert.equal((await tryRequest(port, viaSidecar)).body, 'a /');
     assert.equal(b.requests.length, bRequests, 'b gets nothing any more');
