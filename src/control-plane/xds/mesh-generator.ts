@@ -14,6 +14,7 @@ import { logger } from '../../common/log.js';
 import { buildSnapshot, instanceOfProxy, proxyFromNode, type MeshSnapshot, type Proxy } from '../model/index.js';
 import type { MeshConfigStore } from '../sources/store.js';
 import { BUILDERS, type Json } from '../translate/index.js';
+import { NamedPicks } from './names.js';
 import type { Generator, ProxyInfo, ResourceEntry } from './server.js';
 import { resourceEntry } from './version.js';
 
@@ -31,11 +32,12 @@ export class MeshGenerator implements Generator {
   private snapshot: MeshSnapshot;
   /** node id → open streams of that proxy (a proxy may open several, e.g. standalone LDS/CDS services) */
   private readonly streams = new Map<string, number>();
-  private readonly proxies = new WeakMap<ProxyInfo, Proxy>();
+  /** each stream's proxy, and per type the key of what its sets depend on (dependencyKey), worked out once */
+  private readonly proxies = new WeakMap<ProxyInfo, { proxy: Proxy; keys: Map<string, string> }>();
   /** full sets of the current snapshot, by type and dependency key */
   private sets = new Map<string, Map<string, ResourceEntry>>();
-  /** named subsets of those sets, by the set and the names' key */
-  private named = new WeakMap<Map<string, ResourceEntry>, Map<string, Map<string, ResourceEntry>>>();
+  /** named subsets of those sets (dropped with them) */
+  private readonly named = new NamedPicks<ResourceEntry>();
   /** entries of the previous and current snapshot, by type, name and content: an unchanged resource keeps its
    *  entry; two generations are kept, so the cache does not grow with every change */
   private entries = new Map<string, ResourceEntry>();
@@ -68,7 +70,7 @@ export class MeshGenerator implements Generator {
     const n = (this.streams.get(id) ?? 0) + 1;
     this.streams.set(id, n);
     if (n > 1) return;
-    const inst = instanceOfProxy(this.proxyOf(p));
+    const inst = instanceOfProxy(this.known(p).proxy);
     if (!inst) return;
     this.setSnapshot(this.snapshot.withInstance(inst));
     log.info({ proxy: id, service: inst.service, address: inst.address, ports: inst.ports }, 'workload registered');
@@ -92,30 +94,18 @@ export class MeshGenerator implements Generator {
   generate(p: ProxyInfo, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, ResourceEntry> {
     const build = BUILDERS[typeUrl];
     if (!build) return NONE as Map<string, ResourceEntry>;
-    const proxy = this.proxyOf(p);
-    const key = `${typeUrl}|${dependencyKey(typeUrl, proxy)}`;
+    const known = this.known(p);
+    let key = known.keys.get(typeUrl);
+    if (key === undefined) known.keys.set(typeUrl, (key = `${typeUrl}|${dependencyKey(typeUrl, known.proxy)}`));
     let all = this.sets.get(key);
-    if (!all) this.sets.set(key, (all = this.entriesOf(typeUrl, build(this.snapshot, proxy))));
-    if (names === '*') return all;
-    let byNames = this.named.get(all);
-    if (!byNames) this.named.set(all, (byNames = new Map()));
-    const nk = [...names].sort().join('\n');
-    let out = byNames.get(nk);
-    if (!out) {
-      out = new Map();
-      for (const n of names) {
-        const e = all.get(n);
-        if (e) out.set(n, e);
-      }
-      byNames.set(nk, out);
-    }
-    return out;
+    if (!all) this.sets.set(key, (all = this.entriesOf(typeUrl, build(this.snapshot, known.proxy))));
+    return names === '*' ? all : this.named.pick(all, names);
   }
 
-  private proxyOf(p: ProxyInfo): Proxy {
-    let proxy = this.proxies.get(p);
-    if (!proxy) this.proxies.set(p, (proxy = proxyFromNode(p.node)));
-    return proxy;
+  private known(p: ProxyInfo): { proxy: Proxy; keys: Map<string, string> } {
+    let k = this.proxies.get(p);
+    if (!k) this.proxies.set(p, (k = { proxy: proxyFromNode(p.node), keys: new Map() }));
+    return k;
   }
 
   private rebuild(): void {
@@ -127,7 +117,6 @@ export class MeshGenerator implements Generator {
   private setSnapshot(s: MeshSnapshot): void {
     this.snapshot = s;
     this.sets = new Map();
-    this.named = new WeakMap();
     this.oldEntries = this.entries;
     this.entries = new Map();
   }

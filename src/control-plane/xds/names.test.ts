@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NO_NAMES, internNames } from './names.js';
+import { NO_NAMES, NamedPicks, internNames } from './names.js';
 
 test('internNames: one shared, sorted, unchangeable set per distinct subscription, whatever the order', () => {
   const a = internNames(['b', 'a', 'c']);
@@ -51,4 +51,17 @@ test('changed(): the set with names added and removed, the same shared set for t
   assert.equal(s.changed([], []), s);
   assert.equal(s.changed(['x'], ['x']).list.includes('x'), false);
   assert.deepEqual([...s], ['a', 'b', 'c'], 'unchanged');
+});
+
+test('NamedPicks: one Map per set and names (by the names object, else by content), dropped with the set', () => {
+  const picks = new NamedPicks<number>();
+  const all = new Map([['a', 1], ['b', 2], ['c', 3]]);
+  const names = internNames(['c', 'a', 'zz']);
+  const first = picks.pick(all, names);
+  assert.deepEqual([...first], [['a', 1], ['c', 3]]);
+  assert.equal(picks.pick(all, names), first, 'same names object');
+  assert.equal(picks.pick(all, new Set(['zz', 'a', 'c'])), first, 'same names, another object');
+  const replaced = new Map(all);
+  assert.notEqual(picks.pick(replaced, names), first, 'a new set gets picks of its own');
+  assert.deepEqual([...picks.pick(all, new Set(['b']))], [['b', 2]]);
 });

@@ -126,3 +126,42 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * The named part of a generator's set: `all` restricted to `names`, one Map per (set, distinct names), handed
+ * to every stream that asks alike (the Generator contract: equal sets are the same Map, so the server works
+ * out a set's version and encoding once). Found by the names object first (the server passes the same NameSet
+ * for the same subscription), then by content. Keyed by the set's identity, so a generator that replaces a set
+ * drops its picks with it, and one that keeps an unchanged set keeps them.
+ */
+export class NamedPicks<E> {
+  private readonly bySet = new WeakMap<ReadonlyMap<string, E>, { bySet: WeakMap<ReadonlySet<string>, Map<string, E>>; byKey: Map<string, Map<string, E>> }>();
+
+  pick(all: ReadonlyMap<string, E>, names: ReadonlySet<string>): Map<string, E> {
+    let cache = this.bySet.get(all);
+    if (!cache) this.bySet.set(all, (cache = { bySet: new WeakMap(), byKey: new Map() }));
+    let out = cache.bySet.get(names);
+    if (out) return out;
+    const key = nameKey(names);
+    out = cache.byKey.get(key);
+    if (!out) {
+      out = new Map<string, E>();
+      for (const n of names) {
+        const e = all.get(n);
+        if (e !== undefined) out.set(n, e);
+      }
+      // Distinct name sets are few (proxies of one service ask alike), but bound them for fleets that are not.
+      if (cache.byKey.size >= 10_000) cache.byKey.clear();
+      cache.byKey.set(key, out);
+    }
+    cache.bySet.set(names, out);
+    return out;
+  }
+}
+
+const nameKeys = new WeakMap<ReadonlySet<string>, string>();
+function nameKey(names: ReadonlySet<string>): string {
+  let k = nameKeys.get(names);
+  if (k === undefined) nameKeys.set(names, (k = [...names].sort().join('\0')));
+  return k;
+}

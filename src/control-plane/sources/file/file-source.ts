@@ -10,6 +10,7 @@ import { ConfigError, ConfigErrors } from '../../../common/errors.js';
 import { logger } from '../../../common/log.js';
 import { TYPE_URL } from '../../../api/xds/index.js';
 import type { Generator, ProxyInfo } from '../../xds/server.js';
+import { NamedPicks } from '../../xds/names.js';
 import { DirScanner, type FileChange } from './dir-scanner.js';
 import { parseResourceFile, typeShortName, type FileResource } from './parse.js';
 
@@ -48,8 +49,8 @@ export class FileSource implements Generator {
   /** type URL → name → resource: rebuilt on every change and never mutated after, so generate() can hand it
    *  out; a type whose resources did not change keeps its Map (the xDS server then skips it at once) */
   private index = new Map<string, Map<string, FileResource>>();
-  /** generate() answers for named subscriptions, by type and names; a type's are dropped when it changes */
-  private named = new Map<string, NamedCache>();
+  /** generate() answers for named subscriptions (kept with a type's Map while it does not change) */
+  private readonly named = new NamedPicks<FileResource>();
   private generation = 0;
   private rejected = 0;
   private readonly scanner: DirScanner;
@@ -94,27 +95,7 @@ export class FileSource implements Generator {
    *  until the directory changes. */
   generate(_proxy: ProxyInfo, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, FileResource> {
     const all = this.resources(typeUrl);
-    if (names === '*') return all;
-    let cache = this.named.get(typeUrl);
-    if (!cache) this.named.set(typeUrl, (cache = { bySet: new WeakMap(), byKey: new Map() }));
-    // The server passes the same set object for the same subscription (the Generator contract): the common
-    // case costs one lookup. Other sets with the same names still get the same Map, found by their content.
-    let out = cache.bySet.get(names);
-    if (out) return out;
-    const key = nameKey(names);
-    out = cache.byKey.get(key);
-    if (!out) {
-      out = new Map<string, FileResource>();
-      for (const n of names) {
-        const r = all.get(n);
-        if (r) out.set(n, r);
-      }
-      // Distinct name sets are few (proxies of one service ask alike), but bound them for fleets that are not.
-      if (cache.byKey.size >= 10_000) cache.byKey.clear();
-      cache.byKey.set(key, out);
-    }
-    cache.bySet.set(names, out);
-    return out;
+    return names === '*' ? all : this.named.pick(all, names);
   }
 
   status(): SourceStatus {
@@ -199,9 +180,7 @@ export class FileSource implements Generator {
     for (const [typeUrl, byName] of index) {
       const old = this.index.get(typeUrl);
       if (old && sameEntries(old, byName)) index.set(typeUrl, old);
-      else this.named.delete(typeUrl);
     }
-    for (const typeUrl of this.index.keys()) if (!index.has(typeUrl)) this.named.delete(typeUrl);
     this.index = index;
   }
 
@@ -221,22 +200,6 @@ function sameEntries(a: ReadonlyMap<string, FileResource>, b: ReadonlyMap<string
   if (a.size !== b.size) return false;
   for (const [name, r] of a) if (b.get(name) !== r) return false;
   return true;
-}
-
-interface NamedCache {
-  /** by the set object the server passes */
-  bySet: WeakMap<ReadonlySet<string>, Map<string, FileResource>>;
-  /** by nameKey() */
-  byKey: Map<string, Map<string, FileResource>>;
-}
-
-// The key of a set of names, by content; kept per set object, since the server hands over the same one for
-// the same subscription, over and over (sorting and joining 1,000 names took ~0.3 ms).
-const nameKeys = new WeakMap<ReadonlySet<string>, string>();
-function nameKey(names: ReadonlySet<string>): string {
-  let k = nameKeys.get(names);
-  if (k === undefined) nameKeys.set(names, (k = [...names].sort().join('\0')));
-  return k;
 }
 
 const NONE: Map<string, FileResource> = new Map();
