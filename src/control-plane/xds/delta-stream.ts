@@ -67,7 +67,7 @@ export class DeltaStream extends XdsStream<DeltaDiscoveryRequest> {
       // The client drops what it unsubscribed from; only a wildcard can still cover such a name.
       if (!st.wildcard) {
         if (owed.has) owed.has = new Map([...owed.has].filter(([n]) => st.names.has(n)));
-        st.resources = new Map([...st.resources].filter(([n]) => st.names.has(n)));
+        st.resources = this.ctx.shared.restrict(st.resources, st.names);
       }
     }
     if (this.held(st.typeUrl)) {

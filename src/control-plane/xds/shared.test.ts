@@ -38,6 +38,20 @@ test('Change: upserts by identity then version, removals, additions, and the mak
   assert.equal(shared.change(NO_RESOURCES, prev).added, true);
 });
 
+test('restrict: streams holding one set and unsubscribing alike get one Map, so their next push stays shared', () => {
+  const shared = new Shared({ identifier: 'cp' });
+  const [a, b, c] = [entry('a'), entry('b'), entry('c')];
+  const held = set(a, b, c);
+  const names = new Set(['a', 'c']);
+  const kept = shared.restrict(held, names);
+  assert.deepEqual([...kept.values()], [a, c]);
+  assert.equal(shared.restrict(held, names), kept, 'the same Map for the same set and names');
+  assert.notEqual(shared.restrict(held, new Set(['a', 'c'])), kept, 'keyed by the (interned) name set, not its contents');
+  assert.equal(shared.restrict(held, new Set(['a', 'b', 'c', 'd'])), held, 'nothing dropped: the set itself');
+  const next = set(a, entry('c', '2s'));
+  assert.equal(shared.change(kept, next), shared.change(shared.restrict(held, names), next), 'hence one Change');
+});
+
 test('encoded messages: a set is encoded once, whole, nonce included; a stream that used a later nonce gets a fresh one', () => {
   const shared = new Shared({ identifier: 'cp' });
   const resources = set(entry('a'), entry('b'));

@@ -135,6 +135,7 @@ export class Shared {
   private readonly sotwMessages = new WeakMap<Resources, { typeUrl: string; version: string; message: SharedMessage }>();
   private readonly deltaMessages = new WeakMap<Change, Map<string, SharedMessage>>();
   private readonly deltaEntries = new WeakMap<ResourceEntry, Buffer>();
+  private readonly restricted = new WeakMap<Resources, WeakMap<ReadonlySet<string>, Resources>>();
   private lastNonce = 0;
 
   constructor(private readonly controlPlane: { identifier: string } | undefined) {}
@@ -158,6 +159,22 @@ export class Shared {
     let c = byNext.get(next);
     if (!c) byNext.set(next, (c = new Change(prev, next)));
     return c;
+  }
+
+  /** The entries of `resources` that `names` covers: what a delta client keeps after unsubscribing. Streams
+   *  that hold the same set and unsubscribe alike (1,000 sidecars dropping a removed cluster's endpoints) get
+   *  the same Map, so their next push stays shared; a Map of their own each made every stream of that push
+   *  compare and encode its own difference. */
+  restrict(resources: Resources, names: ReadonlySet<string>): Resources {
+    let byNames = this.restricted.get(resources);
+    if (!byNames) this.restricted.set(resources, (byNames = new WeakMap()));
+    let out = byNames.get(names);
+    if (!out) {
+      const kept = new Map<string, ResourceEntry>();
+      for (const [n, e] of resources) if (names.has(n)) kept.set(n, e);
+      byNames.set(names, (out = kept.size === resources.size ? resources : kept));
+    }
+    return out;
   }
 
   /** The SotW DiscoveryResponse carrying `resources`, encoded once per set. */
