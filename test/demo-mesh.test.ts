@@ -83,6 +83,13 @@ test('meshwork demo: gateway → A → B (90/10 v1/v2) and C; seed 002 fault del
     // 10 % of 200 is 20, standard deviation 4.2: 6..38 is beyond ±3 sd
     assert.ok(v2 >= 6 && v2 <= 38, `B v2 answered ${v2} of ${N}, expected about 20`);
 
+    // every proxy joined the mesh's mTLS: A's sidecar (admin 15001) terminated TLS for the gateway's calls,
+    // and holds a certificate for its service account
+    const statsA = await (await fetch(`http://127.0.0.1:${15001 + offset}/stats?filter=ssl.handshake`)).text();
+    assert.match(statsA, /ssl\.handshake: [1-9]/, `the gateway reached A over mTLS:\n${statsA}`);
+    const certs = (await (await fetch(`http://127.0.0.1:${15001 + offset}/certs`)).json()) as { workload_certificate?: { identity: string } };
+    assert.equal(certs.workload_certificate?.identity, 'spiffe://cluster.local/ns/default/sa/service-a');
+
     // seed 002: "add this to your VirtualService to add some chaos": every call to B waits 7 s, and goes to v2
     const yaml = fs.readFileSync(meshFile, 'utf8');
     const docs = yaml.split(/^---$/m);

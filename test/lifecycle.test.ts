@@ -236,13 +236,13 @@ test('--mode validate: exit 0 for a good file, 1 with the field path and file:li
 
   // a field the proxy does not implement is rejected by path, never silently ignored
   const unsupported = path.join(dir, 'unsupported.yaml');
-  const ut = stringify(directBootstrap('ok')).replace(/(\n\s+)type: STATIC/, '$1type: STATIC$1lb_policy: CLUSTER_PROVIDED');
-  assert.match(ut, /lb_policy: CLUSTER_PROVIDED/);
+  const ut = stringify(directBootstrap('ok')).replace(/(\n\s+)type: STATIC/, '$1type: STATIC$1lb_policy: LOAD_BALANCING_POLICY_CONFIG');
+  assert.match(ut, /lb_policy: LOAD_BALANCING_POLICY_CONFIG/);
   fs.writeFileSync(unsupported, ut);
   const u = await cli(['proxy', '--mode', 'validate', '-c', unsupported]);
   assert.equal(u.code, 1);
   assert.match(u.stderr, /static_resources\.clusters\[0\]\.lb_policy/);
-  assert.match(u.stderr, /CLUSTER_PROVIDED/);
+  assert.match(u.stderr, /LOAD_BALANCING_POLICY_CONFIG/);
   assert.match(u.stderr, /unsupported\.yaml:\d+:\d+/);
 });
 

@@ -4,7 +4,7 @@
 // that service and a sidecar the Sidecar does not select keeps everything.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clusterNames, TestMesh, tryRequest, type AppServer } from './helpers/mesh.js';
+import { clusterNames, nextLoopback, TestMesh, tryRequest, type AppServer } from './helpers/mesh.js';
 import { freePort, waitFor } from './helpers/proxy.js';
 
 const sidecarYaml = (hosts: string[]) => `apiVersion: networking.istio.io/v1
@@ -101,6 +101,62 @@ spec:
     // the route with its mirror (RDS) and ratings' endpoints (EDS) may follow the cluster by a moment
     const copies = () => ratingsApp.requests.filter((r) => r.headers.host === `reviews-shadow:${port}`).length;
     await waitFor(async () => (await call('reviews')).body === 'reviews /' && copies() > 0, 'a copy of a reviews request at ratings', 30_000);
+  } finally {
+    await mesh.close();
+  }
+});
+
+test('Sidecar egress listeners with a port: their hosts on that port only (and on their bind address); the catch-all on the others', async () => {
+  const web = await freePort();
+  const admin = await freePort();
+  const mesh = await TestMesh.start();
+  try {
+    // reviews serves web; ratings serves web and admin
+    const reviewsApp = await mesh.app('reviews');
+    const ratingsApp = await mesh.app('ratings');
+    await mesh.sidecar({ id: 'reviews-1', service: 'reviews', namespace: 'shop', labels: 'app=reviews', ports: [`${web}:${reviewsApp.port}:${await freePort()}`] });
+    await mesh.sidecar({ id: 'ratings-1', service: 'ratings', namespace: 'shop', labels: 'app=ratings', ports: [`${web}:${ratingsApp.port}:${await freePort()}`, `${admin}:${ratingsApp.port}:${await freePort()}`] });
+    const client = await mesh.sidecar({ id: 'client', namespace: 'shop', labels: 'app=client' });
+    const call = (host: string, port: number, bind = client.outboundBind) => tryRequest(port, { host: bind, headers: { host: `${host}:${port}` } });
+    // reviews registers on its own time too: wait for it as well before asserting on it
+    const ready = async () => (await call('ratings', web)).body === 'ratings /' && (await call('ratings', admin)).body === 'ratings /' && (await call('reviews', web)).body === 'reviews /';
+    await waitFor(ready, 'ratings on both ports, reviews on web', 30_000).catch((e) => {
+      throw new Error(`${e.message}\n${mesh.logs()}`);
+    });
+    assert.equal((await call('reviews', web)).body, 'reviews /');
+
+    // the web listener (on a bind address of its own) admits reviews only; the catch-all admits all of shop
+    const bind = nextLoopback();
+    mesh.write('sidecar.yaml', `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: client-scope
+  namespace: shop
+spec:
+  workloadSelector:
+    labels:
+      app: client
+  egress:
+  - port:
+      number: ${web}
+      protocol: HTTP
+      name: http-web
+    bind: ${bind}
+    hosts:
+    - "./reviews.shop.svc.cluster.local"
+  - hosts:
+    - "./*"
+`);
+    await waitFor(async () => (await call('reviews', web, bind)).body === 'reviews /', 'reviews on the web listener\'s bind address', 30_000).catch(async (e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(await call('reviews', web, bind))}\n${mesh.logs()}`);
+    });
+    // ratings has the web port too, but the web listener does not admit it: no virtual host (404), no cluster
+    assert.equal((await call('ratings', web, bind)).status, 404);
+    assert.ok(!(await clusterNames(client)).includes(`outbound|${web}||ratings.shop.svc.cluster.local`));
+    // on the other port the catch-all admits ratings
+    assert.equal((await call('ratings', admin)).body, 'ratings /');
+    // the web port left the default bind address
+    assert.equal((await call('reviews', web)).status, 0, 'connection refused');
   } finally {
     await mesh.close();
   }

@@ -1,7 +1,8 @@
 // `meshwork analyze`: check Istio-style mesh config before applying it, as `istioctl analyze` does: every file
 // loaded, every resource validated with Istio's rules, then the checks across resources (undefined subsets and
 // gateways, conflicting gateways, routes shadowed by an earlier match, duplicates, subsets whose labels match
-// no workload). Prints one line per finding and exits 1 when any is an error.
+// no workload; security policies that are ignored, select no workload, or conflict with a DestinationRule's
+// TLS). Prints one line per finding and exits 1 when any is an error.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -9,7 +10,7 @@ import { parseArgs } from 'node:util';
 const HELP = `Usage: meshwork analyze <dir or file>... [options]
 
 Checks Istio-style resources (networking.istio.io Gateway, VirtualService, DestinationRule, ServiceEntry,
-WorkloadEntry, Sidecar) the way \`meshwork control-plane --mesh-dir\` will read them, and reports every error
+WorkloadEntry, Sidecar; security.istio.io PeerAuthentication, AuthorizationPolicy, RequestAuthentication) the way \`meshwork control-plane --mesh-dir\` will read them, and reports every error
 and warning with its file:line:column. Exit code: 0 no errors (warnings allowed), 1 errors, 2 usage.
 
 Options:
@@ -64,6 +65,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const { loadMeshText, validateMeshResource, analyzeMesh } = await import('../api/mesh/index.js');
   const { workloadFindings } = await import('../control-plane/validation/workloads.js');
+  const { delegateFindings } = await import('../control-plane/validation/delegates.js');
+  const { securityFindings } = await import('../control-plane/validation/security.js');
   const findings: Finding[] = [];
   const resources = [];
   for (const file of files) {
@@ -76,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
       if (v.errors.length === 0) resources.push(r);
     }
   }
-  for (const d of [...analyzeMesh(resources), ...workloadFindings(resources)]) findings.push({ severity: d.severity, code: d.code, location: d.location, message: d.message });
+  for (const d of [...analyzeMesh(resources), ...workloadFindings(resources), ...delegateFindings(resources), ...securityFindings(resources)]) findings.push({ severity: d.severity, code: d.code, location: d.location, message: d.message });
 
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.length - errors;

@@ -22,6 +22,17 @@ Options:
       --http-address <h:p>     debug HTTP address: /ready, /debug/syncz, /debug/config_dump?proxy=<id>,
                                /debug/resources, /metrics (default 127.0.0.1:15014)
       --debounce-ms <ms>       wait this long after a change for more before pushing (default 100)
+
+Certificate authority (with --mesh-dir; docs/security.md):
+      --data-dir <dir>         run the CA: its root and key (made on first start), revocations and the
+                               default join token live here; proxies get SPIFFE certificates for mTLS
+      --trust-domain <td>      SPIFFE trust domain (default cluster.local)
+      --ca-cert <file>         sign with this CA certificate (a root or an intermediate) instead ...
+      --ca-key <file>          ... and its private key
+      --ca-chain <file>        the chain above --ca-cert, up to and including the root
+      --workload-cert-ttl <d>  lifetime of workload certificates (default 24h; e.g. 20s, 1h)
+      --join-token-file <file> tokens proxies present, one "<token> <namespace>/<service account>" per line
+                               ("*" for any); default: one token for any identity, made in the data dir
   -l, --log-level <level>      trace, debug, info, warning, error, critical, off (default info)
   -h, --help                   this help
 `;
@@ -37,6 +48,13 @@ export async function run(argv: string[]): Promise<number> {
         'xds-address': { type: 'string', default: '127.0.0.1:15010' },
         'http-address': { type: 'string', default: '127.0.0.1:15014' },
         'debounce-ms': { type: 'string', default: '100' },
+        'data-dir': { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'ca-cert': { type: 'string' },
+        'ca-key': { type: 'string' },
+        'ca-chain': { type: 'string' },
+        'workload-cert-ttl': { type: 'string' },
+        'join-token-file': { type: 'string' },
         'log-level': { type: 'string', short: 'l', default: 'info' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -61,7 +79,31 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return usage((err as Error).message);
   }
-  const cp = new ControlPlane({ configDir: values['config-dir'], meshDir: values['mesh-dir'], xdsAddress: values['xds-address']!, httpAddress: values['http-address']!, debounceMs });
+  const caFlags = ['trust-domain', 'ca-cert', 'ca-key', 'ca-chain', 'workload-cert-ttl', 'join-token-file'] as const;
+  let ca;
+  if (values['data-dir'] !== undefined) {
+    if (!values['mesh-dir']) return usage('--data-dir (the certificate authority) runs with --mesh-dir');
+    if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) return usage('--ca-cert and --ca-key go together');
+    let workloadTtlMs: number | undefined;
+    if (values['workload-cert-ttl'] !== undefined) {
+      const { parseDuration } = await import('../control-plane/model/duration.js');
+      workloadTtlMs = parseDuration(values['workload-cert-ttl']);
+      if (workloadTtlMs === undefined || workloadTtlMs < 1000) return usage('--workload-cert-ttl must be a duration of at least 1s (e.g. 20s, 24h)');
+    }
+    ca = {
+      dataDir: values['data-dir'],
+      trustDomain: values['trust-domain'],
+      certFile: values['ca-cert'],
+      keyFile: values['ca-key'],
+      chainFile: values['ca-chain'],
+      workloadTtlMs,
+      joinTokenFile: values['join-token-file'],
+    };
+  } else {
+    const stray = caFlags.find((f) => values[f] !== undefined);
+    if (stray) return usage(`--${stray} needs --data-dir (the certificate authority)`);
+  }
+  const cp = new ControlPlane({ configDir: values['config-dir'], meshDir: values['mesh-dir'], xdsAddress: values['xds-address']!, httpAddress: values['http-address']!, debounceMs, ca });
   const log = logger('main');
   let stopping = false;
   const stop = (signal: string) => {

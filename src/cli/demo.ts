@@ -170,7 +170,10 @@ async function meshDemo(p: (n: number) => number, dir: string, start: Start, sto
   const meshwork = path.join(ROOT, 'bin/meshwork');
   const cp = `127.0.0.1:${p(15010)}`;
   const debug = `127.0.0.1:${p(15014)}`;
-  start('control-plane', [meshwork, 'control-plane', '--mesh-dir', meshDir, '--xds-address', cp, '--http-address', debug, '-l', 'warning']);
+  // the CA runs from the demo's own data dir: every proxy joins the mesh's mTLS with its join token
+  const dataDir = path.join(dir, 'data');
+  const token = path.join(dataDir, 'join-token');
+  start('control-plane', [meshwork, 'control-plane', '--mesh-dir', meshDir, '--data-dir', dataDir, '--xds-address', cp, '--http-address', debug, '-l', 'warning']);
   if (!(await until(async () => (await fetch(`http://${debug}/ready`)).status === 200, 30_000, isStopping))) {
     process.stderr.write('meshwork demo: the control plane did not become ready\n');
     await stop(1);
@@ -194,9 +197,13 @@ async function meshDemo(p: (n: number) => number, dir: string, start: Start, sto
       meshwork, 'proxy', '--sidecar', '--service', `service-${w.name}`, '--labels', `app=service-${w.name},version=${w.version}`,
       '--port', `${servicePort}:${app}:${p(15101 + i)}`, '--outbound-bind', bind, '--control-plane', cp,
       '--admin-address', `127.0.0.1:${p(15001 + i)}`, '--service-node', id, '-l', 'warning', '--drain-time-s', '2',
+      '--service-account', `service-${w.name}`, '--join-token-file', token,
     ]);
   });
-  start('ingress-gateway', [meshwork, 'proxy', '--gateway', 'ingress', '--labels', 'istio=ingressgateway', '--control-plane', cp, '--admin-address', `127.0.0.1:${p(15000)}`, '-l', 'warning', '--drain-time-s', '2']);
+  start('ingress-gateway', [
+    meshwork, 'proxy', '--gateway', 'ingress', '--labels', 'istio=ingressgateway', '--control-plane', cp, '--admin-address', `127.0.0.1:${p(15000)}`,
+    '-l', 'warning', '--drain-time-s', '2', '--service-account', 'ingress-gateway', '--join-token-file', token,
+  ]);
 
   // up when a request through the gateway reaches A, and A reaches B and C
   const url = `http://127.0.0.1:${p(8080)}/`;
@@ -216,6 +223,8 @@ async function meshDemo(p: (n: number) => number, dir: string, start: Start, sto
       `  Mesh config: ${path.join(meshDir, 'mesh.yaml')}   (edit it: B's 90/10 split, or seed 002's fault delay)\n` +
       `  Check it:   meshwork analyze ${meshDir}\n` +
       `  Proxies:    http://${debug}/debug/syncz   Registered workloads: http://${debug}/debug/resources\n` +
+      `  mTLS:       every hop between proxies (PERMISSIVE; add a STRICT PeerAuthentication to refuse plaintext).\n` +
+      `              Certificates: http://${debug}/debug/ca, and each proxy's admin /certs\n` +
       `  Admin:      gateway http://127.0.0.1:${p(15000)}/stats, sidecars :${p(15001)} (A) :${p(15002)} (B v1) :${p(15003)} (B v2) :${p(15004)} (C)\n\n` +
       `Press Ctrl-C to stop.\n\n`,
   );

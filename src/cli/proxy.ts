@@ -1,4 +1,5 @@
 // `meshwork proxy`: the data plane. Flags follow Envoy's where one exists.
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigErrors, MeshworkError } from '../common/errors.js';
 import { logger, parseLogLevel, setLogLevel } from '../common/log.js';
@@ -32,9 +33,17 @@ Joining a mesh (no config file: the bootstrap is generated and the rest comes fr
       --ip <addr>              the address other proxies reach this workload at (default 127.0.0.1)
       --outbound-bind <addr>   sidecar: address of its outbound listeners (default 127.0.0.1; give each sidecar
                                on one machine its own, e.g. 127.0.0.2)
+      --http-proxy-port <port> sidecar: port of its HTTP proxy listener on the outbound address, for apps that set
+                               it as their HTTP proxy (default 15080; 0: none)
       --admin-address <h:p>    admin listener (default 127.0.0.1 on a free port, reported to the control plane)
       --service-account <sa>   workload identity (default "default")
+      --locality <r[/z[/s]]>   where the proxy runs: region/zone/subzone (node.locality); endpoints are ordered
+                               by proximity to it, and a sidecar's own endpoint carries it
       --delta                  incremental xDS (DeltaAggregatedResources)
+      --join-token-file <file> join the mesh's mTLS: get a workload certificate for the SPIFFE identity
+                               spiffe://<trust domain>/ns/<namespace>/sa/<service account> from the control
+                               plane's CA with this token (docs/security.md); the key never leaves the proxy
+      --trust-domain <td>      the CA's trust domain (default cluster.local)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -62,9 +71,13 @@ export async function run(argv: string[]): Promise<number> {
         port: { type: 'string', multiple: true, default: [] },
         ip: { type: 'string', default: '127.0.0.1' },
         'outbound-bind': { type: 'string' },
+        'http-proxy-port': { type: 'string' },
         'admin-address': { type: 'string' },
         'service-account': { type: 'string' },
+        locality: { type: 'string' },
         delta: { type: 'boolean', default: false },
+        'join-token-file': { type: 'string' },
+        'trust-domain': { type: 'string', default: 'cluster.local' },
       },
       strict: true,
     }));
@@ -132,6 +145,26 @@ export async function run(argv: string[]): Promise<number> {
   }
   const server = new ProxyServer(opts);
   const log = logger('main');
+  if (values['join-token-file'] !== undefined) {
+    if (meshYaml === undefined) {
+      process.stderr.write('meshwork proxy: --join-token-file is for mesh proxies (--sidecar, --gateway)\n');
+      return 2;
+    }
+    let token: string;
+    try {
+      token = fs.readFileSync(values['join-token-file'], 'utf8').trim().split(/\s+/)[0] ?? '';
+      if (!token) throw new Error('the file is empty');
+    } catch (err) {
+      process.stderr.write(`meshwork proxy: cannot read the join token from ${values['join-token-file']}: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const { WorkloadCertAgent } = await import('../proxy/security/workload-certs.js');
+    const identity = `spiffe://${values['trust-domain']}/ns/${values.namespace}/sa/${values['service-account'] ?? 'default'}`;
+    const agent = new WorkloadCertAgent({ controlPlane: values['control-plane']!, identity, token }, server.secrets);
+    server.workloadCerts = agent;
+    // The listeners and clusters the control plane sends name the certificate: it comes first.
+    await agent.start();
+  }
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
@@ -168,12 +201,16 @@ async function meshBootstrapText(values: Record<string, string | boolean | strin
     service: values.service as string | undefined,
     name: sidecar ? undefined : (values.gateway as string),
     namespace: values.namespace as string,
-    labels: parseLabels(values.labels as string[]),
+    // Istio's mark of a workload whose proxy speaks mTLS: clients choose mTLS for endpoints that carry it.
+    labels: { ...parseLabels(values.labels as string[]), ...(values['join-token-file'] !== undefined ? { 'security.istio.io/tlsMode': 'istio' } : {}) },
     ports,
     ip: values.ip as string,
     outboundBind: values['outbound-bind'] as string | undefined,
+    httpProxyPort: httpProxyPortFlag(values['http-proxy-port'] as string | undefined),
     admin: { address: admin.host, port: adminPort },
     serviceAccount: values['service-account'] as string | undefined,
+    trustDomain: values['trust-domain'] === 'cluster.local' ? undefined : (values['trust-domain'] as string),
+    locality: values.locality as string | undefined,
     delta: values.delta === true,
   });
   return JSON.stringify(bootstrap);
@@ -185,4 +222,12 @@ function printConfigError(err: unknown): void {
     for (const e of err.errors) process.stderr.write(`  ${e.message}\n`);
   } else if (err instanceof MeshworkError) process.stderr.write(`meshwork proxy: ${err.message}\n`);
   else process.stderr.write(`meshwork proxy: ${(err as Error).stack ?? err}\n`);
+}
+
+/** `--http-proxy-port`: 0-65535 (0: no HTTP proxy listener); absent: the control plane's default (15080). */
+function httpProxyPortFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d{1,5}$/.test(v) || n > 65535) throw new MeshworkError('MW_CLI_USAGE', `--http-proxy-port must be a port number (0 for none), not "${v}"`);
+  return n;
 }

@@ -29,6 +29,14 @@ export const ErrorCodes = {
   MW_HTTP_PARSE: 'a downstream sent a request that is not valid HTTP',
   MW_DNS_RESOLVE: 'a DNS name of a cluster could not be resolved',
   MW_TLS: 'a TLS certificate, key or handshake failed',
+  // the control plane's certificate authority (src/control-plane/ca/)
+  MW_CA_LOAD: "the CA's files (generated, or --ca-cert/--ca-key/--ca-chain) are missing, unreadable or inconsistent",
+  MW_CA_CSR_INVALID: 'a certificate signing request is not PKCS#10, its signature does not verify, or its key is weak',
+  MW_CA_CSR_IDENTITY: 'an identity is not a SPIFFE ID of the trust domain, or a CSR does not carry exactly one URI SAN equal to it',
+  MW_CA_REVOKED: 'a certificate was requested for a revoked identity',
+  MW_CA_EXTERNAL: 'root rotation was asked of a user-provided CA (rotate it outside Meshwork)',
+  MW_CA_UNKNOWN: 'a serial number or root fingerprint names nothing the CA can act on',
+  MW_CA_TOKENS: 'a join token file has a line that is not "<token> <namespace>/<serviceAccount>"',
   MW_INTERNAL: 'a bug: a condition the code assumes never happens',
 } as const;
 

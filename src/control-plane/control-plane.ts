@@ -7,7 +7,9 @@ import { DebugServer } from './debug/debug-server.js';
 import type { MetricFamily } from './debug/prometheus.js';
 import { FileSource } from './sources/file/file-source.js';
 import { MeshFileStore } from './sources/file/mesh-store.js';
-import { MeshGenerator } from './xds/mesh-generator.js';
+import type { CaOptions, CertificateAuthority } from './ca/authority.js';
+import type { CaCounters } from './ca/certificate-service.js';
+import { MeshGenerator, type TrustBundle } from './xds/mesh-generator.js';
 import { XdsServer, type Generator } from './xds/server.js';
 
 const log = logger('control-plane');
@@ -23,6 +25,8 @@ export interface ControlPlaneOptions {
   httpAddress: string;
   /** push debounce of the xDS server, ms (default 100) */
   debounceMs?: number;
+  /** run the certificate authority (mesh mode): its files live under dataDir */
+  ca?: CaOptions & { joinTokenFile?: string };
 }
 
 /** What the control plane needs of a config source, whichever kind. */
@@ -53,9 +57,9 @@ function envoyBackend(dir: string, push: (reason: string) => void): Backend {
   };
 }
 
-function meshBackend(dir: string, push: (reason: string) => void): Backend {
+function meshBackend(dir: string, push: (reason: string) => void, trustBundle?: () => TrustBundle): Backend & { generator: MeshGenerator } {
   const store = new MeshFileStore({ dir });
-  const generator = new MeshGenerator({ store, onChange: push });
+  const generator = new MeshGenerator({ store, onChange: push, trustBundle });
   return {
     generator,
     async start() {
@@ -91,15 +95,27 @@ function meshBackend(dir: string, push: (reason: string) => void): Backend {
 export class ControlPlane {
   readonly xds: XdsServer;
   private readonly backend: Backend;
+  private readonly meshGenerator: MeshGenerator | undefined;
   private readonly debug: DebugServer;
   private ready = false;
+  /** set by start() when opts.ca is given */
+  ca: CertificateAuthority | undefined;
+  /** where the join token proxies present is (created in the data dir unless --join-token-file names one) */
+  joinTokenFile: string | undefined;
+  private readonly caCounters: CaCounters = { issued: 0, refused: 0 };
 
   constructor(private readonly opts: ControlPlaneOptions) {
     if ((opts.configDir === undefined) === (opts.meshDir === undefined)) {
       throw new MeshworkError('MW_CLI_USAGE', 'give exactly one of --config-dir (Envoy resources) and --mesh-dir (Istio-style resources)');
     }
+    if (opts.ca && opts.meshDir === undefined) throw new MeshworkError('MW_CLI_USAGE', 'the certificate authority (--data-dir) runs with --mesh-dir');
     const push = (reason: string) => this.xds.requestPush(reason);
-    this.backend = opts.meshDir !== undefined ? meshBackend(opts.meshDir, push) : envoyBackend(opts.configDir!, push);
+    if (opts.meshDir !== undefined) {
+      const trustBundle = opts.ca ? () => ({ rootsPem: this.ca!.rootsPem(), crlPem: this.ca!.crlPem() }) : undefined;
+      const mesh = meshBackend(opts.meshDir, push, trustBundle);
+      this.backend = mesh;
+      this.meshGenerator = mesh.generator;
+    } else this.backend = envoyBackend(opts.configDir!, push);
     this.xds = new XdsServer({ generator: this.backend.generator, debounceMs: opts.debounceMs });
     this.debug = new DebugServer({
       ready: () => this.ready,
@@ -107,7 +123,59 @@ export class ControlPlane {
       configDump: (proxy) => this.xds.configDump(proxy),
       resources: () => this.backend.status(),
       metrics: () => this.metrics(),
+      ...(opts.ca && {
+        ca: () => this.caStatus(),
+        caAction: (action, params) => this.caAction(action, params),
+      }),
     });
+  }
+
+  /** The CA first (the generator's first ROOTCA reads it), its signing service on the xDS port. */
+  private async startCa(): Promise<void> {
+    const o = this.opts.ca!;
+    // Loaded only when the CA runs: X.509 work pulls in @peculiar/x509 and its ASN.1 stack.
+    const [{ CertificateAuthority }, { JoinTokens }, { certificateService }] = await Promise.all([
+      import('./ca/authority.js'),
+      import('./ca/tokens.js'),
+      import('./ca/certificate-service.js'),
+    ]);
+    this.ca = await CertificateAuthority.open(o);
+    let tokens: import("./ca/tokens.js").JoinTokens;
+    if (o.joinTokenFile !== undefined) {
+      tokens = JoinTokens.load(o.joinTokenFile);
+      this.joinTokenFile = o.joinTokenFile;
+    } else ({ tokens, file: this.joinTokenFile } = JoinTokens.createDefault(o.dataDir));
+    this.ca.onChange(() => this.meshGenerator?.trustBundleChanged());
+    const [service, impl] = certificateService(this.ca, tokens, this.caCounters);
+    this.xds.addService(service, impl);
+  }
+
+  private caStatus(): unknown {
+    const ca = this.ca;
+    if (!ca) return { ready: false };
+    return {
+      trustDomain: ca.trustDomain,
+      roots: ca.rootsPem(),
+      crl: ca.crlPem() ?? null,
+      joinTokenFile: this.joinTokenFile,
+      issued: ca.issued().map((c) => ({ ...c, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() })),
+    };
+  }
+
+  private async caAction(action: 'revoke' | 'rotate-root', params: URLSearchParams): Promise<unknown> {
+    const ca = this.ca;
+    if (!ca) throw new MeshworkError('MW_INTERNAL', 'the CA has not started yet');
+    if (action === 'rotate-root') {
+      await ca.rotateRoot();
+      return { rotated: true, roots: ca.rootsPem() };
+    }
+    const serial = params.get('serial');
+    const identity = params.get('identity');
+    const reason = params.get('reason') ?? undefined;
+    if ((serial === null) === (identity === null)) throw new MeshworkError('MW_CLI_USAGE', 'give exactly one of ?serial=<hex> and ?identity=spiffe://...');
+    if (serial !== null) await ca.revokeSerial(serial.toLowerCase(), reason);
+    else await ca.revokeIdentity(identity!, reason);
+    return { revoked: serial ?? identity };
   }
 
   /**
@@ -115,6 +183,7 @@ export class ControlPlane {
    * MW_LISTEN_FAILED) when the dir cannot be read or an address cannot be bound; bad files only log.
    */
   async start(): Promise<{ xdsPort: number; httpPort: number }> {
+    if (this.opts.ca) await this.startCa();
     await this.backend.start();
     // Debug HTTP first, so that /ready can say "not yet" while xDS binds.
     const { port: httpPort } = await this.debug.listen(this.opts.httpAddress);
@@ -123,7 +192,7 @@ export class ControlPlane {
     });
     this.ready = true;
     // The one line that tells scripts and tests where we listen (port 0 binds a free port).
-    log.info({ xdsPort, httpPort, xdsAddress: this.opts.xdsAddress, httpAddress: this.opts.httpAddress, configDir: this.opts.configDir, meshDir: this.opts.meshDir }, 'control plane serving');
+    log.info({ xdsPort, httpPort, xdsAddress: this.opts.xdsAddress, httpAddress: this.opts.httpAddress, configDir: this.opts.configDir, meshDir: this.opts.meshDir, joinTokenFile: this.joinTokenFile, trustDomain: this.ca?.trustDomain }, 'control plane serving');
     return { xdsPort, httpPort };
   }
 
@@ -168,6 +237,12 @@ export class ControlPlane {
         samples: this.backend.counts(),
       },
       gauge('meshwork_control_plane_ready', '1 once the control plane serves xDS with its first config', this.ready ? 1 : 0),
+      ...(this.opts.ca
+        ? [
+            counter('meshwork_ca_certificates_issued_total', 'Workload certificates the CA signed', this.caCounters.issued),
+            counter('meshwork_ca_requests_refused_total', 'Certificate requests refused (token, identity, revoked, bad CSR)', this.caCounters.refused),
+          ]
+        : []),
     ];
   }
 }

@@ -119,6 +119,15 @@ export class StreamInfo {
     this.responseFlags |= flag.bit;
   }
 
+  /**
+   * Envoy's setDynamicMetadata(namespace, struct): merge `fields` into the namespace (a key set again is
+   * replaced). Filters publish here what later filters (RBAC) and access logs (%DYNAMIC_METADATA%) read.
+   */
+  setDynamicMetadata(namespace: string, fields: Readonly<Record<string, unknown>>): void {
+    const md = (this.dynamicMetadata ??= {});
+    Object.assign((md[namespace] ??= {}), fields);
+  }
+
   hasFlag(flag: { bit: number }): boolean {
     return (this.responseFlags & flag.bit) !== 0;
   }

@@ -270,12 +270,20 @@ export class TestMesh {
     readonly cp: RunningControlPlane,
   ) {}
 
-  /** `files`: file name → YAML text, written before the control plane starts. */
-  static async start(files: Record<string, string> = {}): Promise<TestMesh> {
+  /** `files`: file name → YAML text, written before the control plane starts; `cpArgs`: more control-plane
+   *  flags (`--data-dir` runs the CA, see withCa). */
+  static async start(files: Record<string, string> = {}, cpArgs: string[] = []): Promise<TestMesh> {
     const dir = tmpDir('meshwork-mesh-');
     for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text);
-    const cp = await startControlPlane(dir, [], { meshDir: true });
+    const cp = await startControlPlane(dir, cpArgs, { meshDir: true });
     return new TestMesh(dir, cp);
+  }
+
+  /** A mesh whose control plane runs the CA (a fresh data dir); `joinTokenFile` is what its proxies present. */
+  static async withCa(files: Record<string, string> = {}, cpArgs: string[] = []): Promise<TestMesh & { dataDir: string; joinTokenFile: string }> {
+    const dataDir = tmpDir('meshwork-ca-');
+    const mesh = await TestMesh.start(files, ['--data-dir', dataDir, ...cpArgs]);
+    return Object.assign(mesh, { dataDir, joinTokenFile: path.join(dataDir, 'join-token') });
   }
 
   get xds(): string {

@@ -294,10 +294,10 @@ test('loadBootstrapFile reads the file and names it in error locations', async (
     const file = path.join(dir, 'envoy.yaml');
     await writeFile(file, FRONT_PROXY);
     assert.deepStrictEqual(await loadBootstrapFile(file), EXPECTED);
-    const broken = FRONT_PROXY.replace('lb_policy: LEAST_REQUEST', 'lb_policy: CLUSTER_PROVIDED');
+    const broken = FRONT_PROXY.replace('lb_policy: LEAST_REQUEST', 'lb_policy: LOAD_BALANCING_POLICY_CONFIG');
     await writeFile(file, broken);
     await assert.rejects(loadBootstrapFile(file), (err: ConfigErrors) => {
-      assert.equal(err.errors[0].location, `${file}:${at(broken, 'CLUSTER_PROVIDED')}`);
+      assert.equal(err.errors[0].location, `${file}:${at(broken, 'LOAD_BALANCING_POLICY_CONFIG')}`);
       return true;
     });
     await assert.rejects(loadBootstrapFile(path.join(dir, 'missing.yaml')), { code: 'ENOENT' });

@@ -13,7 +13,7 @@ test('docs/envoy-compat.md matches the support table (regenerate: node scripts/g
 test('the compatibility page lists every proto field of a table message, with its status', () => {
   const doc = renderCompatDoc();
   assert.match(doc, /### envoy\.config\.cluster\.v3\.Cluster\n\n\| Field \| Status \| Notes \|/);
-  assert.match(doc, /\| `lb_policy` \| supported \| values: `ROUND_ROBIN`, `LEAST_REQUEST`, `RANDOM`, `RING_HASH`, `MAGLEV` \|/);
+  assert.match(doc, /\| `lb_policy` \| supported \| values: `ROUND_ROBIN`, `LEAST_REQUEST`, `RANDOM`, `RING_HASH`, `MAGLEV`, `CLUSTER_PROVIDED` \|/);
   assert.match(doc, /\| `eds_cluster_config` \| supported \|  \|/);
   assert.match(doc, /\| `lds_resources_locator` \| \*\*unsupported\*\* \| xdstp:\/\/ resource locators are not implemented \|/);
   assert.match(doc, /\| `lrs_server` \| \*\*unsupported\*\* \|  \|/, 'fields missing from the table are shown as unsupported');

@@ -150,7 +150,7 @@ test('Any: missing, unknown, v2, unsupported and non-extension @type are each re
       - name: c
         typed_config: { "@type": type.googleapis.com/envoy.config.filter.network.http_connection_manager.v2.HttpConnectionManager }
       - name: d
-        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC, stat_prefix: r }
+        typed_config: { "@type": type.googleapis.com/envoy.service.discovery.v3.DiscoveryRequest }
       - name: e
         typed_config: { "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.CommonTlsContext }
 `;
@@ -162,14 +162,14 @@ test('Any: missing, unknown, v2, unsupported and non-extension @type are each re
       ['MW_CONFIG_INVALID', `${p}[0].typed_config`, at(yaml, '{ stat_prefix: x }')],
       ['MW_CONFIG_UNKNOWN_EXTENSION', `${p}[1].typed_config`, at(yaml, 'type.googleapis.com/envoy.extensions.filters.network.nope')],
       ['MW_CONFIG_UNKNOWN_EXTENSION', `${p}[2].typed_config`, at(yaml, 'type.googleapis.com/envoy.config.filter')],
-      ['MW_CONFIG_UNSUPPORTED', `${p}[3].typed_config`, at(yaml, 'type.googleapis.com/envoy.extensions.filters.network.rbac')],
+      ['MW_CONFIG_UNSUPPORTED', `${p}[3].typed_config`, at(yaml, 'type.googleapis.com/envoy.service.discovery')],
       ['MW_CONFIG_UNSUPPORTED', `${p}[4].typed_config`, at(yaml, 'type.googleapis.com/envoy.extensions.transport_sockets')],
     ],
   );
   assert.match(errors[0].message, /missing "@type"/);
   assert.match(errors[1].message, /unknown extension type "type\.googleapis\.com\/envoy\.extensions\.filters\.network\.nope\.v3\.Nope"$/);
   assert.match(errors[2].message, /\(a v2 API type; use its v3 equivalent\)$/);
-  assert.match(errors[3].message, /extension envoy\.extensions\.filters\.network\.rbac\.v3\.RBAC is not supported by Meshwork$/);
+  assert.match(errors[3].message, /extension envoy\.service\.discovery\.v3\.DiscoveryRequest is not supported by Meshwork$/);
 });
 
 test('unknown field: code, path, type name and the key position', () => {
@@ -278,7 +278,7 @@ test('unsupported enum values and fields are rejected with the path; ignored fie
     connect_timeout: 1s
   - name: c
     connect_timeout: 1s
-    lb_policy: CLUSTER_PROVIDED
+    lb_policy: LOAD_BALANCING_POLICY_CONFIG
     common_lb_config: { zone_aware_lb_config: {} }
     cleanup_interval: 5s
     close_connections_on_host_health_failure: false
@@ -290,7 +290,7 @@ layered_runtime:
   assert.deepEqual(
     errors.map((e) => e.message),
     [
-      `${at(yaml, 'CLUSTER_PROVIDED', 'front-envoy.yaml')}: static_resources.clusters[2].lb_policy: CLUSTER_PROVIDED is not supported (Meshwork supports ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)`,
+      `${at(yaml, 'LOAD_BALANCING_POLICY_CONFIG', 'front-envoy.yaml')}: static_resources.clusters[2].lb_policy: LOAD_BALANCING_POLICY_CONFIG is not supported (Meshwork supports ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, CLUSTER_PROVIDED)`,
       `${at(yaml, 'zone_aware_lb_config', 'front-envoy.yaml')}: static_resources.clusters[2].common_lb_config.zone_aware_lb_config: field "zone_aware_lb_config" is not supported by Meshwork (zone-aware routing is not implemented)`,
       `${at(yaml, 'cleanup_interval', 'front-envoy.yaml')}: static_resources.clusters[2].cleanup_interval: field "cleanup_interval" is not supported by Meshwork`,
     ],
@@ -319,7 +319,7 @@ test('all errors of a config are reported together, in document order', () => {
   clusters:
   - name: a
     connect_timeout: 5
-    lb_policy: CLUSTER_PROVIDED
+    lb_policy: LOAD_BALANCING_POLICY_CONFIG
     typo_field: 1
   - name: ""
     connect_timeout: 1s

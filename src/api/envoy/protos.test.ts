@@ -8,7 +8,8 @@ import { buildSchemaJson, loadSchema, schemaFiles, SCHEMA_JSON_PATH } from './pr
 
 // A small proto (it still pulls in core/base and friends) keeps the live parses of the trust tests short.
 const ROUTER = 'envoy/extensions/filters/http/router/v3/router.proto';
-const CORS = 'envoy/extensions/filters/http/cors/v3/cors.proto';
+// an extension proto Meshwork does not load by default
+const GRPC_WEB = 'envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto';
 
 async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mw-schema-'));
@@ -63,18 +64,18 @@ test('a schema JSON of another format or protos version, cut short, or without a
     const cut = path.join(dir, 'cut.json');
     await writeFile(cut, text.slice(0, text.length >> 1));
     assert.equal(loadSchema([ROUTER], cut).source, 'protos');
-    const fallback = loadSchema([ROUTER, CORS], await write('lacking.json', good));
+    const fallback = loadSchema([ROUTER, GRPC_WEB], await write('lacking.json', good));
     assert.equal(fallback.source, 'protos');
-    assert.ok(fallback.messages.has('envoy.extensions.filters.http.cors.v3.Cors'));
+    assert.ok(fallback.messages.has('envoy.extensions.filters.http.grpc_web.v3.GrpcWeb'));
   });
 });
 
 test('registering a proto file the JSON lacks before first use parses the protos, with the same result', async () => {
   // A fresh instance of the module, so its schema is not loaded yet.
   const fresh = (await import(`./protos.js?fresh=${Date.now()}`)) as typeof import('./protos.js');
-  fresh.registerProtoFiles([CORS]);
+  fresh.registerProtoFiles([GRPC_WEB]);
   const all = fresh.loadedMessages();
-  assert.ok(all.has('envoy.extensions.filters.http.cors.v3.Cors'));
+  assert.ok(all.has('envoy.extensions.filters.http.grpc_web.v3.GrpcWeb'));
   const base = loadSchema(schemaFiles()).messages;
   for (const [name, m] of base) assert.deepStrictEqual(all.get(name), m, name);
 });

@@ -68,8 +68,8 @@ const EXPECTED_EXTENSIONS = [
 ];
 
 test('registerProtoFiles makes more extension types resolvable', () => {
-  const url = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors';
+  const url = 'type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb';
   assert.equal(resolveType(url), undefined);
-  registerProtoFiles(['envoy/extensions/filters/http/cors/v3/cors.proto']);
-  assert.equal(resolveType(url)?.name, 'envoy.extensions.filters.http.cors.v3.Cors');
+  registerProtoFiles(['envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto']);
+  assert.equal(resolveType(url)?.name, 'envoy.extensions.filters.http.grpc_web.v3.GrpcWeb');
 });

@@ -48,6 +48,7 @@ const tls = 'envoy.extensions.transport_sockets.tls.v3';
 const hcm = 'envoy.extensions.filters.network.http_connection_manager.v3';
 const upstreamHttp = 'envoy.extensions.upstreams.http.v3';
 const matcher = 'envoy.type.matcher.v3';
+const jwtAuthn = 'envoy.extensions.filters.http.jwt_authn.v3';
 
 const TABLE: Record<string, MessageSupport> = {
   // ---- bootstrap
@@ -119,11 +120,11 @@ const TABLE: Record<string, MessageSupport> = {
     },
   },
   [`${core}.RetryPolicy`]: {
-    note: 'as EnvoyGrpc.retry_policy of a discovery stream: only the reconnect back-off applies',
+    note: 'as EnvoyGrpc.retry_policy of a discovery stream only the reconnect back-off applies; as RemoteJwks.retry_policy, the retries of a JWKS fetch',
     fields: {
       retry_back_off: ok,
-      num_retries: ignore('a discovery stream reconnects without limit'),
-      retry_on: ignore('a discovery stream reconnects after any failure'),
+      num_retries: okNote('JWKS fetches: retries after the first attempt (default 1); a discovery stream reconnects without limit'),
+      retry_on: ignore("JWKS fetches retry 5xx, gateway errors, connect failures and resets (Envoy's default); a discovery stream reconnects after any failure"),
       retry_priority: later(NOT_YET),
       retry_host_predicate: later(NOT_YET),
       host_selection_retry_max_attempts: ignore('the discovery server is one endpoint'),
@@ -252,6 +253,7 @@ const TABLE: Record<string, MessageSupport> = {
 
   // ---- TLS
   [`${core}.TransportSocket`]: { fields: { name: ok, typed_config: ok } },
+  'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer': { extension: true, note: 'plaintext: what no transport socket means', fields: {} },
   [`${tls}.DownstreamTlsContext`]: {
     extension: true,
     fields: {
@@ -310,6 +312,7 @@ const TABLE: Record<string, MessageSupport> = {
       match_typed_subject_alt_names: ok,
       match_subject_alt_names: ok,
       crl: ok,
+      only_verify_leaf_cert_crl: okNote("the peer's leaf is looked up in the CRLs after the handshake; no CRL is needed for the CAs above it"),
       trust_chain_verification: ok,
     },
   },
@@ -373,7 +376,7 @@ const TABLE: Record<string, MessageSupport> = {
   },
   [`${core}.Http1ProtocolOptions`]: {
     note: 'setting the message selects HTTP/1.1 where a protocol is chosen; the HTTP/1.0 options apply to downstream connections',
-    fields: { accept_http_10: ok, default_host_for_http_10: ok },
+    fields: { accept_http_10: ok, default_host_for_http_10: ok, allow_absolute_url: okNote('default true: absolute-form requests (an HTTP proxy\'s clients) become origin-form with the URL\'s authority') },
   },
   [`${core}.Http2ProtocolOptions`]: {
     fields: { max_concurrent_streams: ok, initial_stream_window_size: ok, initial_connection_window_size: ok },
@@ -413,7 +416,7 @@ const TABLE: Record<string, MessageSupport> = {
       ignore_path_parameters_in_path_matching: ok,
       validate_clusters: ignore('clusters named by static routes are always checked; RDS routes to a missing cluster answer 503 NC'),
       request_mirror_policies: ok,
-      typed_per_filter_config: okNote('per-route overrides of the fault and local_ratelimit filters, compiled at load'),
+      typed_per_filter_config: okNote('per-route config of the fault, local_ratelimit, cors, jwt_authn and rbac filters, compiled at load'),
       metadata: METADATA,
     },
   },
@@ -433,7 +436,7 @@ const TABLE: Record<string, MessageSupport> = {
       include_request_attempt_count: ok,
       include_attempt_count_in_response: ok,
       per_request_buffer_limit_bytes: okNote('bounded by the listener\'s per_connection_buffer_limit_bytes'),
-      typed_per_filter_config: okNote('per-route overrides of the fault and local_ratelimit filters, compiled at load'),
+      typed_per_filter_config: okNote('per-route config of the fault, local_ratelimit, cors, jwt_authn and rbac filters, compiled at load'),
       rate_limits: okNote('descriptors for the local rate limit filter'),
       metadata: METADATA,
     },
@@ -452,7 +455,7 @@ const TABLE: Record<string, MessageSupport> = {
       response_headers_to_remove: ok,
       stat_prefix: ignore('per-route statistics are not emitted'),
       per_request_buffer_limit_bytes: okNote('bounded by the listener\'s per_connection_buffer_limit_bytes'),
-      typed_per_filter_config: okNote('per-route overrides of the fault and local_ratelimit filters, compiled at load'),
+      typed_per_filter_config: okNote('per-route config of the fault, local_ratelimit, cors, jwt_authn and rbac filters, compiled at load'),
       metadata: METADATA,
     },
   },
@@ -467,8 +470,10 @@ const TABLE: Record<string, MessageSupport> = {
       query_parameters: ok,
       grpc: ok,
       runtime_fraction: ok,
+      connect_matcher: okNote('matches CONNECT requests (which no path matcher matches)'),
     },
   },
+  [`${route}.RouteMatch.ConnectMatcher`]: { fields: {} },
   [`${route}.RouteMatch.GrpcRouteMatchOptions`]: { fields: {} },
   [`${route}.RouteAction`]: {
     fields: {
@@ -548,7 +553,7 @@ const TABLE: Record<string, MessageSupport> = {
       retry_back_off: ok,
       retriable_headers: ok,
       retriable_request_headers: ok,
-      retry_priority: later('retry priority extensions are not implemented'),
+      retry_priority: okNote('only envoy.retry_priorities.previous_priorities'),
       retry_options_predicates: later('retry options predicates are not implemented'),
       rate_limited_retry_back_off: later('rate-limited back-off (from response headers) is not implemented'),
     },
@@ -556,8 +561,13 @@ const TABLE: Record<string, MessageSupport> = {
   [`${route}.RetryPolicy.RetryHostPredicate`]: { note: 'only envoy.retry_host_predicates.previous_hosts', fields: { name: ok, typed_config: ok } },
   [`${route}.RetryPolicy.RetryBackOff`]: { fields: { base_interval: ok, max_interval: ok } },
   'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate': { extension: true, fields: {} },
+  [`${route}.RetryPolicy.RetryPriority`]: { note: 'only envoy.retry_priorities.previous_priorities', fields: { name: ok, typed_config: ok } },
+  'envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig': { extension: true, fields: { update_frequency: ok } },
   [`${route}.RouteAction.UpgradeConfig`]: {
-    fields: { upgrade_type: ok, enabled: ok, connect_config: later('CONNECT upgrades are not implemented') },
+    fields: { upgrade_type: ok, enabled: ok, connect_config: okNote('terminates CONNECT: a TCP connection to the chosen host, 200 to the client, then a byte tunnel') },
+  },
+  [`${route}.RouteAction.UpgradeConfig.ConnectConfig`]: {
+    fields: { proxy_protocol_config: later(NOT_YET), allow_post: later('CONNECT-UDP and POST tunnels are not implemented') },
   },
   [`${route}.RedirectAction`]: {
     fields: {
@@ -584,7 +594,7 @@ const TABLE: Record<string, MessageSupport> = {
       request_headers_to_remove: ok,
       response_headers_to_add: ok,
       response_headers_to_remove: ok,
-      typed_per_filter_config: okNote('per-route overrides of the fault and local_ratelimit filters, compiled at load'),
+      typed_per_filter_config: okNote('per-route config of the fault, local_ratelimit, cors, jwt_authn and rbac filters, compiled at load'),
     },
   },
   [`${route}.HeaderMatcher`]: {
@@ -662,13 +672,15 @@ const TABLE: Record<string, MessageSupport> = {
   },
   [`${core}.HealthCheck.TcpHealthCheck`]: { fields: { send: ok, receive: ok, proxy_protocol_config: later(NOT_YET) } },
   [`${core}.HealthCheck.GrpcHealthCheck`]: { fields: { service_name: ok, authority: ok, initial_metadata: ok } },
+  [`${cluster}.Cluster.TransportSocketMatch`]: { fields: { name: ok, match: ok, transport_socket: ok } },
   [`${cluster}.Cluster`]: {
     fields: {
       name: ok,
       alt_stat_name: okNote('name of the cluster statistics'),
       type: only('STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'),
       connect_timeout: ok,
-      lb_policy: only('ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'),
+      lb_policy: only('ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV', 'CLUSTER_PROVIDED'),
+      cluster_type: okNote('envoy.clusters.dynamic_forward_proxy (with lb_policy CLUSTER_PROVIDED)'),
       load_assignment: ok,
       dns_lookup_family: ok,
       dns_refresh_rate: ok,
@@ -677,6 +689,7 @@ const TABLE: Record<string, MessageSupport> = {
       http_protocol_options: okNote('selects HTTP/1.1 to the upstream'),
       http2_protocol_options: okNote('selects HTTP/2 to the upstream'),
       transport_socket: ok,
+      transport_socket_matches: okNote("per endpoint, by its envoy.transport_socket_match metadata (Istio's auto-mTLS); not by locality metadata"),
       ring_hash_lb_config: ok,
       maglev_lb_config: ok,
       least_request_lb_config: ok,
@@ -691,6 +704,50 @@ const TABLE: Record<string, MessageSupport> = {
     },
   },
   [`${cluster}.Cluster.EdsClusterConfig`]: { fields: { eds_config: ok, service_name: ok } },
+  [`${cluster}.Cluster.CustomClusterType`]: { fields: { name: ok, typed_config: ok } },
+  [`${cluster}.Cluster.RefreshRate`]: { fields: { base_interval: ok, max_interval: ignore('failed lookups are retried every base_interval') } },
+  // ---- dynamic forward proxy (an HTTP filter, a cluster type and the DNS cache they share by name)
+  'envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig': {
+    extension: true,
+    fields: {
+      dns_cache_config: ok,
+      allow_insecure_cluster_options: ignore('auto_sni / auto_san_validation do not exist here: a dynamic forward proxy cluster has no upstream TLS'),
+      allow_coalesced_connections: later('HTTP/2 connection coalescing is not implemented'),
+      sub_clusters_config: later('sub-clusters are not implemented; use dns_cache_config'),
+    },
+  },
+  'envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig': {
+    extension: true,
+    fields: {
+      dns_cache_config: ok,
+      save_upstream_address: ignore('no filter state is kept'),
+      sub_cluster_config: later('sub-clusters are not implemented; use dns_cache_config'),
+    },
+  },
+  'envoy.extensions.filters.http.dynamic_forward_proxy.v3.PerRouteConfig': {
+    extension: true,
+    fields: { host_rewrite_literal: ok, host_rewrite_header: ok },
+  },
+  'envoy.extensions.common.dynamic_forward_proxy.v3.DnsCacheConfig': {
+    note: 'resolved with the system resolver (getaddrinfo, so /etc/hosts applies)',
+    fields: {
+      name: ok,
+      dns_lookup_family: ok,
+      dns_refresh_rate: ok,
+      host_ttl: ok,
+      max_hosts: ok,
+      dns_failure_refresh_rate: ok,
+      dns_cache_circuit_breaker: ok,
+      dns_query_timeout: ok,
+      preresolve_hostnames: ok,
+      dns_min_refresh_rate: ignore('only applies with DNS TTLs, which getaddrinfo does not report'),
+      typed_dns_resolver_config: later('the system resolver is the only one'),
+      use_tcp_for_dns_lookups: later('the system resolver is the only one'),
+      dns_resolution_config: later('the system resolver is the only one'),
+      key_value_config: later('a persistent DNS cache is not implemented'),
+    },
+  },
+  'envoy.extensions.common.dynamic_forward_proxy.v3.DnsCacheCircuitBreakers': { fields: { max_pending_requests: ok } },
   [`${cluster}.OutlierDetection`]: {
     fields: {
       consecutive_5xx: ok,
@@ -859,12 +916,180 @@ const TABLE: Record<string, MessageSupport> = {
       local_cluster_rate_limit: later('sharing a limit across the local cluster is not implemented'),
     },
   },
+  // ---- CORS: the filter has no settings; routes carry a CorsPolicy in typed_per_filter_config
+  'envoy.extensions.filters.http.cors.v3.Cors': { extension: true, fields: {} },
+  'envoy.extensions.filters.http.cors.v3.CorsPolicy': {
+    extension: true,
+    note: 'in typed_per_filter_config of a route, virtual host, weighted cluster or route configuration',
+    fields: {
+      allow_origin_string_match: ok,
+      allow_methods: ok,
+      allow_headers: ok,
+      expose_headers: ok,
+      max_age: ok,
+      allow_credentials: ok,
+      allow_private_network_access: ok,
+      forward_not_matching_preflights: ok,
+      filter_enabled: ok,
+      shadow_enabled: ok,
+    },
+  },
+  // ---- JWT authentication (docs/security.md)
+  [`${jwtAuthn}.JwtAuthentication`]: {
+    extension: true,
+    fields: {
+      providers: ok,
+      rules: okNote('the first rule whose match matches decides; no match: nothing is required'),
+      requirement_map: ok,
+      bypass_cors_preflight: ok,
+      strip_failure_response: ok,
+      filter_state_rules: later('choosing requirements from filter state is not implemented'),
+    },
+  },
+  [`${jwtAuthn}.JwtProvider`]: {
+    fields: {
+      issuer: ok,
+      audiences: okNote('compared without http:// or https:// and a trailing slash, as Envoy does'),
+      subjects: okNote('a subject that does not match fails with "Jwt verification fails"'),
+      require_expiration: ok,
+      max_lifetime: okNote('a token living longer fails with "Jwt is expired"'),
+      remote_jwks: ok,
+      local_jwks: okNote('read and checked when the config is applied: a set without any usable key is rejected'),
+      forward: okNote('without it the token is removed from its header or query parameter (cookies stay, as in Envoy)'),
+      from_headers: ok,
+      from_params: ok,
+      from_cookies: ok,
+      forward_payload_header: ok,
+      pad_forward_payload_header: ok,
+      payload_in_metadata: okNote('dynamic metadata namespace envoy.filters.http.jwt_authn, read by RBAC and %DYNAMIC_METADATA%'),
+      normalize_payload_in_metadata: ok,
+      header_in_metadata: ok,
+      failed_status_in_metadata: later(NOT_YET),
+      clock_skew_seconds: okNote('default 60'),
+      jwt_cache_config: ok,
+      claim_to_headers: ok,
+      clear_route_cache: ok,
+    },
+  },
+  [`${jwtAuthn}.JwtProvider.NormalizePayload`]: { fields: { space_delimited_claims: ok } },
+  [`${jwtAuthn}.JwtCacheConfig`]: { fields: { jwt_cache_size: okNote('default 100 verified tokens per provider') } },
+  [`${jwtAuthn}.RemoteJwks`]: {
+    note: 'fetched through the named cluster (its hosts, TLS and circuit breakers); a token whose kid no cached key has triggers one refetch, at most every 30 s per provider',
+    fields: {
+      http_uri: ok,
+      cache_duration: okNote('default 10 minutes'),
+      async_fetch: okNote('fetched when the config is applied and refreshed in the background; expired keys serve until new ones arrive'),
+      retry_policy: okNote('retries 5xx, gateway errors, connect failures and resets'),
+    },
+  },
+  [`${jwtAuthn}.JwksAsyncFetch`]: {
+    fields: {
+      fast_listener: ignore('listeners never wait for the first fetch; requests that arrive before it wait for it instead'),
+      failed_refetch_duration: okNote('default 1 s'),
+    },
+  },
+  [`${jwtAuthn}.JwtHeader`]: { fields: { name: ok, value_prefix: ok } },
+  [`${jwtAuthn}.JwtClaimToHeader`]: { fields: { header_name: ok, claim_name: okNote('nested claims as a.b.c; strings, numbers and booleans only') } },
+  [`${jwtAuthn}.ProviderWithAudiences`]: { fields: { provider_name: ok, audiences: ok } },
+  [`${jwtAuthn}.JwtRequirement`]: {
+    fields: { provider_name: ok, provider_and_audiences: ok, requires_any: ok, requires_all: ok, allow_missing_or_failed: ok, allow_missing: ok },
+  },
+  [`${jwtAuthn}.JwtRequirementOrList`]: { fields: { requirements: ok } },
+  [`${jwtAuthn}.JwtRequirementAndList`]: { fields: { requirements: ok } },
+  [`${jwtAuthn}.RequirementRule`]: { fields: { match: ok, requires: ok, requirement_name: ok } },
+  [`${jwtAuthn}.PerRouteConfig`]: {
+    extension: true,
+    note: 'in typed_per_filter_config of a route, virtual host or route configuration',
+    fields: { disabled: ok, requirement_name: okNote('an unknown name is answered 403, as in Envoy') },
+  },
+  [`${core}.HttpUri`]: { fields: { uri: ok, cluster: ok, timeout: ok } },
+  'google.protobuf.Empty': { fields: {} },
   'envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor': { fields: { entries: ok, token_bucket: ok } },
   'envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry': { fields: { key: ok, value: ok } },
   'envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit': {
     extension: true,
     fields: { stat_prefix: ok, token_bucket: ok, runtime_enabled: ok, share_key: later(NOT_YET) },
   },
+  // ---- RBAC (docs/security.md, "RBAC in the proxy")
+  'envoy.extensions.filters.http.rbac.v3.RBAC': {
+    extension: true,
+    fields: {
+      rules: ok,
+      rules_stat_prefix: ok,
+      shadow_rules: ok,
+      shadow_rules_stat_prefix: okNote('prefixes the shadow statistics and the shadow_* dynamic metadata keys'),
+      matcher: later('the matcher API is not implemented; write rules policies'),
+      shadow_matcher: later('the matcher API is not implemented; write shadow_rules policies'),
+      track_per_rule_stats: later('per-policy statistics are not implemented'),
+    },
+  },
+  'envoy.extensions.filters.http.rbac.v3.RBACPerRoute': {
+    extension: true,
+    note: 'in typed_per_filter_config: replaces the filter\'s rules and shadow_rules; without rbac (or rules) the filter is off',
+    fields: { rbac: ok },
+  },
+  'envoy.extensions.filters.network.rbac.v3.RBAC': {
+    extension: true,
+    fields: {
+      stat_prefix: ok,
+      rules: ok,
+      shadow_rules: ok,
+      shadow_rules_stat_prefix: ok,
+      enforcement_type: okNote('both types check once, when the connection reaches the filter: every input a rule can read is fixed per connection'),
+      matcher: later('the matcher API is not implemented; write rules policies'),
+      shadow_matcher: later('the matcher API is not implemented; write shadow_rules policies'),
+    },
+  },
+  'envoy.config.rbac.v3.RBAC': {
+    fields: {
+      action: ok,
+      policies: okNote('tried in the byte order of their names; the first match is the effective policy'),
+      audit_logging_options: later('RBAC audit loggers are not implemented'),
+    },
+  },
+  'envoy.config.rbac.v3.Policy': {
+    fields: { permissions: ok, principals: ok, condition: later('CEL conditions are not implemented'), checked_condition: later('CEL conditions are not implemented') },
+  },
+  'envoy.config.rbac.v3.Permission': {
+    fields: {
+      and_rules: ok,
+      or_rules: ok,
+      any: ok,
+      header: okNote('several values of one header are matched joined with ","'),
+      url_path: okNote('the normalized :path without query and fragment'),
+      destination_ip: ok,
+      destination_port: ok,
+      destination_port_range: ok,
+      not_rule: ok,
+      requested_server_name: ok,
+      metadata: later('dynamic metadata rules are not implemented'),
+      matcher: later('permission matcher extensions are not implemented'),
+      uri_template: later('uri_template is not implemented; use url_path'),
+    },
+  },
+  'envoy.config.rbac.v3.Permission.Set': { fields: { rules: ok } },
+  'envoy.config.rbac.v3.Principal': {
+    fields: {
+      and_ids: ok,
+      or_ids: ok,
+      any: ok,
+      authenticated: ok,
+      source_ip: okNote('deprecated in Envoy: the connection peer, as direct_remote_ip'),
+      direct_remote_ip: ok,
+      remote_ip: okNote('the client address after x-forwarded-for processing'),
+      header: ok,
+      url_path: ok,
+      not_id: ok,
+      metadata: later('dynamic metadata principals are not implemented'),
+      filter_state: later('filter state is not implemented'),
+    },
+  },
+  'envoy.config.rbac.v3.Principal.Set': { fields: { ids: ok } },
+  'envoy.config.rbac.v3.Principal.Authenticated': {
+    fields: { principal_name: okNote('matched against the peer certificate\'s URI SANs, then DNS SANs, then its subject') },
+  },
+  [`${matcher}.PathMatcher`]: { fields: { path: ok } },
+  'envoy.type.v3.Int32Range': { fields: { start: ok, end: ok } },
   'envoy.extensions.access_loggers.stream.v3.StdoutAccessLog': { extension: true, fields: { log_format: ok } },
   'envoy.extensions.access_loggers.stream.v3.StderrAccessLog': { extension: true, fields: { log_format: ok } },
   [`${core}.SubstitutionFormatString`]: {

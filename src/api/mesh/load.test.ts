@@ -86,7 +86,7 @@ test('a file with one bad document: it is reported with file:line, the others st
   assert.ok(parse.length >= 1);
   for (const e of parse) assert.match(e.location!, /^testdata\/mixed\.yaml:59:\d+$/);
   assert.match(errors[0]!.message, /^testdata\/mixed\.yaml:28:7: spec\.http\[0\]\.route\[0\]\.wieght: unknown field "wieght" in HTTPRouteDestination \(did you mean "weight"\?\)$/);
-  assert.match(errors[1]!.message, /security\.istio\.io resources .* are not yet supported \(kind "AuthorizationPolicy"\)/);
+  assert.match(errors[1]!.message, /telemetry\.istio\.io resources \(Telemetry\) are not supported \(kind "Telemetry"\)/);
   assert.match(errors[2]!.message, /"v1" is not an API Meshwork serves: it accepts networking\.istio\.io\/v1, v1beta1, v1alpha3/);
 });
 
@@ -126,7 +126,10 @@ test('every networking version is accepted; other versions, groups and kinds are
   const cases: [string, string, string, RegExp][] = [
     ['networking.istio.io/v2', 'Gateway', 'MW_MESH_INVALID', /version "v2" of networking\.istio\.io is not accepted: use v1, v1beta1, v1alpha3/],
     ['gateway.networking.k8s.io/v1', 'HTTPRoute', 'MW_MESH_UNSUPPORTED', /Kubernetes Gateway API resources are not supported/],
-    ['security.istio.io/v1', 'PeerAuthentication', 'MW_MESH_UNSUPPORTED', /not yet supported \(kind "PeerAuthentication"\)/],
+    ['security.istio.io/v1alpha1', 'PeerAuthentication', 'MW_MESH_INVALID', /version "v1alpha1" of security\.istio\.io is not accepted: use v1, v1beta1/],
+    ['networking.istio.io/v1', 'AuthorizationPolicy', 'MW_MESH_INVALID', /AuthorizationPolicy belongs to security\.istio\.io \(use security\.istio\.io\/v1\), not networking\.istio\.io/],
+    ['security.istio.io/v1', 'Gateway', 'MW_MESH_INVALID', /Gateway belongs to networking\.istio\.io/],
+    ['security.istio.io/v1', 'Policy', 'MW_MESH_INVALID', /kind "Policy" is not a security\.istio\.io kind Meshwork serves: PeerAuthentication, AuthorizationPolicy, RequestAuthentication/],
     ['networking.istio.io/v1', 'EnvoyFilter', 'MW_MESH_UNSUPPORTED', /EnvoyFilter is not supported \(Meshwork serves Gateway, VirtualService/],
     ['networking.istio.io/v1', 'Service', 'MW_MESH_INVALID', /kind "Service" is not a networking\.istio\.io kind Meshwork serves/],
   ];
@@ -203,4 +206,49 @@ test('a YAML syntax error is reported at its line in the file, and the next docu
   assert.equal(errors.length >= 1, true);
   assert.ok(errors.every((e) => e.code === 'MW_CONFIG_PARSE'));
   assert.match(errors[0]!.location!, /^mesh\.yaml:(6|7):\d+$/);
+});
+
+test('security.istio.io v1 and v1beta1: PeerAuthentication, AuthorizationPolicy and RequestAuthentication load, located field by field', () => {
+  const { text, file } = fixture('security.yaml');
+  const [mesh, finance, authz, jwt] = loadOk(text, file);
+  assert.deepEqual(
+    [mesh, finance, authz, jwt].map((r) => [r!.apiVersion, r!.kind, `${r!.metadata.namespace}/${r!.metadata.name}`]),
+    [
+      ['security.istio.io/v1', 'PeerAuthentication', 'istio-system/default'],
+      ['security.istio.io/v1beta1', 'PeerAuthentication', 'foo/finance'],
+      ['security.istio.io/v1', 'AuthorizationPolicy', 'foo/httpbin'],
+      ['security.istio.io/v1', 'RequestAuthentication', 'foo/jwt-example'],
+    ],
+  );
+  // portLevelMtls keys are written as YAML integers and read as map keys
+  assert.deepEqual((finance as MeshResource<'PeerAuthentication'>).spec.portLevelMtls, { 8080: { mode: 'DISABLE' } });
+  assert.equal(finance!.locate!('spec.portLevelMtls["8080"].mode'), `${file}:24:7`);
+  const ap = authz as MeshResource<'AuthorizationPolicy'>;
+  assert.deepEqual(ap.metadata.annotations, { 'istio.io/dry-run': 'true' });
+  assert.deepEqual(ap.spec.rules![0]!.to![1]!.operation, { methods: ['POST'], paths: ['/data'] });
+  assert.equal(ap.locate!('spec.rules[0].from[1].source.namespaces[0]'), `${file}:44:22`);
+  assert.equal(ap.locate!('spec.rules[0].when[0].key'), `${file}:53:7`);
+  const ra = jwt as MeshResource<'RequestAuthentication'>;
+  assert.deepEqual(ra.spec.jwtRules![0]!.fromHeaders, [{ name: 'x-jwt-assertion', prefix: 'Bearer ' }]);
+  assert.equal(ra.locate!('spec.jwtRules[0].outputClaimToHeaders[0].claim'), `${file}:73:7`);
+});
+
+test('security kinds: unknown fields and wrong types are errors with their file:line', () => {
+  const { resources, errors } = loadErrors(
+    'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\nspec:\n  action: PERMIT\n  rules:\n  - from:\n    - source: {principal: [x]}\n    to:\n    - operation: {ports: [8080]}\n---\napiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {name: p}\nspec:\n  mtls: {mode: strict}\n---\napiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: r}\nspec:\n  jwtRules:\n  - issuer: x\n    fromHeader: [{name: a}]\n',
+  );
+  assert.equal(resources.length, 0);
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.path, e.location]),
+    [
+      ['MW_MESH_INVALID', 'spec.action', 'mesh.yaml:5:11'],
+      ['MW_MESH_UNKNOWN_FIELD', 'spec.rules[0].from[0].source.principal', 'mesh.yaml:8:16'],
+      ['MW_MESH_INVALID', 'spec.rules[0].to[0].operation.ports[0]', 'mesh.yaml:10:27'],
+      ['MW_MESH_INVALID', 'spec.mtls.mode', 'mesh.yaml:16:16'],
+      ['MW_MESH_UNKNOWN_FIELD', 'spec.jwtRules[0].fromHeader', 'mesh.yaml:24:5'],
+    ],
+  );
+  assert.match(errors[1]!.message, /unknown field "principal" in Source \(did you mean "principals"\?\)/);
+  assert.match(errors[2]!.message, /expected a string, got number 8080 \(quote it\)/);
+  assert.match(errors[3]!.message, /"strict" is not one of UNSET, DISABLE, PERMISSIVE, STRICT/);
 });

@@ -9,7 +9,7 @@
 import { ConfigError, ConfigErrors, type ErrorCode } from '../../common/errors.js';
 import { parseConfigText, rawLocation, yamlDocuments as documents } from '../envoy/source.js';
 import { MESSAGES, specMessage, type FieldType } from './schema.js';
-import { MESH_KINDS, NETWORKING_GROUP, NETWORKING_VERSIONS, type MeshKind, type MeshResource } from './types.js';
+import { MESH_KINDS, NETWORKING_GROUP, NETWORKING_KINDS, NETWORKING_VERSIONS, SECURITY_GROUP, SECURITY_KINDS, SECURITY_VERSIONS, type MeshKind, type MeshResource } from './types.js';
 
 export interface MeshLoadResult {
   /** the well-formed resources, in file order */
@@ -21,12 +21,17 @@ export interface MeshLoadResult {
 /** Where parsed values were written: the helpers of envoy/source.ts, moved to the document's first line. */
 type At = (raw: unknown, key?: string | number, part?: 'key' | 'value') => string | undefined;
 
-const ACCEPTED = `${NETWORKING_GROUP}/${NETWORKING_VERSIONS.join(', ')}`;
+const ACCEPTED = `${NETWORKING_GROUP}/${NETWORKING_VERSIONS.join(', ')} and ${SECURITY_GROUP}/${SECURITY_VERSIONS.join(', ')}`;
+
+// The groups served, each with its versions and kinds (a kind must come with its own group's apiVersion).
+const GROUPS: Readonly<Record<string, { versions: readonly string[]; kinds: readonly MeshKind[] }>> = {
+  [NETWORKING_GROUP]: { versions: NETWORKING_VERSIONS, kinds: NETWORKING_KINDS },
+  [SECURITY_GROUP]: { versions: SECURITY_VERSIONS, kinds: SECURITY_KINDS },
+};
 
 // Istio kinds Meshwork knows of but does not serve yet, by API group: named in the error so that a user sees
 // "not yet" rather than "unknown".
 const NOT_YET: Readonly<Record<string, string>> = {
-  'security.istio.io': 'security.istio.io resources (AuthorizationPolicy, PeerAuthentication, RequestAuthentication) are not yet supported',
   'telemetry.istio.io': 'telemetry.istio.io resources (Telemetry) are not supported',
   'extensions.istio.io': 'extensions.istio.io resources (WasmPlugin) are not supported',
   'gateway.networking.k8s.io': `Kubernetes Gateway API resources are not supported: use ${NETWORKING_GROUP} Gateway and VirtualService`,
@@ -102,17 +107,20 @@ function loadResource(raw: unknown, prefix: string, at: At, location: string, er
     fail('MW_MESH_UNSUPPORTED', 'apiVersion', `${NOT_YET[group]} (${describeKind(kind)})`, at(raw, 'apiVersion', 'value'));
     return undefined;
   }
-  if (group !== NETWORKING_GROUP) {
+  const served = Object.prototype.hasOwnProperty.call(GROUPS, group) ? GROUPS[group] : undefined;
+  if (!served) {
     fail('MW_MESH_INVALID', 'apiVersion', `"${apiVersion}" is not an API Meshwork serves: it accepts ${ACCEPTED}`, at(raw, 'apiVersion', 'value'));
     return undefined;
   }
-  if (!(NETWORKING_VERSIONS as readonly string[]).includes(version)) {
-    fail('MW_MESH_INVALID', 'apiVersion', `version "${version}" of ${NETWORKING_GROUP} is not accepted: use ${NETWORKING_VERSIONS.join(', ')}`, at(raw, 'apiVersion', 'value'));
+  if (!served.versions.includes(version)) {
+    fail('MW_MESH_INVALID', 'apiVersion', `version "${version}" of ${group} is not accepted: use ${served.versions.join(', ')}`, at(raw, 'apiVersion', 'value'));
     return undefined;
   }
-  if (typeof kind !== 'string' || !(MESH_KINDS as readonly string[]).includes(kind)) {
-    if (typeof kind === 'string' && NETWORKING_NOT_YET.has(kind)) fail('MW_MESH_UNSUPPORTED', 'kind', `${kind} is not supported (Meshwork serves ${MESH_KINDS.join(', ')})`, at(raw, 'kind', 'value'));
-    else fail('MW_MESH_INVALID', 'kind', `${describeKind(kind)} is not a ${NETWORKING_GROUP} kind Meshwork serves: ${MESH_KINDS.join(', ')}`, kind === undefined ? undefined : at(raw, 'kind', 'value'));
+  if (typeof kind !== 'string' || !(served.kinds as readonly string[]).includes(kind)) {
+    const other = typeof kind === 'string' ? Object.keys(GROUPS).find((g) => (GROUPS[g]!.kinds as readonly string[]).includes(kind)) : undefined;
+    if (other) fail('MW_MESH_INVALID', 'apiVersion', `${kind} belongs to ${other} (use ${other}/${GROUPS[other]!.versions[0]}), not ${group}`, at(raw, 'apiVersion', 'value'));
+    else if (typeof kind === 'string' && group === NETWORKING_GROUP && NETWORKING_NOT_YET.has(kind)) fail('MW_MESH_UNSUPPORTED', 'kind', `${kind} is not supported (Meshwork serves ${MESH_KINDS.join(', ')})`, at(raw, 'kind', 'value'));
+    else fail('MW_MESH_INVALID', 'kind', `${describeKind(kind)} is not a ${group} kind Meshwork serves: ${served.kinds.join(', ')}`, kind === undefined ? undefined : at(raw, 'kind', 'value'));
     return undefined;
   }
   for (const key of Object.keys(raw)) {

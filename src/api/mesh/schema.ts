@@ -8,6 +8,18 @@
 // added to or removed from types.ts without its entry here (or the reverse) fails to compile.
 import {
   MESH_KINDS,
+  type AuthorizationCondition,
+  type AuthorizationOperation,
+  type AuthorizationPolicySpec,
+  type AuthorizationRule,
+  type AuthorizationSource,
+  type ClaimToHeader,
+  type JWTHeader,
+  type JWTRule,
+  type PeerAuthenticationMutualTLS,
+  type PeerAuthenticationSpec,
+  type PolicyTargetReference,
+  type RequestAuthenticationSpec,
   type ClientTLSSettings,
   type ConnectionPoolSettings,
   type ConsistentHashLB,
@@ -170,7 +182,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     route: ok(list('HTTPRouteDestination')),
     redirect: ok(msg('HTTPRedirect')),
     directResponse: ok(msg('HTTPDirectResponse')),
-    delegate: no(msg('Delegate'), 'delegate VirtualServices are not translated yet'),
+    delegate: ok(msg('Delegate'), 'the delegate\'s routes are merged under this route\'s match, as Istio merges them'),
     rewrite: ok(msg('HTTPRewrite')),
     timeout: ok(dur, '`0s` or absent: no timeout'),
     retries: ok(msg('HTTPRetry'), 'absent: Istio\'s default policy (2 attempts on connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes 503)'),
@@ -178,7 +190,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     mirror: ok(msg('Destination')),
     mirrorPercentage: ok(msg('Percent')),
     mirrors: ok(list('HTTPMirrorPolicy')),
-    corsPolicy: no(msg('CorsPolicy'), 'the proxy has no CORS filter yet'),
+    corsPolicy: ok(msg('CorsPolicy'), 'the cors filter\'s per-route policy'),
     headers: ok(msg('Headers')),
   } satisfies Fields<HTTPRoute>,
   HTTPMatchRequest: {
@@ -250,7 +262,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     attempts: ok(int),
     perTryTimeout: ok(dur),
     retryOn: partial(str, 'Envoy retry_on conditions and HTTP status codes, comma-separated; not `http3-post-connect-failure`'),
-    retryRemoteLocalities: no(bool, 'the proxy has no retry priority (previous_priorities) yet'),
+    retryRemoteLocalities: ok(bool, 'retry_priority `envoy.retry_priorities.previous_priorities` (update_frequency 2), as Istio'),
   } satisfies Fields<HTTPRetry>,
   HTTPFaultInjection: {
     delay: ok(msg('Delay')),
@@ -280,7 +292,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     exposeHeaders: ok(strs),
     maxAge: ok(dur),
     allowCredentials: ok(bool),
-    unmatchedPreflights: partial(en('UNSPECIFIED', 'FORWARD', 'IGNORE'), 'FORWARD (the default)', { IGNORE: 'IGNORE is not implemented' }),
+    unmatchedPreflights: ok(en('UNSPECIFIED', 'FORWARD', 'IGNORE'), 'FORWARD (the default) sends a preflight from another origin upstream; IGNORE answers it without CORS headers'),
   } satisfies Fields<CorsPolicy>,
   Headers: {
     request: ok(msg('HeaderOperations')),
@@ -347,7 +359,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
       PASSTHROUGH: 'PASSTHROUGH (forward to the original destination address) is not implemented',
     }),
     consistentHash: ok(msg('ConsistentHashLB')),
-    localityLbSetting: no(msg('LocalityLoadBalancerSetting'), 'locality distribute/failover are not translated yet'),
+    localityLbSetting: ok(msg('LocalityLoadBalancerSetting'), 'relative to the locality of each proxy (`meshwork proxy --locality`); enabled by default, failover only with outlierDetection, as Istio'),
     warmupDurationSecs: no(dur, 'slow start is not implemented in the proxy'),
   } satisfies Fields<LoadBalancerSettings>,
   ConsistentHashLB: {
@@ -369,7 +381,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   LocalityLoadBalancerSetting: {
     distribute: ok(list('LocalityDistribute')),
     failover: ok(list('LocalityFailover')),
-    failoverPriority: no(strs, 'label-based failover priority is not implemented'),
+    failoverPriority: ok(strs, '`label` or `label=value`; the topology labels of a locality (`topology.kubernetes.io/region`, `.../zone`, `topology.istio.io/subzone`) are implied'),
     enabled: ok(bool),
   } satisfies Fields<LocalityLoadBalancerSetting>,
   LocalityDistribute: {
@@ -464,13 +476,13 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   // ---------------------------------------------------------------- Sidecar
   Sidecar: {
     workloadSelector: ok(msg('WorkloadSelector'), 'absent: every proxy of the namespace'),
-    ingress: no(list('IstioIngressListener'), 'a Sidecar\'s ingress listeners are not translated yet: a sidecar\'s inbound side comes from its --port flags'),
-    egress: ok(list('IstioEgressListener')),
+    ingress: ok(list('IstioIngressListener'), 'each replaces the inbound listener of its port; --port flags whose listen port no ingress listener takes keep theirs'),
+    egress: ok(list('IstioEgressListener'), 'a listener with `port` admits its hosts on that port only; the one without, on every other port'),
     outboundTrafficPolicy: ok(msg('OutboundTrafficPolicy')),
   } satisfies Fields<SidecarSpec>,
   OutboundTrafficPolicy: {
-    mode: ok(en('REGISTRY_ONLY', 'ALLOW_ANY')),
-    egressProxy: no(msg('Destination'), 'an egress proxy for unknown destinations is not implemented'),
+    mode: ok(en('REGISTRY_ONLY', 'ALLOW_ANY'), "ALLOW_ANY (Istio's default) passes unknown destinations through the sidecar's HTTP proxy listener (absolute-form HTTP and CONNECT; PassthroughCluster is a dynamic forward proxy): without traffic capture, calls to its outbound ports cannot reach unknown hosts. REGISTRY_ONLY: 502 there and in the per-port routes"),
+    egressProxy: no(msg('Destination'), 'an egress proxy for unknown destinations is not implemented (the HTTP proxy listener\'s catch-all would route to it)'),
   } satisfies Fields<NonNullable<SidecarSpec['outboundTrafficPolicy']>>,
   SidecarPort: {
     number: ok(int),
@@ -483,15 +495,108 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     bind: ok(str),
     captureMode: partial(en('DEFAULT', 'IPTABLES', 'NONE'), 'DEFAULT and NONE: Meshwork never captures traffic with iptables', { IPTABLES: 'Meshwork does not capture traffic with iptables' }),
     defaultEndpoint: ok(str, '`127.0.0.1:PORT` or `0.0.0.0:PORT`'),
-    tls: ok(msg('ServerTLSSettings')),
-    connectionPool: ok(msg('ConnectionPoolSettings')),
+    tls: ok(msg('ServerTLSSettings'), '`SIMPLE` or `MUTUAL` with certificate files, terminated by the sidecar'),
+    connectionPool: ok(msg('ConnectionPoolSettings'), 'applies to the inbound cluster'),
   } satisfies Fields<IstioIngressListener>,
   IstioEgressListener: {
-    port: ok(msg('SidecarPort')),
-    bind: ok(str),
+    port: ok(msg('SidecarPort'), 'the port of the listener; its protocol comes from the services\' ports'),
+    bind: ok(str, 'the listener\'s address (default: the sidecar\'s --outbound-bind)'),
     captureMode: partial(en('DEFAULT', 'IPTABLES', 'NONE'), 'DEFAULT and NONE', { IPTABLES: 'Meshwork does not capture traffic with iptables' }),
     hosts: ok(strs, '`namespace/host`: `*/`, `./` and `~/` as in Istio'),
   } satisfies Fields<IstioEgressListener>,
+  // ---------------------------------------------------------------- security.istio.io
+  // Loaded, validated with Istio's rules and modelled (control-plane/model: peer-authentication.ts,
+  // authorization.ts, request-authentication.ts). What enforces them: PeerAuthentication the inbound listener
+  // translation; AuthorizationPolicy and RequestAuthentication the RBAC and jwt_authn translation, which is being
+  // built: until it lands, their fields below are 'partial' (accepted, modelled, not enforced yet).
+  PeerAuthentication: {
+    selector: ok(msg('TypeWorkloadSelector'), 'absent or empty: every workload of the namespace (of the mesh in `istio-system`); one such policy per namespace, the first by name (Istio: the oldest)'),
+    mtls: ok(msg('PeerAuthenticationMutualTLS')),
+    portLevelMtls: ok(map('PeerAuthenticationMutualTLS'), 'keys are workload (container) ports: matched against the sidecar\'s application ports (`--port` targetPort); only with a selector'),
+  } satisfies Fields<PeerAuthenticationSpec>,
+  PeerAuthenticationMutualTLS: {
+    mode: ok(en('UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'), 'UNSET inherits from the parent level (port < workload < namespace < mesh); PERMISSIVE when nothing sets it'),
+  } satisfies Fields<PeerAuthenticationMutualTLS>,
+  PolicyTargetReference: {
+    group: ok(str),
+    kind: ok(str),
+    name: ok(str),
+    namespace: ok(str),
+  } satisfies Fields<PolicyTargetReference>,
+  AuthorizationPolicy: {
+    selector: ok(msg('TypeWorkloadSelector'), 'absent: every workload of the namespace (of the mesh in `istio-system`); sidecars and gateways alike'),
+    targetRef: no(msg('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
+    targetRefs: no(list('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
+    rules: partial(list('AuthorizationRule'), 'modelled per proxy (`authorizationPoliciesFor`); enforced once the RBAC translation lands'),
+    action: partial(en('ALLOW', 'DENY', 'AUDIT', 'CUSTOM'), 'ALLOW, DENY and AUDIT are modelled (AUDIT only marks requests for logging, as in Istio); enforcement comes with the RBAC translation', {
+      CUSTOM: 'CUSTOM needs an external authorizer (ext_authz) and mesh-config extension providers, which are not built yet',
+    }),
+    provider: no(msg('ExtensionProvider'), 'CUSTOM action providers (external authorizers declared in the mesh config) are not built yet'),
+  } satisfies Fields<AuthorizationPolicySpec>,
+  ExtensionProvider: { name: ok(str) } satisfies Fields<NonNullable<AuthorizationPolicySpec['provider']>>,
+  AuthorizationRule: {
+    from: ok(list('RuleFrom'), 'ORed'),
+    to: ok(list('RuleTo'), 'ORed'),
+    when: ok(list('Condition'), 'ANDed'),
+  } satisfies Fields<AuthorizationRule>,
+  RuleFrom: { source: ok(msg('Source')) } satisfies Fields<NonNullable<AuthorizationRule['from']>[number]>,
+  RuleTo: { operation: ok(msg('Operation')) } satisfies Fields<NonNullable<AuthorizationRule['to']>[number]>,
+  Source: {
+    principals: partial(strs, 'peer identities of the client certificate (`cluster.local/ns/NS/sa/SA`): need mTLS between sidecars'),
+    notPrincipals: partial(strs, 'as principals'),
+    requestPrincipals: partial(strs, '`iss/sub` of a JWT a RequestAuthentication validated'),
+    notRequestPrincipals: partial(strs, 'as requestPrincipals'),
+    namespaces: partial(strs, 'from the client certificate: need mTLS'),
+    notNamespaces: partial(strs, 'as namespaces'),
+    serviceAccounts: partial(strs, '`namespace/name`, from the client certificate: need mTLS'),
+    notServiceAccounts: partial(strs, 'as serviceAccounts'),
+    ipBlocks: ok(strs, 'IPs or CIDRs of the connection\'s source'),
+    notIpBlocks: ok(strs),
+    remoteIpBlocks: ok(strs, 'IPs or CIDRs of the original client (X-Forwarded-For)'),
+    notRemoteIpBlocks: ok(strs),
+  } satisfies Fields<AuthorizationSource>,
+  Operation: {
+    hosts: ok(strs, 'case-insensitive; HTTP only'),
+    notHosts: ok(strs),
+    ports: ok(strs, 'port numbers as strings'),
+    notPorts: ok(strs),
+    methods: ok(strs, 'HTTP only; gRPC is always POST'),
+    notMethods: ok(strs),
+    paths: ok(strs, 'exact, `prefix*`, `*suffix`, `*`, or a `{*}`/`{**}` path template; HTTP only'),
+    notPaths: ok(strs),
+  } satisfies Fields<AuthorizationOperation>,
+  Condition: {
+    key: ok(str, "one of Istio's attributes: `request.headers[...]`, `source.ip`, `remote.ip`, `source.namespace`, `source.principal`, `request.auth.principal`, `request.auth.audiences`, `request.auth.presenter`, `request.auth.claims[...]`, `destination.ip`, `destination.port`, `connection.sni`, `experimental.envoy.filters.*`"),
+    values: ok(strs),
+    notValues: ok(strs),
+  } satisfies Fields<AuthorizationCondition>,
+  RequestAuthentication: {
+    selector: ok(msg('TypeWorkloadSelector'), 'absent: every workload of the namespace (of the mesh in `istio-system`)'),
+    targetRef: no(msg('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
+    targetRefs: no(list('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
+    jwtRules: partial(list('JWTRule'), 'modelled per proxy (`requestAuthenticationsFor`); enforced once the jwt_authn translation lands'),
+  } satisfies Fields<RequestAuthenticationSpec>,
+  JWTRule: {
+    issuer: ok(str, 'required unless jwksUri is set'),
+    audiences: ok(strs),
+    jwksUri: ok(str, 'http or https; ignored when jwks is set'),
+    jwks: ok(str, 'an inline JSON Web Key Set'),
+    fromHeaders: ok(list('JWTHeader'), 'default: `Authorization: Bearer`, then the `access_token` query parameter'),
+    fromParams: ok(strs),
+    fromCookies: ok(strs),
+    outputPayloadToHeader: ok(str),
+    forwardOriginalToken: ok(bool),
+    outputClaimToHeaders: ok(list('ClaimToHeader')),
+    timeout: ok(dur, 'of the JWKS fetch'),
+  } satisfies Fields<JWTRule>,
+  JWTHeader: {
+    name: ok(str),
+    prefix: ok(str, 'e.g. `"Bearer "`'),
+  } satisfies Fields<JWTHeader>,
+  ClaimToHeader: {
+    header: ok(str),
+    claim: ok(str, 'nested claims with `.`'),
+  } satisfies Fields<ClaimToHeader>,
 };
 
 /** The spec message of a kind. */

@@ -1,4 +1,5 @@
-// The Istio-style resources users write (networking.istio.io v1 / v1beta1 / v1alpha3), as TypeScript types of
+// The Istio-style resources users write (networking.istio.io v1 / v1beta1 / v1alpha3, security.istio.io v1 /
+// v1beta1), as TypeScript types of
 // their YAML/JSON form: field names exactly as Istio spells them (camelCase), so an Istio user's files load
 // unchanged. This is stage 0 of the control plane's translation: user config, before any defaulting or
 // resolution. Stage 1 (control-plane/model) turns these into services, endpoints and indexed rules; stage 2
@@ -10,9 +11,20 @@
 /** The API groups and versions accepted; all versions of a kind share one spec shape, as in Istio. */
 export const NETWORKING_GROUP = 'networking.istio.io';
 export const NETWORKING_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const;
+export const SECURITY_GROUP = 'security.istio.io';
+export const SECURITY_VERSIONS = ['v1', 'v1beta1'] as const;
 
-export type MeshKind = 'Gateway' | 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'WorkloadEntry' | 'Sidecar';
-export const MESH_KINDS: readonly MeshKind[] = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'Sidecar'];
+export type NetworkingKind = 'Gateway' | 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'WorkloadEntry' | 'Sidecar';
+export type SecurityKind = 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication';
+export type MeshKind = NetworkingKind | SecurityKind;
+export const NETWORKING_KINDS: readonly NetworkingKind[] = ['Gateway', 'VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'Sidecar'];
+export const SECURITY_KINDS: readonly SecurityKind[] = ['PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication'];
+export const MESH_KINDS: readonly MeshKind[] = [...NETWORKING_KINDS, ...SECURITY_KINDS];
+
+/** The API group a kind belongs to, and the versions of it accepted. */
+export function apiGroupOf(kind: MeshKind): { group: string; versions: readonly string[] } {
+  return (SECURITY_KINDS as readonly string[]).includes(kind) ? { group: SECURITY_GROUP, versions: SECURITY_VERSIONS } : { group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS };
+}
 
 export interface ObjectMeta {
   name: string;
@@ -44,7 +56,13 @@ export type SpecOf<K extends MeshKind> = K extends 'Gateway'
         ? ServiceEntrySpec
         : K extends 'WorkloadEntry'
           ? WorkloadEntrySpec
-          : SidecarSpec;
+          : K extends 'Sidecar'
+            ? SidecarSpec
+            : K extends 'PeerAuthentication'
+              ? PeerAuthenticationSpec
+              : K extends 'AuthorizationPolicy'
+                ? AuthorizationPolicySpec
+                : RequestAuthenticationSpec;
 
 // ------------------------------------------------------------------ shared
 /** Duration as Istio writes it: "1s", "500ms", "1.5s", "1m", "1h" (protobuf Duration JSON also takes "0.5s"). */
@@ -427,4 +445,137 @@ export interface IstioEgressListener {
   captureMode?: 'DEFAULT' | 'IPTABLES' | 'NONE';
   /** "namespace/dnsName": "*" any namespace, "." the Sidecar's namespace, "~" none; dnsName may be "*" or "*.suffix" */
   hosts: string[];
+}
+
+// ------------------------------------------------------------------ security.istio.io (shared)
+/** istio.type.v1beta1.WorkloadSelector: the security kinds spell their selector `selector: {matchLabels}`. */
+export interface TypeWorkloadSelector {
+  matchLabels?: Record<string, string>;
+}
+
+/** istio.type.v1beta1.PolicyTargetReference (Kubernetes Gateway API / Service targets; Meshwork has none). */
+export interface PolicyTargetReference {
+  group?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
+
+// ------------------------------------------------------------------ PeerAuthentication
+export type MutualTLSMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+
+export interface PeerAuthenticationMutualTLS {
+  /** default UNSET: inherit from the parent level (workload < namespace < mesh), PERMISSIVE at the top */
+  mode?: MutualTLSMode;
+}
+
+export interface PeerAuthenticationSpec {
+  /** absent or empty: every workload of the namespace (of the mesh, in the root namespace) */
+  selector?: TypeWorkloadSelector;
+  mtls?: PeerAuthenticationMutualTLS;
+  /** workload (container) port → its mode; only with a selector. YAML map keys are strings ("8080") */
+  portLevelMtls?: Record<string, PeerAuthenticationMutualTLS>;
+}
+
+// ------------------------------------------------------------------ AuthorizationPolicy
+export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+
+export interface AuthorizationPolicySpec {
+  selector?: TypeWorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  /** absent: never matches (for ALLOW: the workload allows nothing) */
+  rules?: AuthorizationRule[];
+  /** default ALLOW */
+  action?: AuthorizationAction;
+  /** CUSTOM only: the extension provider (an external authorizer declared in the mesh config) */
+  provider?: { name?: string };
+}
+
+/** Matches when one of `from`, one of `to` and every `when` match; an empty rule matches every request. */
+export interface AuthorizationRule {
+  from?: { source?: AuthorizationSource }[];
+  to?: { operation?: AuthorizationOperation }[];
+  when?: AuthorizationCondition[];
+}
+
+/**
+ * Fields ANDed; each list ORed. Strings match exactly, as a prefix ("abc*"), a suffix ("*abc") or present ("*").
+ */
+export interface AuthorizationSource {
+  /** peer identities from the client certificate, "<trust domain>/ns/<namespace>/sa/<service account>" */
+  principals?: string[];
+  notPrincipals?: string[];
+  /** JWT identities, "<iss>/<sub>" */
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  /** "<namespace>/<service account>" */
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  /** the connection's source address: IPs or CIDRs */
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  /** the original client (X-Forwarded-For / PROXY protocol): IPs or CIDRs */
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+}
+
+export interface AuthorizationOperation {
+  hosts?: string[];
+  notHosts?: string[];
+  /** strings of port numbers ("8080") */
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface AuthorizationCondition {
+  /** an Istio attribute: request.headers[name], source.ip, request.auth.claims[name], destination.port, ... */
+  key: string;
+  values?: string[];
+  notValues?: string[];
+}
+
+// ------------------------------------------------------------------ RequestAuthentication
+export interface RequestAuthenticationSpec {
+  selector?: TypeWorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  jwtRules?: JWTRule[];
+}
+
+export interface JWTRule {
+  /** the `iss` a token must carry (Istio requires issuer or jwksUri) */
+  issuer?: string;
+  /** accepted `aud` values; absent: the service name, as Istio */
+  audiences?: string[];
+  /** http(s) URL of the key set; ignored when `jwks` is set */
+  jwksUri?: string;
+  /** inline JSON Web Key Set */
+  jwks?: string;
+  /** default: `Authorization: Bearer <token>`, then the `access_token` query parameter */
+  fromHeaders?: JWTHeader[];
+  fromParams?: string[];
+  fromCookies?: string[];
+  outputPayloadToHeader?: string;
+  forwardOriginalToken?: boolean;
+  outputClaimToHeaders?: ClaimToHeader[];
+  /** timeout of the JWKS fetch (default 5s in Istio) */
+  timeout?: DurationString;
+}
+
+export interface JWTHeader {
+  name: string;
+  /** stripped before the token is decoded, e.g. "Bearer " */
+  prefix?: string;
+}
+
+export interface ClaimToHeader {
+  header: string;
+  claim: string;
 }

@@ -13,6 +13,7 @@ import { ConfigError, type ErrorCode } from '../../common/errors.js';
 import { compileRe2Substitution, compileRegex } from '../../common/re2.js';
 import { isDNS1123Label, isDNS1123Subdomain, mapKey } from './load.js';
 import { MESSAGES, specMessage, type FieldType } from './schema.js';
+import { checkAuthorizationPolicy, checkPeerAuthentication, checkRequestAuthentication } from './validate-security.js';
 import type {
   ClientTLSSettings,
   ConnectionPoolSettings,
@@ -116,6 +117,16 @@ export function validateMeshResource(r: MeshResource): ValidationResult {
       break;
     case 'Sidecar':
       checkSidecar(rep, r.spec as SidecarSpec, r.metadata.namespace);
+      break;
+    // security.istio.io: validate-security.ts
+    case 'PeerAuthentication':
+      checkPeerAuthentication(rep, (r as MeshResource<'PeerAuthentication'>).spec);
+      break;
+    case 'AuthorizationPolicy':
+      checkAuthorizationPolicy(rep, (r as MeshResource<'AuthorizationPolicy'>).spec);
+      break;
+    case 'RequestAuthentication':
+      checkRequestAuthentication(rep, (r as MeshResource<'RequestAuthentication'>).spec);
       break;
   }
   return { errors: rep.errors, warnings: rep.warnings };
@@ -884,12 +895,26 @@ function checkLoadBalancer(rep: Report, path: string, lb: LoadBalancerSettings |
   if (loc) {
     const p = `${path}.localityLbSetting`;
     if (loc.distribute?.length && loc.failover?.length) rep.error(p, 'distribute and failover cannot both be set');
+    // Istio: failover already orders by region/zone/subzone, so failoverPriority may not name those labels too
+    if (loc.failover?.length) {
+      (loc.failoverPriority ?? []).forEach((l, i) => {
+        if (TOPOLOGY_LABELS.includes(l.split('=')[0]!)) rep.error(`${p}.failoverPriority[${i}]`, `failover and the topology label "${l}" in failoverPriority cannot both be set`);
+      });
+    }
+    const froms: string[] = [];
     (loc.distribute ?? []).forEach((d, i) => {
       const q = `${p}.distribute[${i}]`;
       checkLocality(rep, `${q}.from`, d.from ?? '', true);
+      const earlier = froms.find((f) => localitiesOverlap(f, d.from ?? ''));
+      if (earlier !== undefined) rep.error(`${q}.from`, `locality "${d.from}" overlaps "${earlier}" of an earlier distribute rule`);
+      froms.push(d.from ?? '');
       let total = 0;
+      const tos: string[] = [];
       for (const [to, w] of Object.entries(d.to ?? {})) {
         checkLocality(rep, `${q}.to${mapKey(to)}`, to, true);
+        const other = tos.find((t) => localitiesOverlap(t, to));
+        if (other !== undefined) rep.error(`${q}.to${mapKey(to)}`, `locality "${to}" overlaps "${other}"`);
+        tos.push(to);
         if (w < 1 || w > 100) rep.error(`${q}.to${mapKey(to)}`, `locality weight ${w} must be in the range 1..100`);
         total += w;
       }
@@ -904,6 +929,7 @@ function checkLoadBalancer(rep: Report, path: string, lb: LoadBalancerSettings |
       }
     });
     if (loc.failover?.length && !outlier) rep.warn(`${p}.failover`, 'failover needs outlierDetection to notice unhealthy endpoints');
+    if (loc.failoverPriority?.length && !outlier) rep.warn(`${p}.failoverPriority`, 'failoverPriority needs outlierDetection to notice unhealthy endpoints');
   }
   if (lb.warmupDurationSecs !== undefined) checkDuration(rep, `${path}.warmupDurationSecs`, lb.warmupDurationSecs);
 }
@@ -913,6 +939,22 @@ function isPrime(x: number): boolean {
   if (x < 4) return true;
   if (x % 2 === 0) return false;
   for (let f = 3; f * f <= x; f += 2) if (x % f === 0) return false;
+  return true;
+}
+
+const TOPOLOGY_LABELS = ['topology.kubernetes.io/region', 'topology.kubernetes.io/zone', 'topology.istio.io/subzone'];
+
+/** Istio's validateLocalities overlap rule: two locality patterns overlap when some locality matches both
+ *  ("*" or a missing level matches anything), e.g. "us-east" and "us-east/zone1". */
+function localitiesOverlap(a: string, b: string): boolean {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  for (let i = 0; i < 3; i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined || y === undefined || x === '*' || y === '*') return true;
+    if (x !== y) return false;
+  }
   return true;
 }
 
@@ -1114,6 +1156,8 @@ function checkSidecar(rep: Report, spec: SidecarSpec, namespace: string): void {
       if (t.subjectAltNames?.length) rep.error(`${p}.tls.subjectAltNames`, 'subjectAltNames is not supported in sidecar ingress tls');
       if (t.httpsRedirect) rep.error(`${p}.tls.httpsRedirect`, 'httpsRedirect is not supported in sidecar ingress tls');
       if (t.mode === 'ISTIO_MUTUAL' || t.mode === 'AUTO_PASSTHROUGH') rep.error(`${p}.tls.mode`, `mode ${t.mode} is not allowed in sidecar ingress tls`);
+      // the sidecar terminates the TLS of its ingress listener; to pass TLS through to the application, leave tls out
+      else if (t.mode !== 'SIMPLE' && t.mode !== 'MUTUAL') rep.error(`${p}.tls.mode`, `sidecar ingress tls terminates TLS: mode must be SIMPLE or MUTUAL, not ${t.mode ?? 'PASSTHROUGH (the default)'} (leave tls out to pass TLS through to the application)`);
       checkServerTLS(rep, `${p}.tls`, t);
     }
     checkConnectionPool(rep, `${p}.connectionPool`, l.connectionPool);
@@ -1134,8 +1178,8 @@ function checkSidecar(rep: Report, spec: SidecarSpec, namespace: string): void {
         if (egressPorts.has(l.port.number)) rep.error(`${p}.port.number`, `port ${l.port.number} is used by another egress listener`);
         egressPorts.add(l.port.number);
       }
-      if (l.bind !== undefined && !isIP(l.bind)) rep.error(`${p}.bind`, `"${l.bind}" is not an IP address`);
     }
+    if (l.bind !== undefined && !isIP(l.bind)) rep.error(`${p}.bind`, `"${l.bind}" is not an IP address`);
     if (!l.hosts?.length) rep.error(`${p}.hosts`, 'an egress listener needs at least one host');
     const seen = new Map<string, Set<string>>();
     (l.hosts ?? []).forEach((h, j) => {

@@ -18,9 +18,14 @@ export interface DebugTarget {
   configDump(proxyId: string): unknown | undefined;
   resources(): unknown;
   metrics(): MetricFamily[];
+  /** the certificate authority: roots, issued certificates, revocations (absent: no CA) */
+  ca?(): unknown;
+  /** POST /debug/ca/revoke?serial=|identity= and POST /debug/ca/rotate-root */
+  caAction?(action: 'revoke' | 'rotate-root', params: URLSearchParams): Promise<unknown>;
 }
 
-const ENDPOINTS = ['/ready', '/debug/syncz', '/debug/config_dump?proxy=<node id>', '/debug/resources', '/metrics'];
+const ENDPOINTS = ['/ready', '/debug/syncz', '/debug/config_dump?proxy=<node id>', '/debug/resources', '/debug/ca', '/metrics'];
+const CA_ACTIONS: Record<string, 'revoke' | 'rotate-root'> = { '/debug/ca/revoke': 'revoke', '/debug/ca/rotate-root': 'rotate-root' };
 
 export class DebugServer {
   private readonly server: http.Server;
@@ -48,6 +53,17 @@ export class DebugServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://debug');
+    const action = CA_ACTIONS[url.pathname];
+    if (action) {
+      // The port's one kind of write: it listens on loopback by default, and must stay off untrusted networks.
+      if (req.method !== 'POST') return json(res, 405, { error: `${url.pathname} takes POST` });
+      if (!this.target.caAction) return json(res, 404, { error: 'the control plane runs no CA (start it with --data-dir)' });
+      this.target.caAction(action, url.searchParams).then(
+        (body) => json(res, 200, body),
+        (err: Error & { code?: string }) => json(res, err.code === 'MW_CLI_USAGE' ? 400 : 409, { error: err.message, code: err.code }),
+      );
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'only GET is supported' });
     try {
       switch (url.pathname) {
@@ -67,6 +83,9 @@ export class DebugServer {
         }
         case '/debug/resources':
           return json(res, 200, this.target.resources());
+        case '/debug/ca':
+          if (!this.target.ca) return json(res, 404, { error: 'the control plane runs no CA (start it with --data-dir)' });
+          return json(res, 200, this.target.ca());
         case '/metrics':
           res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(formatPrometheus(this.target.metrics()));
           return;

@@ -12,3 +12,6 @@ export { DOMAIN_SUFFIX, ROOT_NAMESPACE, resolveHost, covers, intersects, isExpor
 export { portProtocol, isHttp, isHttp2, type Protocol } from './protocol.js';
 export { parseDuration, protoDuration, toProtoDuration } from './duration.js';
 export { selects, type Labels } from './labels.js';
+export { PeerAuthenticationIndex, effectiveMtls, type PeerAuthentication, type IgnoredPeerAuthentication, type EffectiveMtls, type MtlsMode } from './peer-authentication.js';
+export { AuthorizationPolicyIndex, authorizationPoliciesFor, type AuthorizationPolicy, type AuthorizationPolicies } from './authorization.js';
+export { RequestAuthenticationIndex, requestAuthenticationsFor, jwtRulesFor, type RequestAuthentication, type AppliedJwtRule } from './request-authentication.js';

@@ -31,6 +31,9 @@ export interface WorkloadInstance {
   readonly weight: number;
   readonly health: HealthStatus;
   readonly serviceAccount?: string;
+  /** the service port numbers it is an endpoint on: a ServiceEntry's endpoints (and the workloads its selector
+   *  picks) serve that entry's ports only when several entries of one host merge; absent: every port */
+  readonly onlyPorts?: readonly number[];
 }
 
 /** A workload registered at run time. */
@@ -50,6 +53,8 @@ export interface Endpoint {
   readonly weight: number;
   readonly health: HealthStatus;
   readonly instanceId: string;
+  /** the workload's service account (its SPIFFE identity's last part), when known */
+  readonly serviceAccount?: string;
 }
 
 /** The endpoints of one service, per service port number. */
@@ -90,6 +95,8 @@ interface Selector {
   readonly namespace: string;
   readonly labels: Labels;
   readonly serviceKeys: readonly string[];
+  /** the selecting ServiceEntry's port numbers */
+  readonly ports: readonly number[];
 }
 
 /**
@@ -110,13 +117,14 @@ export class EndpointSources {
     for (const se of serviceEntries) {
       const ns = se.metadata.namespace;
       const keys = se.spec.hosts.map((hostname) => serviceKey({ namespace: ns, hostname }));
-      const insts = (se.spec.endpoints ?? []).map((e, i) => instanceOfEntry(`ServiceEntry ${ns}/${se.metadata.name}#${i}`, ns, e));
+      const ports = Object.freeze((se.spec.ports ?? []).map((p) => p.number));
+      const insts = (se.spec.endpoints ?? []).map((e, i) => Object.freeze({ ...instanceOfEntry(`ServiceEntry ${ns}/${se.metadata.name}#${i}`, ns, e), onlyPorts: ports }));
       for (const k of keys) if (insts.length > 0) inline.set(k, [...(inline.get(k) ?? []), ...insts]);
       // Istio: a workloadSelector makes the entry's endpoints the selected workloads (inline endpoints are not
       // allowed with it; validation rejects both).
       if (se.spec.workloadSelector) {
         const list = selectors.get(ns) ?? [];
-        list.push({ namespace: ns, labels: Object.freeze({ ...(se.spec.workloadSelector.labels ?? {}) }), serviceKeys: keys });
+        list.push({ namespace: ns, labels: Object.freeze({ ...(se.spec.workloadSelector.labels ?? {}) }), serviceKeys: keys, ports });
         selectors.set(ns, list);
       }
     }
@@ -149,7 +157,14 @@ export class EndpointSources {
     const key = serviceKey(service);
     const out: WorkloadInstance[] = [...(this.inline.get(key) ?? [])];
     const sels = (this.selectors.get(service.namespace) ?? []).filter((s) => s.serviceKeys.includes(key));
-    for (const sel of sels) for (const we of this.workloadEntries.get(service.namespace) ?? []) if (selects(sel.labels, we.labels)) out.push(we);
+    // a workload selected by several entries of the host serves the ports of all of them
+    const selected = new Map<WorkloadInstance, Set<number>>();
+    for (const sel of sels) {
+      for (const we of this.workloadEntries.get(service.namespace) ?? []) {
+        if (selects(sel.labels, we.labels)) for (const p of sel.ports) (selected.get(we) ?? selected.set(we, new Set()).get(we)!).add(p);
+      }
+    }
+    for (const [we, ports] of selected) out.push(sels.length === 1 ? we : Object.freeze({ ...we, onlyPorts: Object.freeze([...ports]) }));
     const { byNamespace, byHost } = this.grouped();
     const seen = new Set<RegisteredInstance>();
     if (sels.length > 0) {
@@ -183,7 +198,7 @@ function endpointSet(service: Service, instances: readonly WorkloadInstance[]): 
   const byPort = new Map<number, readonly Endpoint[]>();
   for (const p of service.ports) {
     const eps = instances
-      .filter((i) => i.address)
+      .filter((i) => i.address && (!i.onlyPorts || i.onlyPorts.includes(p.number)))
       .map((i) =>
         Object.freeze({
           address: i.address,
@@ -193,6 +208,7 @@ function endpointSet(service: Service, instances: readonly WorkloadInstance[]): 
           weight: i.weight,
           health: i.health,
           instanceId: i.id,
+          ...(i.serviceAccount ? { serviceAccount: i.serviceAccount } : {}),
         }),
       )
       .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port || (a.instanceId < b.instanceId ? -1 : 1)));

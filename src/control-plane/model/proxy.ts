@@ -17,7 +17,15 @@
 //                    listenPort = where the sidecar's inbound listener listens and what other proxies dial
 //                    (default: port); protocol default HTTP; name default "<protocol>-<port>" ("http-9080")
 //     OUTBOUND_BIND  "127.0.0.1"                     address the sidecar's outbound listeners bind (default)
+//     HTTP_PROXY_PORT 15080 (number or string)       port of the sidecar's HTTP proxy listener on OUTBOUND_BIND
+//                                                    (apps set it as their HTTP proxy); 0 = none. Default 15080
 //     WORKLOAD_NAME  string                          informational
+//     SERVICE_ACCOUNT string                         the workload's identity: spiffe://<TRUST_DOMAIN>/ns/<NAMESPACE>/sa/<it>
+//                                                    (default "default")
+//     TRUST_DOMAIN   string                          default "cluster.local"
+//   A proxy that holds a workload certificate from the mesh CA labels itself security.istio.io/tlsMode=istio, as
+//   Istio's injector labels such pods: the label makes its endpoint take mTLS and its own listeners offer it.
+import type { ConnectionPoolSettings, ServerTLSSettings } from '../../api/mesh/types.js';
 import type { NodeJson } from '../../api/xds/index.js';
 import { resolveHost } from './hosts.js';
 import type { RegisteredInstance } from './instances.js';
@@ -35,6 +43,15 @@ export interface InboundPort {
   readonly listenPort: number;
   /** the application's port on 127.0.0.1 */
   readonly targetPort: number;
+  // The rest is set only when a Sidecar's `ingress` listener defines the port (model/sidecars.ts inboundPorts).
+  /** the listener's address (Sidecar ingress `bind`); absent: the proxy's IP */
+  readonly bind?: string;
+  /** where the application listens (defaultEndpoint `0.0.0.0:PORT` means the instance IP); absent: 127.0.0.1 */
+  readonly endpointAddress?: string;
+  /** TLS the inbound listener terminates (Sidecar ingress `tls`, certificates from files) */
+  readonly tls?: ServerTLSSettings;
+  /** limits of the inbound cluster (Sidecar ingress `connectionPool`) */
+  readonly connectionPool?: ConnectionPoolSettings;
 }
 
 export interface Proxy {
@@ -46,15 +63,36 @@ export interface Proxy {
   readonly locality?: string;
   /** address of the outbound listeners (sidecars) */
   readonly outboundBind: string;
+  /** port of the sidecar's HTTP proxy listener on outboundBind (translate/listeners/http-proxy.ts); 0: none */
+  readonly httpProxyPort: number;
   /** FQDN of the service its workload serves */
   readonly service?: string;
   readonly inbound: readonly InboundPort[];
   readonly workloadName?: string;
+  readonly serviceAccount: string;
+  readonly trustDomain: string;
+  /** it holds a workload certificate (label security.istio.io/tlsMode=istio): it can speak mTLS */
+  readonly mtls: boolean;
 }
+
+/** Istio's label on workloads whose proxy speaks mTLS; endpoints carrying it get mTLS from auto-mTLS clients. */
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export const DEFAULT_SERVICE_ACCOUNT = 'default';
+
+/** spiffe://<trust domain>/ns/<namespace>/sa/<service account> */
+export const spiffeIdentity = (trustDomain: string, namespace: string, serviceAccount: string): string => `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 
 export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_IP = '127.0.0.1';
 export const DEFAULT_OUTBOUND_BIND = '127.0.0.1';
+/** Istio has no such listener; 15080 sits among its 150xx ports without taking one of them */
+export const DEFAULT_HTTP_PROXY_PORT = 15080;
+
+function httpProxyPortOf(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : DEFAULT_HTTP_PROXY_PORT;
+}
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
@@ -107,9 +145,13 @@ export function proxyFromNode(node: NodeJson): Proxy {
     ip,
     ...(locality ? { locality } : {}),
     outboundBind: str(md.OUTBOUND_BIND) ?? DEFAULT_OUTBOUND_BIND,
+    httpProxyPort: httpProxyPortOf(md.HTTP_PROXY_PORT),
     ...(service ? { service: resolveHost(service, namespace) } : {}),
     inbound: Object.freeze(service ? parseInbound(md.INBOUND_PORTS) : []),
     ...(str(md.WORKLOAD_NAME) ? { workloadName: str(md.WORKLOAD_NAME) } : {}),
+    serviceAccount: str(md.SERVICE_ACCOUNT) ?? DEFAULT_SERVICE_ACCOUNT,
+    trustDomain: str(md.TRUST_DOMAIN) ?? DEFAULT_TRUST_DOMAIN,
+    mtls: labels[TLS_MODE_LABEL] === 'istio',
   });
 }
 
@@ -131,6 +173,7 @@ export function instanceOfProxy(proxy: Proxy): RegisteredInstance | undefined {
     ...(proxy.locality ? { locality: proxy.locality } : {}),
     weight: 1,
     health: 'HEALTHY' as const,
+    serviceAccount: proxy.serviceAccount,
     service: proxy.service,
     servicePorts: Object.freeze(proxy.inbound.map((p) => ({ name: p.name, number: p.port, protocol: p.protocol }))),
   });

@@ -1,7 +1,14 @@
-// Services: one per ServiceEntry host (Istio's model.Service), with its ports (protocol inferred from the port
-// name when absent), addresses, resolution, location and exportTo. A workload that registers itself for a host
-// no ServiceEntry declares creates an implicit in-mesh service (how `meshwork proxy --sidecar --service x`
-// works without Kubernetes: Kubernetes Services play that part in Istio).
+// Services: one per ServiceEntry host and namespace (Istio's model.Service), with its ports (protocol inferred
+// from the port name when absent), addresses, resolution, location and exportTo. A workload that registers
+// itself for a host no ServiceEntry declares creates an implicit in-mesh service (how `meshwork proxy --sidecar
+// --service x` works without Kubernetes: Kubernetes Services play that part in Istio).
+//
+// Several ServiceEntries may declare one host in one namespace. Istio (SidecarScope.appendSidecarServices)
+// merges them when they agree on resolution, metadata labels, workloadSelector and exportTo: the ports of all
+// of them, by port number, the first declaration's port winning a number two declare; otherwise the first one
+// alone is the service. "First" is the oldest in Istio; Meshwork keeps no creation time, so it is the first by
+// name, Istio's own tie-break. Endpoints of every one of them belong to the service (instances.ts keys them by
+// namespace and host). `meshwork analyze` warns about both conflicts (validation/service-entries.ts).
 import type { MeshResource, ServiceEntrySpec } from '../../api/mesh/types.js';
 import { isExportedTo } from './hosts.js';
 import { portProtocol, type Protocol } from './protocol.js';
@@ -24,8 +31,12 @@ export interface Service {
   readonly resolution: Resolution;
   readonly location: Location;
   readonly exportTo?: readonly string[];
-  /** "ServiceEntry ns/name", or "registered" for an implicit service */
+  /** "ServiceEntry ns/name" (of the first one when several merged), or "registered" for an implicit service */
   readonly source: string;
+  /** what must agree for ServiceEntries of one host to merge (absent: an implicit service) */
+  readonly mergeKey?: string;
+  /** the ServiceEntry's name: which declaration comes first */
+  readonly entryName?: string;
 }
 
 export function serviceKey(s: { namespace: string; hostname: string }): string {
@@ -37,6 +48,7 @@ export function servicesOfEntry(r: MeshResource<'ServiceEntry'>): Service[] {
   const ports: ServicePort[] = (spec.ports ?? []).map((p) =>
     Object.freeze({ name: p.name, number: p.number, protocol: portProtocol(p.name, p.protocol), ...(p.targetPort ? { targetPort: p.targetPort } : {}) }),
   );
+  const mergeKey = JSON.stringify([spec.resolution ?? 'NONE', sorted(r.metadata.labels), sorted(spec.workloadSelector?.labels), [...(spec.exportTo ?? [])].sort()]);
   return spec.hosts.map((hostname) =>
     Object.freeze({
       hostname,
@@ -47,8 +59,30 @@ export function servicesOfEntry(r: MeshResource<'ServiceEntry'>): Service[] {
       location: spec.location ?? 'MESH_EXTERNAL',
       ...(spec.exportTo ? { exportTo: Object.freeze([...spec.exportTo]) } : {}),
       source: `ServiceEntry ${r.metadata.namespace}/${r.metadata.name}`,
+      mergeKey,
+      entryName: r.metadata.name,
     }),
   );
+}
+
+const sorted = (m: Record<string, string> | undefined) => Object.entries(m ?? {}).sort();
+
+/** Two declarations of one host in one namespace that Istio merges (canMergeServices). */
+export function canMerge(a: Service, b: Service): boolean {
+  return a.mergeKey !== undefined && a.mergeKey === b.mergeKey;
+}
+
+/** The declarations of one host in one namespace → the service (see the top of this file). */
+function mergeDeclarations(list: Service[]): Service {
+  if (list.length === 1) return list[0]!;
+  const ordered = [...list].sort((a, b) => cmp(a.entryName ?? '', b.entryName ?? ''));
+  const first = ordered[0]!;
+  const ports = [...first.ports];
+  for (const s of ordered.slice(1)) {
+    if (!canMerge(first, s)) continue;
+    for (const p of s.ports) if (!ports.some((x) => x.number === p.number)) ports.push(p);
+  }
+  return ports.length === first.ports.length ? first : Object.freeze({ ...first, ports: Object.freeze(ports) });
 }
 
 /** Services by host name (a host may be declared in several namespaces). Immutable. */
@@ -58,13 +92,15 @@ export class ServiceIndex {
   readonly all: readonly Service[];
 
   constructor(services: Iterable<Service>) {
-    const byHost = new Map<string, Service[]>();
+    const declared = new Map<string, Service[]>();
     for (const s of services) {
-      const list = byHost.get(s.hostname);
-      // Istio merges ServiceEntries of one host in one namespace; the first one declared wins here.
-      if (list?.some((x) => x.namespace === s.namespace)) continue;
-      if (list) list.push(s);
-      else byHost.set(s.hostname, [s]);
+      const k = serviceKey(s);
+      (declared.get(k) ?? declared.set(k, []).get(k)!).push(s);
+    }
+    const byHost = new Map<string, Service[]>();
+    for (const list of declared.values()) {
+      const s = mergeDeclarations(list);
+      (byHost.get(s.hostname) ?? byHost.set(s.hostname, []).get(s.hostname)!).push(s);
     }
     this.byHost = byHost;
     this.all = Object.freeze([...byHost.values()].flat().sort((a, b) => cmp(a.hostname, b.hostname) || cmp(a.namespace, b.namespace)));

@@ -1,6 +1,6 @@
 // Stage 1's output: an immutable snapshot of the mesh, split into one index per kind (services, endpoints,
-// destination rules, virtual services, gateways, sidecars) so that each builder of stage 2 reads only what it
-// needs. Nothing here knows about Envoy.
+// destination rules, virtual services, gateways, sidecars, and the security policies) so that each builder of
+// stage 2 reads only what it needs. Nothing here knows about Envoy.
 //
 // Config changes build a new snapshot (buildSnapshot). Workloads that register at run time go through
 // withInstance()/withoutInstance(): the new snapshot shares every index with the old one except the endpoint
@@ -15,6 +15,9 @@ import { EndpointIndex, EndpointSources, type RegisteredInstance } from './insta
 import { portProtocol } from './protocol.js';
 import { serviceKey, ServiceIndex, servicesOfEntry, type Service } from './services.js';
 import { SidecarIndex } from './sidecars.js';
+import { AuthorizationPolicyIndex } from './authorization.js';
+import { PeerAuthenticationIndex } from './peer-authentication.js';
+import { RequestAuthenticationIndex } from './request-authentication.js';
 import { VirtualServiceIndex } from './virtual-services.js';
 
 export interface MeshSnapshot {
@@ -28,6 +31,10 @@ export interface MeshSnapshot {
   readonly virtualServices: VirtualServiceIndex;
   readonly gateways: GatewayIndex;
   readonly sidecars: SidecarIndex;
+  /** security.istio.io policies (peer-authentication.ts, authorization.ts, request-authentication.ts) */
+  readonly peerAuthentications: PeerAuthenticationIndex;
+  readonly authorizationPolicies: AuthorizationPolicyIndex;
+  readonly requestAuthentications: RequestAuthenticationIndex;
   /** a new snapshot with `inst` registered (replacing one with the same id) */
   withInstance(inst: RegisteredInstance): MeshSnapshot;
   /** a new snapshot without the instance registered under `id` (this one when there is none) */
@@ -38,7 +45,7 @@ export interface MeshSnapshot {
 type ByKind = { [K in MeshKind]: MeshResource<K>[] };
 
 function byKind(resources: Iterable<MeshResource>): ByKind {
-  const out: ByKind = { Gateway: [], VirtualService: [], DestinationRule: [], ServiceEntry: [], WorkloadEntry: [], Sidecar: [] };
+  const out: ByKind = { Gateway: [], VirtualService: [], DestinationRule: [], ServiceEntry: [], WorkloadEntry: [], Sidecar: [], PeerAuthentication: [], AuthorizationPolicy: [], RequestAuthentication: [] };
   for (const r of resources) (out[r.kind] as MeshResource[]).push(r);
   return out;
 }
@@ -74,6 +81,9 @@ function implicitServices(declared: ServiceIndex, registered: Iterable<Registere
   return [...byKey.values()];
 }
 
+/** The security indexes, built with the config and kept as they are when instances register. */
+type SecurityIndexes = Pick<MeshSnapshot, 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications'>;
+
 class Snapshot implements MeshSnapshot {
   readonly version: string;
 
@@ -88,9 +98,22 @@ class Snapshot implements MeshSnapshot {
     readonly virtualServices: VirtualServiceIndex,
     readonly gateways: GatewayIndex,
     readonly sidecars: SidecarIndex,
+    private readonly security: SecurityIndexes,
   ) {
     this.version = `${configVersion}-${endpoints.version}`;
     Object.freeze(this);
+  }
+
+  get peerAuthentications(): PeerAuthenticationIndex {
+    return this.security.peerAuthentications;
+  }
+
+  get authorizationPolicies(): AuthorizationPolicyIndex {
+    return this.security.authorizationPolicies;
+  }
+
+  get requestAuthentications(): RequestAuthenticationIndex {
+    return this.security.requestAuthentications;
   }
 
   get registered(): ReadonlyMap<string, RegisteredInstance> {
@@ -128,7 +151,7 @@ class Snapshot implements MeshSnapshot {
     }
     for (const k of before) if (!after.has(k)) affected.add(k);
     const endpoints = this.endpoints.update(affected, services, sources);
-    return new Snapshot(this.configVersion, this.declared, services, endpoints, sources, this.destinationRules, this.virtualServices, this.gateways, this.sidecars);
+    return new Snapshot(this.configVersion, this.declared, services, endpoints, sources, this.destinationRules, this.virtualServices, this.gateways, this.sidecars, this.security);
   }
 }
 
@@ -155,5 +178,10 @@ export function buildSnapshot(resources: Iterable<MeshResource>, registered: Ite
     new VirtualServiceIndex(k.VirtualService),
     new GatewayIndex(k.Gateway),
     new SidecarIndex(k.Sidecar),
+    {
+      peerAuthentications: new PeerAuthenticationIndex(k.PeerAuthentication),
+      authorizationPolicies: new AuthorizationPolicyIndex(k.AuthorizationPolicy),
+      requestAuthentications: new RequestAuthenticationIndex(k.RequestAuthentication),
+    },
   );
 }

@@ -1,15 +1,22 @@
-// The `meshwork analyze` check that needs the model: a DestinationRule subset whose labels match no workload
-// the config declares (ServiceEntry endpoints, WorkloadEntries it selects). Istio's analyzer reports the same
-// for pods. Workloads that register at run time (`meshwork proxy --sidecar`) are not in the config, so a
-// service with no declared workload at all is left alone: its subsets may well be filled by sidecars.
+// The `meshwork analyze` checks that need the model (cli/analyze.ts calls workloadFindings): a DestinationRule
+// subset whose labels match no workload the config declares (ServiceEntry endpoints, WorkloadEntries it
+// selects; Istio's analyzer reports the same for pods), several ServiceEntries of one host that do not merge,
+// and ports on which sidecars cannot reach every service (service-entries.ts). Workloads that register at run
+// time (`meshwork proxy --sidecar`) are not in the config, so a service with no declared workload at all is
+// left alone: its subsets may well be filled by sidecars.
 import type { Diagnostic } from '../../api/mesh/validate.js';
 import type { MeshResource } from '../../api/mesh/types.js';
-import { buildSnapshot } from '../model/snapshot.js';
+import { buildSnapshot, type MeshSnapshot } from '../model/snapshot.js';
 import { resolveHost } from '../model/hosts.js';
 import { selects } from '../model/labels.js';
+import { outboundPortFindings, serviceEntryMergeFindings } from './service-entries.js';
 
 export function workloadFindings(resources: readonly MeshResource[]): Diagnostic[] {
   const snapshot = buildSnapshot(resources);
+  return [...subsetFindings(resources, snapshot), ...serviceEntryMergeFindings(resources), ...outboundPortFindings(resources, snapshot.services.all)];
+}
+
+function subsetFindings(resources: readonly MeshResource[], snapshot: MeshSnapshot): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const r of resources) {
     if (r.kind !== 'DestinationRule') continue;

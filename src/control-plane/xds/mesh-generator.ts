@@ -6,8 +6,8 @@
 //
 // Sharing: the xDS server encodes a set once for every stream that holds the same Map (shared.ts), so a set is
 // built once per snapshot and per what it depends on (translate/index.ts: clusters, endpoints and routes on the
-// proxy's type, namespace and labels; clusters also on its inbound ports; listeners also on its IP and bind
-// address), and handed to every proxy alike. An unchanged resource keeps its entry object across snapshots, so
+// proxy's type, namespace and labels; clusters and endpoints also on its locality, clusters on its inbound
+// ports; listeners also on its IP and bind address), and handed to every proxy alike. An unchanged resource keeps its entry object across snapshots, so
 // a change to one service leaves every other resource's entry alone, and the server skips them at once.
 import { TYPE_URL, packAny } from '../../api/xds/index.js';
 import { logger } from '../../common/log.js';
@@ -26,7 +26,19 @@ export interface MeshGeneratorOptions {
   store: MeshConfigStore;
   /** the mesh changed: push */
   onChange: (reason: string) => void;
+  /** the CA's trust bundle, served over SDS as the secret ROOTCA (absent: no CA, no ROOTCA) */
+  trustBundle?: () => TrustBundle;
 }
+
+export interface TrustBundle {
+  /** PEM roots every proxy trusts (old and new during a root rotation) */
+  rootsPem: string;
+  /** PEM CRLs of revoked workload certificates, checked on the peer's leaf */
+  crlPem?: string;
+}
+
+/** The SDS secret the generated TLS contexts validate peers with (Istio's name). */
+export const ROOT_CA_SECRET = 'ROOTCA';
 
 export class MeshGenerator implements Generator {
   private snapshot: MeshSnapshot;
@@ -43,6 +55,8 @@ export class MeshGenerator implements Generator {
   private entries = new Map<string, ResourceEntry>();
   private oldEntries = new Map<string, ResourceEntry>();
   private unsubscribe?: () => void;
+  /** ROOTCA, rebuilt when the CA says its trust bundle changed */
+  private secretSet: Map<string, ResourceEntry> | undefined;
 
   constructor(private readonly opts: MeshGeneratorOptions) {
     this.snapshot = buildSnapshot([]);
@@ -92,6 +106,10 @@ export class MeshGenerator implements Generator {
   }
 
   generate(p: ProxyInfo, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, ResourceEntry> {
+    if (typeUrl === TYPE_URL.SECRET) {
+      const all = (this.secretSet ??= this.entriesOf(TYPE_URL.SECRET, this.secretResources()));
+      return names === '*' ? all : this.named.pick(all, names);
+    }
     const build = BUILDERS[typeUrl];
     if (!build) return NONE as Map<string, ResourceEntry>;
     const known = this.known(p);
@@ -100,6 +118,28 @@ export class MeshGenerator implements Generator {
     let all = this.sets.get(key);
     if (!all) this.sets.set(key, (all = this.entriesOf(typeUrl, build(this.snapshot, known.proxy))));
     return names === '*' ? all : this.named.pick(all, names);
+  }
+
+  /** The CA's roots or revocations changed: every proxy gets the new ROOTCA with the next push. */
+  trustBundleChanged(): void {
+    this.secretSet = undefined;
+    this.opts.onChange('trust bundle changed');
+  }
+
+  /** ROOTCA: the roots, and the CRL checked against the peer's leaf only (only_verify_leaf_cert_crl), so that a
+   *  CA signing with an intermediate needs no CRL from the root above it. */
+  private secretResources(): Json[] {
+    const b = this.opts.trustBundle?.();
+    if (!b) return [];
+    return [
+      {
+        name: ROOT_CA_SECRET,
+        validation_context: {
+          trusted_ca: { inline_string: b.rootsPem },
+          ...(b.crlPem ? { crl: { inline_string: b.crlPem }, only_verify_leaf_cert_crl: true } : {}),
+        },
+      },
+    ];
   }
 
   private known(p: ProxyInfo): { proxy: Proxy; keys: Map<string, string> } {
@@ -140,12 +180,19 @@ export class MeshGenerator implements Generator {
 
 /** What a type's set depends on besides the snapshot (translate/index.ts). */
 function dependencyKey(typeUrl: string, p: Proxy): string {
-  const scope = `${p.type}|${p.namespace}|${JSON.stringify(Object.entries(p.labels).sort())}`;
+  // labels include security.istio.io/tlsMode (the proxy holds a certificate: mTLS settings); the trust domain
+  // names the identities clients check
+  const scope = `${p.type}|${p.namespace}|${p.trustDomain}|${JSON.stringify(Object.entries(p.labels).sort())}`;
   switch (typeUrl) {
     case TYPE_URL.CLUSTER:
-      return `${scope}|${JSON.stringify(p.inbound)}`;
+      // the IP: a Sidecar ingress defaultEndpoint 0.0.0.0:PORT sends inbound traffic to the instance IP
+      return `${scope}|${p.ip}|${JSON.stringify(p.inbound)}|${p.locality ?? ''}`;
+    // locality load balancing: priorities and weights are relative to the proxy's locality, so EDS is built
+    // once per (scope, locality) and shared by the proxies of that locality
+    case TYPE_URL.ENDPOINT:
+      return `${scope}|${p.locality ?? ''}`;
     case TYPE_URL.LISTENER:
-      return `${scope}|${p.ip}|${p.outboundBind}|${JSON.stringify(p.inbound)}|${p.service ?? ''}`;
+      return `${scope}|${p.ip}|${p.outboundBind}|${p.httpProxyPort}|${JSON.stringify(p.inbound)}|${p.service ?? ''}`;
     default:
       return scope;
   }

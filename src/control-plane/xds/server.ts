@@ -130,6 +130,11 @@ export class XdsServer {
     for (const [typeUrl, service] of Object.entries(SINGLE_TYPE_SERVICES)) this.grpc.addService(service, this.implement(service, typeUrl));
   }
 
+  /** Another gRPC service on the xDS port (the CA's CreateCertificate, as istiod serves it next to xDS). */
+  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.grpc.addService(service, implementation);
+  }
+
   listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<{ port: number }> {
     return new Promise((resolve, reject) => {
       this.grpc.bindAsync(address, credentials, (err, port) => {

@@ -1,5 +1,7 @@
 // The admin listener, with Envoy's endpoints and output formats, bound only where the bootstrap's `admin`
 // says. It is not on the request path, so it uses node:http.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import { logger, logLevels, setLogLevel, LOG_LEVEL_NAMES } from '../../common/log.js';
 import { statsResponse } from '../observability/stats.js';
@@ -87,6 +89,7 @@ export class AdminServer {
       });
     });
     this.add('/config_dump', 'dump current Envoy configs', false, (_req, url) => json(this.configDump(url.searchParams.has('include_eds'))));
+    this.add('/certs', 'print certs on machine', false, () => json(certsDump(p)));
     this.add('/clusters', 'upstream cluster status', false, (_req, url) => (url.searchParams.get('format') === 'json' ? json(this.clustersJson()) : { type: 'text/plain', body: this.clustersText() }));
     this.add('/listeners', 'print listener info', false, (_req, url) => {
       const ls = p.listenerManager.describe();
@@ -198,7 +201,7 @@ export class AdminServer {
     }
     const staticClusters = p.clusterManager.all().filter((c) => !dynamicNames?.clusters.has(c.name));
     // dynamic sections (Envoy's names), with each resource's version_info and last_updated
-    const secrets = p.secrets.staticSecrets().map((w) => ({ name: w.name, last_updated: w.lastUpdated!.toISOString(), secret: redactSecret(w.value) }));
+    const secrets = [...p.secrets.staticSecrets(), ...p.secrets.providedSecrets()].map((w) => ({ name: w.name, last_updated: w.lastUpdated!.toISOString(), secret: redactSecret(w.value) }));
     return {
       configs: [
         { '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: b, last_updated: lu },
@@ -281,4 +284,60 @@ export class AdminServer {
 function healthFlags(h: import('../upstream/host.js').Host): string {
   const f = (h.failedActiveHc ? '/failed_active_hc' : '') + (h.ejected ? '/failed_outlier_check' : '') + (h.healthy ? '' : '/failed_eds_health');
   return f || 'healthy';
+}
+
+/**
+ * Envoy's /certs: per secret holding certificates (static, provided by the workload certificate agent, or from
+ * SDS), its CA certificates and its certificate chain with serial, SANs and days to expiry. Only inline and file
+ * sources are read; a Meshwork addition, `workload_certificate`, says where the agent stands (rotations, next
+ * renewal, last error).
+ */
+function certsDump(p: ProxyServer): unknown {
+  const describe = (pem: string, path: string) =>
+    (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => {
+      const c = new crypto.X509Certificate(block);
+      const sans = (c.subjectAltName ?? '').split(', ').filter(Boolean).map((san) => {
+        const i = san.indexOf(':');
+        const kind = san.slice(0, i);
+        return { [kind === 'URI' ? 'uri' : kind === 'IP Address' ? 'ip_address' : 'dns']: san.slice(i + 1) };
+      });
+      const expires = new Date(c.validTo);
+      return {
+        path,
+        serial_number: c.serialNumber.toLowerCase(),
+        subject_alt_names: sans,
+        days_until_expiration: String(Math.max(0, Math.floor((expires.getTime() - Date.now()) / 86_400_000))),
+        valid_from: new Date(c.validFrom).toISOString(),
+        expiration_time: expires.toISOString(),
+      };
+    });
+  const text = (ds: any): string | undefined => {
+    if (!ds) return undefined;
+    if (ds.inline_string !== undefined) return String(ds.inline_string);
+    if (ds.inline_bytes !== undefined) return Buffer.from(ds.inline_bytes, 'base64').toString();
+    if (ds.filename) {
+      try {
+        return fs.readFileSync(ds.filename, 'utf8');
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  };
+  const where = (ds: any): string => (ds?.filename ? ds.filename : '<inline>');
+  const certificates: unknown[] = [];
+  const all = [...p.secrets.staticSecrets(), ...p.secrets.providedSecrets(), ...p.secrets.entries.all()];
+  for (const w of all) {
+    const v: any = w.value;
+    if (!v) continue;
+    const chain = v.tls_certificate?.certificate_chain;
+    const ca = v.validation_context?.trusted_ca;
+    const entry = {
+      name: w.name,
+      ca_cert: ca ? describe(text(ca) ?? '', where(ca)) : [],
+      cert_chain: chain ? describe(text(chain) ?? '', where(chain)) : [],
+    };
+    if (entry.ca_cert.length || entry.cert_chain.length) certificates.push(entry);
+  }
+  return { certificates, ...(p.workloadCerts ? { workload_certificate: p.workloadCerts.status() } : {}) };
 }

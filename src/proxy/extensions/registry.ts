@@ -22,9 +22,17 @@ import { networkLocalRateLimit } from './network-filters/local-ratelimit/index.j
 import * as fileLogger from './access-loggers/file/index.js';
 import * as streamLogger from './access-loggers/stream/index.js';
 import { healthCheckFilter } from './http-filters/health-check/index.js';
+import { corsFilter } from './http-filters/cors/index.js';
 import { httpHealthChecker } from './health-checkers/http/index.js';
 import { tcpHealthChecker } from './health-checkers/tcp/index.js';
 import { grpcHealthChecker } from './health-checkers/grpc/index.js';
+import { dfpCluster } from './clusters/dynamic-forward-proxy/index.js';
+import { dynamicForwardProxyFilter } from './http-filters/dynamic-forward-proxy/index.js';
+import { jwtAuthnFilter } from './http-filters/jwt-authn/index.js';
+import { previousPriorities } from './retry-priorities/previous-priorities/index.js';
+import { rbacFilter } from './http-filters/rbac/index.js';
+import { networkRbacFilter } from './network-filters/rbac/index.js';
+import { retryPriorities } from '../router/retry-priority.js';
 
 class Registry<T> {
   private readonly map = new Map<string, T>();
@@ -62,6 +70,15 @@ networkFilters.register(networkLocalRateLimit.typeUrls, networkLocalRateLimit);
 accessLoggers.register(fileLogger.typeUrls, fileLogger.createAccessLogger);
 accessLoggers.register(streamLogger.typeUrls, streamLogger.createAccessLogger);
 httpFilters.register(healthCheckFilter.typeUrls, healthCheckFilter);
+httpFilters.register(corsFilter.typeUrls, corsFilter);
 healthCheckers.register([httpHealthChecker.name], httpHealthChecker);
 healthCheckers.register([tcpHealthChecker.name], tcpHealthChecker);
 healthCheckers.register([grpcHealthChecker.name], grpcHealthChecker);
+clusterTypes.register(dfpCluster.types, dfpCluster);
+httpFilters.register(dynamicForwardProxyFilter.typeUrls, dynamicForwardProxyFilter);
+httpFilters.register(rbacFilter.typeUrls, rbacFilter);
+networkFilters.register(networkRbacFilter.typeUrls, networkRbacFilter);
+httpFilters.register(jwtAuthnFilter.typeUrls, jwtAuthnFilter);
+/** RetryPolicy.retry_priority, by type URL and name (the table lives in router/retry-priority.ts) */
+export { retryPriorities };
+retryPriorities.register(previousPriorities.names, previousPriorities);

@@ -15,7 +15,8 @@ import { streamTimeouts } from '../router/timeouts.js';
 import type { HcmConfig } from './conn-manager-config.js';
 import type { FilterCallbacks, FilterStatus, HttpFilter, LocalReplyOptions, UpgradeCallbacks } from './filter.js';
 import { HeaderMap } from './headers.js';
-import { mutateRequestHeaders, mutateResponseHeaders, normalizePath } from './standard-headers.js';
+import { normalizeRequestPath } from './path-normalization.js';
+import { mutateRequestHeaders, mutateResponseHeaders } from './standard-headers.js';
 
 const log = logger('http');
 
@@ -124,7 +125,8 @@ export class ActiveStream implements FilterCallbacks {
     this.isGrpc = ct !== undefined && ct.startsWith('application/grpc');
     // Only a real upgrade (the codec saw Connection: upgrade with Upgrade, Envoy's Utility::isUpgrade) is one; a
     // stray Upgrade header is an ordinary hop-by-hop header, removed with the others below.
-    const upgradeType = this.upgrade !== undefined ? headers.get('upgrade') : undefined;
+    // CONNECT is the upgrade type "CONNECT" (Envoy's HCM refuses it too unless upgrade_configs names it).
+    const upgradeType = this.upgrade !== undefined ? (headers.get('upgrade') ?? (method === 'CONNECT' ? 'CONNECT' : undefined)) : undefined;
     if (upgradeType !== undefined) {
       const allowed = this.cfg.upgrades.get(upgradeType.toLowerCase());
       if (!allowed) {
@@ -148,17 +150,26 @@ export class ActiveStream implements FilterCallbacks {
         for (let i = headers.raw.length - 2; i >= 0; i -= 2) if (headers.raw[i]!.includes('_')) headers.raw.splice(i, 2);
       }
     }
-    if (this.cfg.normalizePath || this.cfg.mergeSlashes) {
-      const p = headers.get(':path');
-      if (p !== undefined && p.startsWith('/')) {
-        const n = normalizePath(p, { normalize: this.cfg.normalizePath, mergeSlashes: this.cfg.mergeSlashes });
-        if (n === null) {
-          this.requestEnded = endStream;
-          this.sendLocalReply(400, 'Bad Request', { details: 'path_normalization_failed' });
-          return;
-        }
-        headers.set(':path', n);
+    // Envoy's maybeNormalizePath, before any filter or route reads the path (path-normalization.ts). A fragment
+    // is refused whatever the config says; the rest only runs when the HCM asks for it.
+    const p = headers.get(':path');
+    if (p !== undefined && p.charCodeAt(0) === 0x2f && (this.cfg.transformsPath || p.includes('#'))) {
+      const cfg = this.cfg;
+      const n = normalizeRequestPath(p, { normalize: cfg.normalizePath, mergeSlashes: cfg.mergeSlashes, escapedSlashes: cfg.escapedSlashesAction });
+      // a gRPC client cannot follow a redirect: it is refused instead, as in Envoy
+      if (n.action === 'reject' || (n.action === 'redirect' && this.isGrpc)) {
+        cfg.stats.downstream_rq_failed_path_normalization.inc();
+        this.requestEnded = endStream;
+        this.sendLocalReply(400, '', { details: 'path_normalization_failed' });
+        return;
       }
+      if (n.action === 'redirect') {
+        cfg.stats.downstream_rq_redirected_with_normalized_path.inc();
+        this.requestEnded = endStream;
+        this.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: [['location', n.path]], plainHttp: true });
+        return;
+      }
+      if (n.path !== p) headers.set(':path', n.path);
     }
     const r = mutateRequestHeaders(headers, this.cfg, { peer: this.conn.peer, scheme: this.conn.scheme, upgrade: this.isUpgrade });
     info.downstreamRemoteAddress = r.remoteAddress;

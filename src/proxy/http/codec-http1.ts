@@ -49,7 +49,7 @@ export class Http1ServerConnection implements DownstreamConnection {
         onMessageComplete: (trailers) => this.onMessageComplete(trailers),
         onError: (status, reason) => this.onParseError(status, reason),
       },
-      { maxHeadersKb: cfg.maxRequestHeadersKb, maxHeadersCount: cfg.maxHeadersCount },
+      { maxHeadersKb: cfg.maxRequestHeadersKb, maxHeadersCount: cfg.maxHeadersCount, allowAbsoluteUrl: cfg.allowAbsoluteUrl },
     );
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => this.onEnd());
@@ -351,7 +351,9 @@ class Http1Writer implements ResponseWriter {
   writeHeaders(h: HeaderMap, endStream: boolean): void {
     const status = Number(h.get(':status'));
     const sock = this.conn.sock;
-    if (status !== 101) {
+    // (a CONNECT's 2xx starts a tunnel like a 101: the connection is the tunnel's, not closed after it; only
+    // upgrades and CONNECT have `upgrade`, so other responses skip the method test)
+    if (status !== 101 && (this.upgrade === undefined || status < 200 || status > 299 || this.method !== 'CONNECT')) {
       // A response that starts before the request body is complete ends the connection (Envoy drains it for
       // HTTP/1 rather than reading the rest); say so, so that the client does not reuse it.
       if (this.forceClose || this.closeAfter || !this.keepAlive || this.conn.isDraining || (!this.requestDone && !this.requestBodyless)) {

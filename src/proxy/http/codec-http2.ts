@@ -97,7 +97,23 @@ function onStream(stream: http2.ServerHttp2Stream, raw: string[]): void {
   stream.on('close', () => {
     if (!s.finished) s.onDownstreamReset();
   });
+  // Methods are case-sensitive (RFC 9110 §9.1). The HTTP/1 parser accepts only Envoy's upper-case list, but
+  // nghttp2 takes any token, so ":method: delete" would miss an RBAC rule on DELETE and reach an upstream that
+  // may upper-case it. A method with a lower-case letter is refused here as over HTTP/1.
+  const method = headers.get(':method');
+  if (method !== undefined && hasLowerCase(method)) {
+    s.decodeHeadersRejected(headers, 400, '', 'http2.invalid_method');
+    return;
+  }
   s.decodeHeaders(headers, stream.readableEnded || stream.endAfterHeaders);
+}
+
+function hasLowerCase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) return true;
+  }
+  return false;
 }
 
 export class Http2ServerConnection implements DownstreamConnection {

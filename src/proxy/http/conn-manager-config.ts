@@ -10,6 +10,7 @@ import { compileRouteConfiguration, type RouteTable } from '../router/route-tabl
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import type { FilterCallbacks, HttpFilter } from './filter.js';
 import { compileInternalAddressConfig } from './standard-headers.js';
+import type { EscapedSlashesAction } from './path-normalization.js';
 
 export interface HcmStats {
   downstream_cx_total: Counter;
@@ -50,6 +51,8 @@ export interface HcmStats {
   rq_total: Counter;
   rq_direct_response: Counter;
   rq_redirect: Counter;
+  downstream_rq_failed_path_normalization: Counter;
+  downstream_rq_redirected_with_normalized_path: Counter;
 }
 
 function makeStats(store: StatsStore, prefix: string): HcmStats {
@@ -62,6 +65,7 @@ function makeStats(store: StatsStore, prefix: string): HcmStats {
     'downstream_rq_4xx', 'downstream_rq_5xx', 'downstream_rq_rx_reset', 'downstream_rq_tx_reset', 'downstream_rq_timeout',
     'downstream_rq_idle_timeout', 'downstream_rq_header_timeout', 'downstream_rq_too_large', 'downstream_rq_ws_on_non_ws_route',
     'rs_too_large', 'no_route', 'no_cluster', 'rq_total', 'rq_direct_response', 'rq_redirect',
+    'downstream_rq_failed_path_normalization', 'downstream_rq_redirected_with_normalized_path',
   ] as const;
   const gauges = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_cx_upgrades_active', 'downstream_rq_active'] as const;
   // Object.fromEntries, not assignments in a loop: an object given this many properties by keyed stores turns
@@ -108,10 +112,14 @@ export interface HcmConfig {
   readonly upgrades: ReadonlyMap<string, boolean>; // upgrade type (lowercase) -> enabled
   readonly normalizePath: boolean;
   readonly mergeSlashes: boolean;
-  readonly escapedSlashesAction: string;
+  readonly escapedSlashesAction: EscapedSlashesAction;
+  /** normalize_path, merge_slashes or an escaped-slashes action is on: the path goes through path-normalization.ts */
+  readonly transformsPath: boolean;
   readonly headersWithUnderscores: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
   readonly http2: { maxConcurrentStreams: number; initialStreamWindowSize: number; initialConnectionWindowSize: number };
   readonly acceptHttp10: boolean;
+  /** http_protocol_options.allow_absolute_url (Envoy's default: true): absolute-form requests are proxy requests */
+  readonly allowAbsoluteUrl: boolean;
   readonly defaultHostForHttp10: string | undefined;
   readonly perConnectionBufferLimit: number;
 }
@@ -178,6 +186,9 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
   const h1 = cfg.http_protocol_options ?? {};
   const h2 = cfg.http2_protocol_options ?? {};
   const maxKb = cfg.max_request_headers_kb ?? 60;
+  // IMPLEMENTATION_SPECIFIC_DEFAULT is Envoy's KEEP_UNCHANGED (no runtime override here)
+  const escapedSlashesAction: EscapedSlashesAction =
+    cfg.path_with_escaped_slashes_action === undefined || cfg.path_with_escaped_slashes_action === 'IMPLEMENTATION_SPECIFIC_DEFAULT' ? 'KEEP_UNCHANGED' : cfg.path_with_escaped_slashes_action;
   if (maxKb < 1 || maxKb > 8192) throw new ConfigError('MW_CONFIG_INVALID', `${path}.max_request_headers_kb`, 'must be between 1 and 8192');
   const config: HcmConfig = {
     statPrefix,
@@ -209,7 +220,8 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
     upgrades,
     normalizePath: cfg.normalize_path ?? false,
     mergeSlashes: cfg.merge_slashes ?? false,
-    escapedSlashesAction: cfg.path_with_escaped_slashes_action ?? 'KEEP_UNCHANGED',
+    escapedSlashesAction,
+    transformsPath: (cfg.normalize_path ?? false) || (cfg.merge_slashes ?? false) || escapedSlashesAction !== 'KEEP_UNCHANGED',
     headersWithUnderscores: common.headers_with_underscores_action ?? 'ALLOW',
     http2: {
       maxConcurrentStreams: h2.max_concurrent_streams ?? 2147483647,
@@ -217,6 +229,7 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
       initialConnectionWindowSize: h2.initial_connection_window_size ?? 268435456,
     },
     acceptHttp10: h1.accept_http_10 ?? false,
+    allowAbsoluteUrl: h1.allow_absolute_url ?? true,
     defaultHostForHttp10: h1.default_host_for_http_10 || undefined,
     perConnectionBufferLimit: ctx.perConnectionBufferLimit,
   };

@@ -303,35 +303,3 @@ export function mutateResponseHeaders(h: HeaderMap, cfg: HcmConfig, requestId: s
   if (cfg.alwaysSetRequestIdInResponse && requestId) h.set('x-request-id', requestId);
   if (cfg.via) appendList(h, 'via', cfg.via);
 }
-
-/**
- * RFC 3986 §5.2.4 dot-segment removal and optional slash merging, applied to the path part only (the query
- * is left as sent). Returns null when the path cannot be normalized safely (Envoy rejects with 400).
- */
-export function normalizePath(path: string, opts: { normalize: boolean; mergeSlashes: boolean }): string | null {
-  const q = path.indexOf('?');
-  let p = q >= 0 ? path.slice(0, q) : path;
-  const rest = q >= 0 ? path.slice(q) : '';
-  if (opts.normalize) {
-    // percent-decoded unreserved characters are left encoded, as Envoy does; only dot segments collapse
-    const segs = p.split('/');
-    const out: string[] = [];
-    for (let i = 0; i < segs.length; i++) {
-      const s = segs[i]!;
-      if (s === '.' || s.toLowerCase() === '%2e') {
-        if (i === segs.length - 1) out.push('');
-        continue;
-      }
-      if (s === '..' || /^(\.|%2e){2}$/i.test(s)) {
-        if (out.length > 1) out.pop();
-        if (i === segs.length - 1) out.push('');
-        continue;
-      }
-      out.push(s);
-    }
-    p = out.join('/');
-    if (!p.startsWith('/')) p = '/' + p;
-  }
-  if (opts.mergeSlashes) p = p.replace(/\/{2,}/g, '/');
-  return p + rest;
-}

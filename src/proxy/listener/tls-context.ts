@@ -10,6 +10,7 @@
 //   require_client_certificate or a SAN / hash / SPKI check is configured;
 // - SAN matchers are "any of"; an exact DNS matcher follows DNS wildcard rules against the certificate.
 import crypto from 'node:crypto';
+import { certificateRevocationKey, crlRevocations, pemCrls } from './crl.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -281,7 +282,7 @@ function loadCertificate(c: TlsCertificateConfig, path: string, opts: TlsBuildOp
   }
   if (!x509.checkPrivateKey(key)) throw new ConfigError('MW_TLS', `${path}.private_key`, 'the private key does not match the certificate', opts.location);
   const sans = parseSubjectAltNames(x509.subjectAltName);
-  const cn = /^CN=(.*)$/m.exec(x509.subject)?.[1];
+  const cn = /^CN=(.*)$/m.exec(x509.subject ?? "")?.[1];
   const names = (x509.subjectAltName !== undefined ? sans.dns : cn ? [cn] : []).map((n) => n.toLowerCase());
   return { cert, key: key.export({ type: 'pkcs8', format: 'pem' }) as string, x509, keyType: key.asymmetricKeyType ?? 'unknown', names };
 }
@@ -291,6 +292,8 @@ export interface CompiledValidation {
   /** PEM of trusted_ca (undefined with system_root_certs: Node's bundled roots) */
   ca?: Buffer;
   crl?: Buffer;
+  /** only_verify_leaf_cert_crl: the revoked certificates, as crl.ts keys them (issuer DER, serial) */
+  leafRevoked?: ReadonlySet<string>;
   /** the chain is verified (trusted_ca or system_root_certs is set) */
   verifiesChain: boolean;
   acceptUntrusted: boolean;
@@ -327,7 +330,7 @@ export function compileValidation(common: CommonTlsContextConfig | undefined, pa
   if (!vc) return undefined;
   rejectUnsupported(
     vc,
-    ['ca_certificate_provider_instance', 'require_signed_certificate_timestamp', 'custom_validator_config', 'only_verify_leaf_cert_crl', 'max_verify_depth', 'allow_expired_certificate'],
+    ['ca_certificate_provider_instance', 'require_signed_certificate_timestamp', 'custom_validator_config', 'max_verify_depth', 'allow_expired_certificate'],
     vcPath,
     opts,
   );
@@ -344,6 +347,13 @@ export function compileValidation(common: CommonTlsContextConfig | undefined, pa
     if (crls) crl = Buffer.from(crls.join('\n'));
   }
   if (vc.crl) crl = Buffer.concat([...(crl ? [crl, Buffer.from('\n')] : []), readDataSource(vc.crl, `${vcPath}.crl`, opts)]);
+  // only_verify_leaf_cert_crl: OpenSSL, given CRLs, wants one from every CA of the chain (Node sets
+  // CRL_CHECK_ALL), so the CRLs stay out of the handshake and the peer's leaf is looked up after it.
+  let leafRevoked: Set<string> | undefined;
+  if (crl && vc.only_verify_leaf_cert_crl) {
+    leafRevoked = revokedLeaves(crl, `${vcPath}.crl`, opts);
+    crl = undefined;
+  }
   const verifiesChain = ca !== undefined || vc.system_root_certs !== undefined;
 
   const typed = vc.match_typed_subject_alt_names ?? [];
@@ -372,6 +382,7 @@ export function compileValidation(common: CommonTlsContextConfig | undefined, pa
   return {
     ca,
     crl,
+    ...(leafRevoked ? { leafRevoked } : {}),
     verifiesChain,
     acceptUntrusted: vc.trust_chain_verification === 'ACCEPT_UNTRUSTED',
     needsCertificate: sanMatchers.length > 0 || hashes.length > 0 || spkis.length > 0,
@@ -489,6 +500,7 @@ export function verifyPeerCertificate(socket: tls.TLSSocket, v: CompiledValidati
   const chainError = v.verifiesChain ? chainVerifyError(socket) : undefined;
   const chainFailed = chainError ? `verify cert failed: ${chainError}` : undefined;
   if (chainFailed && !v.acceptUntrusted) return { presented: true, validated: false, error: chainFailed, x509 };
+  if (v.leafRevoked?.has(certificateRevocationKey(x509)) && !v.acceptUntrusted) return { presented: true, validated: false, error: 'verify cert failed: certificate revoked', x509 };
 
   let checked = false; // some SAN / hash / SPKI check ran and passed
   let failed: string | undefined;
@@ -524,13 +536,31 @@ function chainVerifyError(socket: tls.TLSSocket): string | undefined {
   return err ? (err.code ?? err.message) : undefined;
 }
 
+/** The certificates the CRLs in `pem` revoke, as certificateRevocationKey() names them (crl.ts). The CRLs come
+ *  with the configuration (a bootstrap, or the control plane's ROOTCA secret), which is trusted as trusted_ca is. */
+function revokedLeaves(pem: Buffer, path: string, opts: TlsBuildOptions): Set<string> {
+  const ders = pemCrls(pem.toString('latin1'));
+  if (ders.length === 0) throw new ConfigError('MW_TLS', path, 'Cannot load CRL: no PEM CRL found', opts.location);
+  const out = new Set<string>();
+  for (const der of ders) {
+    try {
+      for (const key of crlRevocations(der)) out.add(key);
+    } catch (err) {
+      throw new ConfigError('MW_TLS', path, `Cannot load CRL: ${(err as Error).message}`, opts.location);
+    }
+  }
+  return out;
+}
+
 /** the peer as presented, when there is no validation context */
 export function unverifiedPeer(socket: tls.TLSSocket): PeerVerification {
   const x509 = peerCertificate(socket);
   return { presented: x509 !== undefined, validated: false, x509 };
 }
 
-function rfc2253(subject: string): string {
+function rfc2253(subject: string | undefined): string {
+  // An empty subject (SPIFFE workload certificates have one) comes back undefined, not ''.
+  if (!subject) return '';
   // Node prints one RDN per line in certificate order (values already escaped); RFC 2253 reverses them.
   return subject.split('\n').reverse().join(',');
 }

@@ -258,12 +258,22 @@ test('route match combines headers, query parameters, grpc and runtime_fraction'
 test('route match: unsupported and invalid specifiers', () => {
   assert.throws(() => compileRouteMatch({}, 'match'), code('MW_CONFIG_INVALID'));
   assert.throws(() => compileRouteMatch({ prefix: '/', path: '/a' }, 'match'), code('MW_CONFIG_INVALID'));
-  assert.throws(() => compileRouteMatch({ connect_matcher: {} }, 'match'), errPath('MW_CONFIG_UNSUPPORTED', 'match.connect_matcher'));
   assert.throws(() => compileRouteMatch({ prefix: '/', tls_context: { presented: true } }, 'match'), code('MW_CONFIG_UNSUPPORTED'));
   assert.throws(
     () => compileRouteMatch({ prefix: '/', headers: [{ name: 'x' }, { name: 'y', safe_regex_match: { regex: '(' } }] }, 'match'),
     errPath('MW_CONFIG_INVALID', 'match.headers[1].safe_regex_match.regex'),
   );
+});
+
+test('connect_matcher matches CONNECT requests only, and no path matcher matches a CONNECT', () => {
+  const m = compileRouteMatch({ connect_matcher: {} }, 'match');
+  const req = (method: string, path: string) => input(path, { ':method': method });
+  assert.ok(m.matches(req('CONNECT', '')));
+  assert.ok(!m.matches(req('GET', '/')));
+  assert.ok(!compileRouteMatch({ prefix: '/' }, 'match').matches(req('CONNECT', '')));
+  // other conditions still apply
+  const h = compileRouteMatch({ connect_matcher: {}, headers: [{ name: 'x', present_match: true }] }, 'match');
+  assert.ok(!h.matches(req('CONNECT', '')));
 });
 
 test('matchedLength: the configured prefix, or the whole path without query for regex routes', () => {

@@ -380,7 +380,6 @@ const PATH_SPECIFIERS = ['prefix', 'path', 'safe_regex', 'connect_matcher', 'pat
 
 export function compileRouteMatch(m: RouteMatchConfig, path: string, opts: { ignorePathParameters?: boolean } = {}): CompiledRouteMatch {
   const which = oneOf(m, PATH_SPECIFIERS, path, true)!;
-  if (which === 'connect_matcher') throw unsupported(`${path}.connect_matcher`, 'CONNECT routes are not supported');
   if (which === 'path_match_policy') throw unsupported(`${path}.path_match_policy`, 'path match policy extensions are not supported');
   if (m.tls_context && (m.tls_context.presented !== undefined || m.tls_context.validated !== undefined)) {
     throw unsupported(`${path}.tls_context`, 'matching on the client TLS context is not supported');
@@ -414,6 +413,11 @@ export function compileRouteMatch(m: RouteMatchConfig, path: string, opts: { ign
       matchedLength = () => want.length;
       break;
     }
+    case 'connect_matcher':
+      // CONNECT requests only (they have no path, so no path matcher takes them); Envoy's ConnectRouteEntryImpl
+      pathTest = (input) => input.headers.get(':method') === 'CONNECT';
+      matchedLength = () => 0;
+      break;
     case 'safe_regex': {
       // case_sensitive does not apply to regexes
       const re = compileRegexMatcher(m.safe_regex, `${path}.safe_regex`);

@@ -5,6 +5,7 @@
 import { ConfigError } from '../../common/errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import { compileHeaderMatchers, type HeaderMatcher, type HeaderMatcherConfig } from './matchers.js';
+import { retryPriorities, type RetryPriority } from './retry-priority.js';
 
 // HTTP conditions (x-envoy-retry-on) and gRPC ones (x-envoy-retry-grpc-on) share one bit set; the route's
 // retry_on may name both kinds.
@@ -58,7 +59,7 @@ export interface RetryPolicyConfig {
   num_retries?: number;
   per_try_timeout?: number;
   per_try_idle_timeout?: number;
-  retry_priority?: unknown;
+  retry_priority?: { name?: string; typed_config?: { '@type'?: string; [k: string]: unknown } };
   retry_host_predicate?: { name?: string; typed_config?: { '@type'?: string } }[];
   retry_options_predicates?: unknown[];
   host_selection_retry_max_attempts?: number;
@@ -80,6 +81,8 @@ export interface RetryPolicy {
   readonly backOffMaxMs: number;
   /** retry_host_predicate previous_hosts: retries avoid hosts already tried */
   readonly previousHosts: boolean;
+  /** retry_priority: makes each request's retry priority (Envoy's RetryPriority), compiled once */
+  readonly retryPriority?: () => RetryPriority;
   /** how many times host selection is reattempted when the predicate rejects the pick */
   readonly hostSelectionMaxAttempts: number;
   readonly retriableStatusCodes: ReadonlySet<number>;
@@ -120,7 +123,7 @@ function duration(v: number | undefined, path: string): number {
 /** Compile a decoded RetryPolicy; `path` names it in errors (e.g. "...routes[0].route.retry_policy"). */
 export function compileRetryPolicy(cfg: RetryPolicyConfig | undefined, path: string): RetryPolicy {
   if (!cfg) return NO_RETRY_POLICY;
-  for (const f of ['retry_priority', 'retry_options_predicates', 'rate_limited_retry_back_off'] as const) {
+  for (const f of ['retry_options_predicates', 'rate_limited_retry_back_off'] as const) {
     const v = cfg[f];
     if (v !== undefined && !(Array.isArray(v) && v.length === 0)) throw unsupported(`${path}.${f}`, `${f} is not supported`);
   }
@@ -151,6 +154,15 @@ export function compileRetryPolicy(cfg: RetryPolicyConfig | undefined, path: str
     if (type === PREVIOUS_HOSTS_TYPE || (type === undefined && p.name === PREVIOUS_HOSTS_NAME)) previousHosts = true;
     else throw unsupported(`${path}.retry_host_predicate[${i}]`, `retry host predicate ${type ?? p.name} is not supported; only ${PREVIOUS_HOSTS_NAME}`);
   });
+  let retryPriority: (() => RetryPriority) | undefined;
+  const rp = cfg.retry_priority;
+  if (rp) {
+    const name = rp.typed_config?.['@type'] ?? rp.name ?? '';
+    const factory = retryPriorities.get(name);
+    if (!factory) throw unsupported(`${path}.retry_priority`, `retry priority ${name || '(unnamed)'} is not supported; only envoy.retry_priorities.previous_priorities`);
+    const { '@type': _t, ...fields } = rp.typed_config ?? {};
+    retryPriority = factory.compile(fields, `${path}.retry_priority.typed_config`);
+  }
   const attempts = cfg.host_selection_retry_max_attempts ?? 1;
   if (!Number.isInteger(attempts)) throw invalid(`${path}.host_selection_retry_max_attempts`, `${attempts} is not an integer`);
 
@@ -167,6 +179,7 @@ export function compileRetryPolicy(cfg: RetryPolicyConfig | undefined, path: str
     backOffBaseMs,
     backOffMaxMs,
     previousHosts,
+    ...(retryPriority ? { retryPriority } : {}),
     // a negative count reattempts nothing, as in Envoy
     hostSelectionMaxAttempts: Math.max(0, attempts),
     retriableStatusCodes: codes,

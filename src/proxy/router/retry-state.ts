@@ -1,11 +1,12 @@
 // One request's retry bookkeeping (Envoy's RetryStateImpl): whether a response or a reset is retried, how
 // many retries remain, the fully jittered exponential back-off, the hosts already tried (previous_hosts
-// predicate), and the retry statistics of the cluster. The router owns the attempts; this only decides.
+// predicate), the retry priority (previous_priorities), and the retry statistics of the cluster. The router owns the attempts; this only decides.
 import type { HeaderMap } from '../http/headers.js';
 import type { Counter, StatsStore } from '../observability/stats.js';
 import type { Host } from '../upstream/host.js';
 import type { UpstreamResetReason } from '../upstream/pool.js';
 import { GRPC_STATUS_BITS, RetryOn, type RetryPolicy } from './retry-policy.js';
+import type { RetryPriority } from './retry-priority.js';
 
 /** Envoy's RetryStatus: Yes, No, NoOverflow (circuit breaker said no), NoRetryLimitExceeded */
 export type RetryDecision = 'retry' | 'no' | 'overflow' | 'limit-exceeded';
@@ -63,6 +64,8 @@ export class RetryState {
   private remaining: number;
   private backOffStep = 1;
   private readonly tried: Host[] = [];
+  /** the retry_priority's state for this request (previous_priorities), when the policy has one */
+  private readonly priority: RetryPriority | undefined;
   /** a retry was granted and its outcome is not known yet: it holds a circuit-breaker slot until then */
   private inFlight = false;
 
@@ -72,6 +75,7 @@ export class RetryState {
     this.random = opts.random ?? Math.random;
     this.admission = opts.admission;
     this.remaining = policy.numRetries;
+    this.priority = policy.retryPriority?.();
   }
 
   /** Would the policy retry this response, retries left or not? (Envoy's wouldRetryFromHeaders) */
@@ -154,6 +158,7 @@ export class RetryState {
   /** A host was attempted (the previous_hosts predicate remembers it). */
   onHostAttempted(host: Host): void {
     if (this.policy.previousHosts) this.tried.push(host);
+    this.priority?.onHostAttempted(host);
   }
 
   /**
@@ -165,16 +170,22 @@ export class RetryState {
     return this.policy.hostSelectionMaxAttempts + 1;
   }
 
-  hostFilter(): ((h: Host) => boolean) | undefined {
+  hostFilter(): ((host: Host) => boolean) | undefined {
     if (!this.policy.previousHosts || this.tried.length === 0) return undefined;
     let rejections = this.policy.hostSelectionMaxAttempts;
     const tried = this.tried;
-    return (h) => {
+    return (h: Host): boolean => {
       if (rejections <= 0 || !tried.includes(h)) return false;
       rejections--;
       return true;
     };
   }
+
+  /** LbContext.retryPriority for the next pick (the policy's retry_priority, fed with the hosts tried). */
+  get retryPriority(): RetryPriority | undefined {
+    return this.priority;
+  }
+
 }
 
 /**

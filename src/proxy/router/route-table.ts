@@ -261,6 +261,8 @@ export interface RouteActionEntry extends RouteEntryBase {
   readonly priority: 'DEFAULT' | 'HIGH';
   /** upgrade_configs: lowercase upgrade type → enabled */
   readonly upgrades: ReadonlyMap<string, boolean>;
+  /** a CONNECT on this route is terminated here: the router tunnels to the host over TCP (connect_config) */
+  readonly connectTerminate: boolean;
   /** rate_limits, compiled (read by the rate limit filters) */
   readonly rateLimits: RateLimitPolicy;
   /** include_vh_rate_limits (deprecated): the virtual host's rate limits apply as well as the route's */
@@ -571,9 +573,11 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
     const type = asciiLower(u.upgrade_type ?? '');
     if (!type) throw invalid(`${ap}.upgrade_configs[${i}].upgrade_type`, 'an upgrade type is required');
     if (upgrades.has(type)) throw invalid(`${ap}.upgrade_configs[${i}]`, `duplicate upgrade ${u.upgrade_type}`);
-    if (u.connect_config !== undefined) throw unsupported(`${ap}.upgrade_configs[${i}].connect_config`, 'CONNECT upgrades are not supported');
+    if (u.connect_config !== undefined && type !== 'connect') throw invalid(`${ap}.upgrade_configs[${i}].connect_config`, 'connect_config only applies to the CONNECT upgrade');
     upgrades.set(type, u.enabled ?? true);
   });
+  // Envoy terminates CONNECT on this route (a TCP connection to the host) when its CONNECT upgrade has connect_config
+  const connectTerminate = (a.upgrade_configs ?? []).some((u) => u.connect_config !== undefined && u.enabled !== false && asciiLower(u.upgrade_type ?? '') === 'connect');
 
   checkMirrorPolicies(a.request_mirror_policies, `${ap}.request_mirror_policies`, shared.clusters);
   const mirrors = a.request_mirror_policies?.length
@@ -683,6 +687,7 @@ function compileRoute(r: RouteConfig, path: string, scope: VhostScope, shared: S
     attemptCountInResponse: scope.cfg.include_attempt_count_in_response === true,
     priority: a.priority ?? 'DEFAULT',
     upgrades,
+    connectTerminate,
     rateLimits: compileRateLimitPolicy(a.rate_limits as RateLimitConfig[] | undefined, `${ap}.rate_limits`),
     includeVhRateLimits: a.include_vh_rate_limits === true,
     action: a,

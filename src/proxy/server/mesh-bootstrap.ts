@@ -2,7 +2,7 @@
 // file, only who it is and where the control plane is. Everything else (listeners, routes, clusters) comes over
 // ADS. What Istio learns from the pod (namespace, labels, the ports the workload serves) travels in the node's
 // metadata, in the layout the control plane reads (src/control-plane/model/proxy.ts documents it):
-// MESH_TYPE, NAMESPACE, LABELS, INSTANCE_IPS, SERVICE, INBOUND_PORTS, OUTBOUND_BIND, WORKLOAD_NAME, plus
+// MESH_TYPE, NAMESPACE, LABELS, INSTANCE_IPS, SERVICE, INBOUND_PORTS, OUTBOUND_BIND, HTTP_PROXY_PORT, WORKLOAD_NAME, plus
 // SERVICE_ACCOUNT and ADMIN (this proxy's admin address, which the control plane's debug API shows).
 //
 // The result is an ordinary Envoy v3 bootstrap (an Envoy given the same YAML joins the same way), so it goes
@@ -38,14 +38,21 @@ export interface MeshProxyOptions {
   ip: string;
   /** address the sidecar's outbound listeners bind (default 127.0.0.1); one per sidecar on a shared machine */
   outboundBind?: string;
+  /** sidecar: port of its HTTP proxy listener on outboundBind (0: none; absent: the control plane's 15080) */
+  httpProxyPort?: number;
   admin: { address: string; port: number };
   serviceAccount?: string;
+  /** the mesh CA's trust domain (the SPIFFE identity's authority), when it is not cluster.local */
+  trustDomain?: string;
   /** DeltaAggregatedResources instead of StreamAggregatedResources */
   delta?: boolean;
   /** node.id (default: Istio's form "<type>~<ip>~<name>.<namespace>~<namespace>.svc.cluster.local") */
   nodeId?: string;
   /** node.cluster (default: the service, or the gateway name) */
   cluster?: string;
+  /** where the proxy runs, "region[/zone[/subzone]]" → node.locality: the control plane orders endpoints by
+   *  proximity to it (locality load balancing), and a sidecar's registered endpoint carries it */
+  locality?: string;
 }
 
 const XDS_CLUSTER = 'xds-grpc';
@@ -62,6 +69,7 @@ export function meshBootstrap(o: MeshProxyOptions): Record<string, unknown> {
     ADMIN: `${o.admin.address}:${o.admin.port}`,
   };
   if (o.serviceAccount) metadata.SERVICE_ACCOUNT = o.serviceAccount;
+  if (o.trustDomain) metadata.TRUST_DOMAIN = o.trustDomain;
   if (o.service) metadata.SERVICE = o.service;
   if (o.ports.length > 0) {
     metadata.INBOUND_PORTS = o.ports.map((p) => ({
@@ -72,11 +80,12 @@ export function meshBootstrap(o: MeshProxyOptions): Record<string, unknown> {
     }));
   }
   if (o.outboundBind) metadata.OUTBOUND_BIND = o.outboundBind;
+  if (o.httpProxyPort !== undefined) metadata.HTTP_PROXY_PORT = o.httpProxyPort;
 
   const { host, port } = splitHostPort(o.controlPlane, '--control-plane');
   const ads = { ads: {}, resource_api_version: 'V3' };
   return {
-    node: { id, cluster: o.cluster ?? o.service ?? name, metadata },
+    node: { id, cluster: o.cluster ?? o.service ?? name, ...(o.locality ? { locality: parseLocality(o.locality) } : {}), metadata },
     admin: { address: { socket_address: { address: o.admin.address, port_value: o.admin.port } } },
     dynamic_resources: {
       ads_config: {
@@ -135,6 +144,16 @@ export function parsePortSpec(spec: string): MeshPort {
     ...(nums[2] !== undefined ? { listenPort: nums[2] } : {}),
     ...(m[4] ? { protocol: m[4].toUpperCase() } : {}),
   };
+}
+
+/** `--locality` values: "region[/zone[/subzone]]" (Istio's locality syntax) → an Envoy node.locality. */
+export function parseLocality(spec: string): { region: string; zone?: string; sub_zone?: string } {
+  const parts = spec.split('/');
+  if (parts.length > 3 || parts.some((p) => p === '' || /[\s*]/.test(p))) {
+    throw new MeshworkError('MW_CLI_USAGE', `--locality must be REGION[/ZONE[/SUBZONE]] without empty parts or "*", not "${spec}"`);
+  }
+  const [region, zone, subZone] = parts;
+  return { region: region!, ...(zone ? { zone } : {}), ...(subZone ? { sub_zone: subZone } : {}) };
 }
 
 /** `--labels` values: "k=v,k2=v2" (several flags add up); label syntax as Kubernetes'. */

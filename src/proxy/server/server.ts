@@ -94,6 +94,8 @@ export class ProxyServer {
   readonly stats = new StatsStore();
   /** static_resources.secrets and SDS secrets, for TLS contexts that name them */
   readonly secrets = new SecretRegistry(this.stats);
+  /** the workload certificate agent of a mesh proxy that joined the mesh's mTLS (src/proxy/security) */
+  workloadCerts: import('../security/workload-certs.js').WorkloadCertAgent | undefined;
   /** EDS assignments */
   readonly endpoints = new EndpointRegistry(this.stats);
   readonly clusterManager = new ClusterManager(this.stats, { endpoints: this.endpoints, secrets: this.secrets });
@@ -347,6 +349,7 @@ export class ProxyServer {
       this.watcher?.close();
       // no more configuration from the control plane while draining
       this.dynamic?.close();
+      this.workloadCerts?.stop();
       this.listenerManager.stopAccepting();
       this.listenerManager.drainAll();
       const deadline = Date.now() + this.opts.drainTimeMs;

@@ -4,8 +4,7 @@ import { ConfigError } from '../../common/errors.js';
 import { ListenerManager, type ListenerRuntime } from '../listener/listener-manager.js';
 import { StatsStore } from '../observability/stats.js';
 import { Cluster } from '../upstream/cluster.js';
-import { ClusterManager } from '../upstream/cluster-manager.js';
-import { loadBalancers } from '../extensions/registry.js';
+import { ClusterManager, lbFactoryOf } from '../upstream/cluster-manager.js';
 import { planDynamicResources } from '../xds/config-sources.js';
 import { EndpointRegistry } from '../xds/endpoints.js';
 import { RouteConfigRegistry } from '../xds/route-configs.js';
@@ -28,7 +27,7 @@ export async function validateBootstrap(bootstrap: any): Promise<void> {
   const prepared = ClusterManager.prepare(sr.clusters ?? [], 'static_resources.clusters');
   // constructing a Cluster resolves its transport (TLS files, protocol options) without connecting
   for (const p of prepared) {
-    new Cluster(p.config, loadBalancers.get(p.config.lb_policy ?? 'ROUND_ROBIN')!, stats, p.path, { endpoints, secrets });
+    new Cluster(p.config, lbFactoryOf(p.config)!, stats, p.path, { endpoints, secrets });
     if (p.config.type === 'EDS') endpoints.check(p.config, p.path);
   }
   const names = new Set(prepared.map((p) => p.config.name));

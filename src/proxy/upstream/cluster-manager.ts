@@ -6,8 +6,23 @@ import { logger } from '../../common/log.js';
 import { clusterTypes, loadBalancers } from '../extensions/registry.js';
 import type { StatsStore } from '../observability/stats.js';
 import { Cluster, type ClusterDeps } from './cluster.js';
+import type { LoadBalancerFactory } from './load-balancer.js';
 
 const log = logger('upstream');
+
+/** The cluster-type registry key of a config: a custom cluster_type by its typed_config's @type (else its
+ *  name, as older Envoys look it up), otherwise the DiscoveryType enum name. */
+export function clusterKind(config: any): string {
+  const ct = config.cluster_type;
+  if (ct) return clusterTypes.get(ct.typed_config?.['@type']) ? ct.typed_config['@type'] : ct.name;
+  return config.type ?? 'STATIC';
+}
+
+/** The balancer factory of a config: lb_policy from the registry, or CLUSTER_PROVIDED from the cluster type. */
+export function lbFactoryOf(config: any): LoadBalancerFactory | undefined {
+  const lb = config.lb_policy ?? 'ROUND_ROBIN';
+  return lb === 'CLUSTER_PROVIDED' ? clusterTypes.get(clusterKind(config))?.loadBalancer : loadBalancers.get(lb);
+}
 
 export interface PreparedCluster {
   config: any;
@@ -44,10 +59,12 @@ export class ClusterManager {
       if (!config.name) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, 'a cluster needs a name');
       if (seen.has(config.name)) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, `duplicate cluster name "${config.name}"`);
       seen.add(config.name);
-      const type = config.type ?? 'STATIC';
-      if (!clusterTypes.get(type)) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.type`, `${type} is not supported`);
+      const type = clusterKind(config);
+      if (!clusterTypes.get(type)) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.${config.cluster_type ? 'cluster_type' : 'type'}`, `${type} is not supported`);
       const lb = config.lb_policy ?? 'ROUND_ROBIN';
-      if (!loadBalancers.get(lb)) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.lb_policy`, `${lb} is not supported`);
+      if (!lbFactoryOf(config)) {
+        throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.lb_policy`, lb === 'CLUSTER_PROVIDED' ? `${type} clusters do not provide a load balancer` : `${lb} is not supported`);
+      }
       return { config, path, key: JSON.stringify(config) };
     });
   }
@@ -66,10 +83,9 @@ export class ClusterManager {
           next.set(p.config.name, existing);
           continue;
         }
-        const lbFactory = loadBalancers.get(p.config.lb_policy ?? 'ROUND_ROBIN')!;
-        const c = new Cluster(p.config, lbFactory, this.stats, p.path, this.deps);
+        const c = new Cluster(p.config, lbFactoryOf(p.config)!, this.stats, p.path, this.deps);
         next.set(p.config.name, c);
-        started.push({ cluster: c, path: p.path, type: p.config.type ?? 'STATIC' });
+        started.push({ cluster: c, path: p.path, type: clusterKind(p.config) });
       }
       const warm = started.map((s) => s.cluster.startDiscovery(clusterTypes.get(s.type)!, s.path));
       await Promise.all(warm);

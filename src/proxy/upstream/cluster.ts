@@ -126,11 +126,21 @@ export interface ClusterTypeFactory {
   /** Cluster.DiscoveryType names handled, e.g. ['STATIC'] */
   readonly types: readonly string[];
   create(config: any, ctx: ClusterDiscoveryContext, path: string): ClusterDiscovery;
+  /** the balancer of a cluster type that provides its own (lb_policy CLUSTER_PROVIDED) */
+  readonly loadBalancer?: LoadBalancerFactory;
 }
 
 /** Options resolved once from the cluster config and shared by its pools. */
 export interface ClusterTransport extends UpstreamTransport {
   protocol: UpstreamProtocol;
+  /** transport_socket_matches, compiled (each entry's transport is this one with its own TLS) */
+  matches?: TransportMatch[];
+}
+
+interface TransportMatch {
+  name: string;
+  match: [string, unknown][];
+  transport: ClusterTransport;
 }
 
 /** A host takes traffic unless EDS, active health checking or outlier detection took it out. */
@@ -152,6 +162,8 @@ export class Cluster {
   private discovery: ClusterDiscovery | undefined;
   /** RING_HASH and MAGLEV balance on the route's hash policy; other balancers never need it computed */
   readonly usesHash: boolean;
+  /** a cluster-provided balancer picks by the request (LbContext.downstreamHeaders); others never need it */
+  readonly usesRequest: boolean;
   /** Envoy: this resource's version/update time for /config_dump */
   lastUpdated = new Date();
   /** circuit breakers per routing priority; the retry logic claims retries with breakers.tryRetry() */
@@ -167,6 +179,7 @@ export class Cluster {
     this.config = config;
     this.lbFactory = lbFactory;
     this.usesHash = config.lb_policy === 'RING_HASH' || config.lb_policy === 'MAGLEV';
+    this.usesRequest = config.lb_policy === 'CLUSTER_PROVIDED';
     // build one balancer now so a bad balancer config is rejected with the config, not at the first update
     lbFactory(config);
     this.stats = makeStats(stats, this.name);
@@ -215,6 +228,12 @@ export class Cluster {
     const hosts: Host[] = [];
     for (const h of next) {
       const prev = old.get(h.id);
+      h.transport = transportOf(this.transport, h);
+      if (prev && prev.transport !== h.transport) {
+        // its endpoint metadata now asks for another transport socket: new connections take it
+        for (const [key, pool] of this.pools) if (pool.host === prev) (this.pools.delete(key), pool.drain());
+        prev.transport = h.transport;
+      }
       if (prev) {
         prev.weight = h.weight;
         prev.priority = h.priority;
@@ -270,7 +289,8 @@ export class Cluster {
     let p = this.pools.get(key);
     if (!p) {
       const res = this.breakers.forPriority(priority);
-      p = this.transport.protocol === 'http2' ? new Http2Pool(host, this.transport, this.stats, res) : new Http1Pool(host, this.transport, this.stats, res);
+      const t = host.transport ?? this.transport;
+      p = t.protocol === 'http2' ? new Http2Pool(host, t, this.stats, res) : new Http1Pool(host, t, this.stats, res);
       this.pools.set(key, p);
     }
     return p;
@@ -283,7 +303,8 @@ export class Cluster {
     let p = this.pools.get(key);
     if (!p) {
       const res = this.breakers.forPriority(priority);
-      p = protocol === 'http2' ? new Http2Pool(host, this.transport, this.stats, res) : new Http1Pool(host, this.transport, this.stats, res);
+      const t = host.transport ?? this.transport;
+      p = protocol === 'http2' ? new Http2Pool(host, t, this.stats, res) : new Http1Pool(host, t, this.stats, res);
       this.pools.set(key, p);
     }
     return p;
@@ -334,19 +355,8 @@ function resolveTransport(config: any, path: string, stats: ClusterStats, secret
     protocol = 'http2';
     h2Options = config.http2_protocol_options;
   }
-  let tls: ClusterTransport['tls'];
-  let secretsReady: Promise<void> | undefined;
-  const ts = config.transport_socket;
-  if (ts) {
-    const tc = ts.typed_config;
-    if (!tc || tc['@type'] !== 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext') {
-      throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.transport_socket`, `transport socket ${tc?.['@type'] ?? ts.name} is not supported; use envoy.transport_sockets.tls with an UpstreamTlsContext`);
-    }
-    const opts = { source: `${path}.transport_socket.typed_config` };
-    // a context naming secrets follows them (SDS rotation); the others are compiled once here
-    if (secrets && secretRefs(tc.common_tls_context, '').length > 0) ({ tls, ready: secretsReady } = secretBackedUpstreamTls(tc, opts, secrets));
-    else tls = buildUpstreamTls(tc, opts);
-  }
+  const { tls, ready } = transportSocket(config.transport_socket, `${path}.transport_socket`, secrets);
+  const waits: Promise<void>[] = ready ? [ready] : [];
   const transport: ClusterTransport = {
     protocol,
     connectTimeoutMs: config.connect_timeout ?? 5000,
@@ -356,5 +366,42 @@ function resolveTransport(config: any, path: string, stats: ClusterStats, secret
     tls,
     onConnectFail: () => stats.upstream_cx_connect_fail.inc(),
   };
-  return { transport, secretsReady };
+  // transport_socket_matches: per endpoint, the first entry whose `match` the endpoint's
+  // envoy.transport_socket_match metadata satisfies (every field equal); none: transport_socket. Istio's
+  // auto-mTLS is this: mTLS to endpoints labelled tlsMode=istio, plaintext to the rest.
+  const matches: TransportMatch[] = (config.transport_socket_matches ?? []).map((m: any, i: number) => {
+    const mpath = `${path}.transport_socket_matches[${i}]`;
+    if (!m.name) throw new ConfigError('MW_CONFIG_INVALID', `${mpath}.name`, 'a transport socket match needs a name');
+    const t = transportSocket(m.transport_socket, `${mpath}.transport_socket`, secrets);
+    if (t.ready) waits.push(t.ready);
+    return { name: m.name, match: Object.entries(m.match ?? {}), transport: { ...transport, tls: t.tls } };
+  });
+  if (matches.length) transport.matches = matches;
+  return { transport, secretsReady: waits.length === 0 ? undefined : waits.length === 1 ? waits[0] : Promise.all(waits).then(() => {}) };
 }
+
+/** One transport_socket: TLS (an UpstreamTlsContext) or plaintext (absent, or envoy.transport_sockets.raw_buffer). */
+function transportSocket(ts: any, path: string, secrets: SecretSource | undefined): { tls?: ClusterTransport['tls']; ready?: Promise<void> } {
+  if (!ts) return {};
+  const tc = ts.typed_config;
+  if (ts.name === 'envoy.transport_sockets.raw_buffer' && (!tc || tc['@type'] === 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer')) return {};
+  if (!tc || tc['@type'] !== 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext') {
+    throw new ConfigError('MW_CONFIG_UNSUPPORTED', path, `transport socket ${tc?.['@type'] ?? ts.name} is not supported; use envoy.transport_sockets.tls with an UpstreamTlsContext (or raw_buffer)`);
+  }
+  const opts = { source: `${path}.typed_config` };
+  // a context naming secrets follows them (SDS rotation); the others are compiled once here
+  if (secrets && secretRefs(tc.common_tls_context, '').length > 0) return secretBackedUpstreamTls(tc, opts, secrets);
+  return { tls: buildUpstreamTls(tc, opts) };
+}
+
+/** The transport of `host`: its transport_socket_matches entry, else the cluster's. Worked out when the host
+ *  arrives (setHosts), not per request. */
+function transportOf(base: ClusterTransport, host: Host): ClusterTransport {
+  const matches = base.matches;
+  if (!matches) return base;
+  const md = host.metadata?.['envoy.transport_socket_match'] as Record<string, unknown> | undefined;
+  for (const m of matches) if (m.match.every(([k, v]) => md !== undefined && sameValue(md[k], v))) return m.transport;
+  return base;
+}
+
+const sameValue = (a: unknown, b: unknown): boolean => a === b || (typeof a === 'object' && a !== null && JSON.stringify(a) === JSON.stringify(b));

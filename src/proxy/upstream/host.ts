@@ -18,6 +18,8 @@ export class Host {
   /** the hostname the endpoint was configured with (Endpoint.hostname or the DNS name it came from) */
   hostname: string | undefined;
   metadata: Record<string, unknown> | undefined;
+  /** its cluster's transport for it (transport_socket_matches by metadata), set when the cluster takes the host */
+  transport: import('./cluster.js').ClusterTransport | undefined;
   /** health as the last health check / EDS status said; true until something says otherwise */
   healthy = true;
   /** ejected by outlier detection (Envoy's FAILED_OUTLIER_CHECK): out of the balancer's set until it returns */

@@ -12,6 +12,12 @@ export interface LbContext {
   /** how many picks the balancer may make while shouldSkip rejects them: Envoy's hostSelectionRetryCount() + 1,
    *  from the retry policy's host_selection_retry_max_attempts; absent, about one pick per host */
   maxPicks?: number;
+  /** a retry's retry_priority (retry_priority extension): it sets the priority load of the retry's pick */
+  retryPriority?: import('./priority.js').PriorityLoadOverride;
+  /** the request's headers, for balancers that pick by them (a cluster-provided balancer, e.g. the dynamic
+   *  forward proxy's, which picks the host :authority names); the router passes them only to clusters whose
+   *  `usesRequest` is set, so other requests pay nothing */
+  downstreamHeaders?: import('../http/headers.js').HeaderMap;
 }
 
 export interface LoadBalancer {

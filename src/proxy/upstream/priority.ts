@@ -30,6 +30,13 @@ export function priorityOptions(cluster: any, path: string): PriorityOptions {
   return { overprovisioningFactor: of, panicThreshold: panic, localityWeighted: clc.locality_weighted_lb_config !== undefined };
 }
 
+/** The level a draw r in [0, 100) falls in under `load` (percent per level). */
+function pickLevel(load: readonly number[], r: number): number {
+  let acc = 0;
+  for (let p = 0; p < load.length - 1; p++) if (r < (acc += load[p]!)) return p;
+  return load.length - 1;
+}
+
 export interface PriorityLoad {
   /** percentage of requests per priority (sums to 100 when any host exists) */
   readonly load: number[];
@@ -70,6 +77,16 @@ export function computePriorityLoad(sets: readonly { total: number; healthy: num
   return { load, panic };
 }
 
+/**
+ * A per-request change of the priority load (Envoy's RetryPriority::determinePriorityLoad): given each level's
+ * health (min(100, OF × healthy / total), in percent) and the load the cluster computed, the load to pick a
+ * level by. Called only on a retry's pick, so the first attempt pays nothing.
+ */
+export interface PriorityLoadOverride {
+  determinePriorityLoad(health: readonly number[], original: readonly number[]): readonly number[];
+}
+
+
 interface LevelState {
   lb: LoadBalancer;
   /** locality-weighted: cumulative effective weights and one balancer per locality */
@@ -79,6 +96,8 @@ interface LevelState {
 /** The cluster's priority levels, rebuilt on every membership/health change. */
 export class PrioritySet {
   private cumLoad: number[] = [];
+  /** per level health in percent, for retry priorities */
+  private health: number[] = [];
   private levels: LevelState[] = [];
   /** balancers by level (and locality), reused across updates so their state (a round-robin position, a
    * ring) survives health changes as it does in Envoy */
@@ -98,6 +117,7 @@ export class PrioritySet {
     const sets = [...byPriority].map((hosts = []) => ({ hosts, healthy: hosts.filter(available) }));
     const pl = computePriorityLoad(sets.map((s) => ({ total: s.hosts.length, healthy: s.healthy.length })), this.opts);
     this.current = pl;
+    this.health = sets.map((s) => (s.hosts.length === 0 ? 0 : Math.min(100, Math.floor((this.opts.overprovisioningFactor * s.healthy.length) / s.hosts.length))));
     let acc = 0;
     this.cumLoad = pl.load.map((l) => (acc += l));
     this.nextLbs = new Map();
@@ -146,7 +166,9 @@ export class PrioritySet {
     if (cum.length === 0) return null;
     const r = Math.random() * 100;
     let p = 0;
-    while (p < cum.length - 1 && r >= cum[p]!) p++;
+    const override = ctx?.retryPriority;
+    if (override) p = pickLevel(override.determinePriorityLoad(this.health, this.current.load), r);
+    else while (p < cum.length - 1 && r >= cum[p]!) p++;
     const level = this.levels[p]!;
     const loc = level.localities;
     if (loc) {

@@ -17,12 +17,12 @@ import { TYPE_URL, type NodeJson } from '../../api/xds/index.js';
 import { decodeMessage } from '../../api/envoy/index.js';
 import { ConfigError, ConfigErrors, MeshworkError } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
-import { clusterTypes, loadBalancers } from '../extensions/registry.js';
+import { clusterTypes } from '../extensions/registry.js';
 import type { ListenerManager, ListenerRuntime } from '../listener/listener-manager.js';
 import type { SdsSecretConfigRef } from '../listener/tls-context.js';
 import { StatsStore, type Counter, type Gauge } from '../observability/stats.js';
 import { Cluster } from '../upstream/cluster.js';
-import type { ClusterManager, PreparedCluster } from '../upstream/cluster-manager.js';
+import { clusterKind, lbFactoryOf, type ClusterManager, type PreparedCluster } from '../upstream/cluster-manager.js';
 import { AdsClient, type TypeHandler, type TypeUpdate } from './ads-client.js';
 import { planDynamicResources, type DynamicResourcesPlan } from './config-sources.js';
 import { assignmentSpecs, edsServiceName, type EndpointRegistry } from './endpoints.js';
@@ -458,10 +458,10 @@ export class DynamicConfig {
         const config = decodeResource(MESSAGE.cluster, json, path);
         const key = JSON.stringify(config);
         if (this.clusters.get(name)?.key === key) continue;
-        const type = config.type ?? 'STATIC';
-        if (!clusterTypes.get(type)) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.type`, `${type} is not supported`);
-        const lb = loadBalancers.get(config.lb_policy ?? 'ROUND_ROBIN');
-        if (!lb) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.lb_policy`, `${config.lb_policy} is not supported`);
+        const type = clusterKind(config);
+        if (!clusterTypes.get(type)) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.${config.cluster_type ? 'cluster_type' : 'type'}`, `${type} is not supported`);
+        const lb = lbFactoryOf(config);
+        if (!lb) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.lb_policy`, `${config.lb_policy} is not supported${config.lb_policy === 'CLUSTER_PROVIDED' ? ` by ${type} clusters` : ''}`);
         // constructing a cluster compiles everything it owns (transport, balancer, health checks) without
         // connecting; the one the cluster manager builds later cannot fail on what passed here
         new Cluster(config, lb, scratch, path, { secrets: this.host.secrets });
@@ -725,7 +725,10 @@ function listenerSecrets(l: any): { ref: SdsSecretConfigRef; path: string }[] {
 }
 
 function clusterSecrets(c: any): { ref: SdsSecretConfigRef; path: string }[] {
-  return sdsRefs(c.transport_socket, `Cluster "${c.name}".transport_socket`);
+  return [
+    ...sdsRefs(c.transport_socket, `Cluster "${c.name}".transport_socket`),
+    ...(c.transport_socket_matches ?? []).flatMap((m: any, i: number) => sdsRefs(m.transport_socket, `Cluster "${c.name}".transport_socket_matches[${i}].transport_socket`)),
+  ];
 }
 
 function sdsRefs(ts: any, path: string): { ref: SdsSecretConfigRef; path: string }[] {

@@ -40,6 +40,7 @@ export class SecretRegistry implements SecretSource {
   readonly entries = new ResourceSet<SecretConfig>((w) => this.statsOf(w.name).init_fetch_timeout.inc());
   resolver: SourceResolver = NO_DISCOVERY;
   private statics = new Map<string, Watched<SecretConfig>>();
+  private readonly provided = new Map<string, Watched<SecretConfig>>();
   private readonly stats = new Map<string, SubscriptionStats>();
 
   constructor(private readonly store: StatsStore) {}
@@ -68,10 +69,24 @@ export class SecretRegistry implements SecretSource {
     };
   }
 
+  /** A secret the proxy provides itself (the workload certificate agent, src/proxy/security): referenced like a
+   *  static secret (no sds_config), and replaced in place on rotation, which TLS contexts pick up on their next
+   *  handshake as they do an SDS update. Static secrets of the same name win. */
+  provide(secret: SecretConfig, version: string): void {
+    validateSecret(secret, `provided secret "${secret.name}"`);
+    let w = this.provided.get(secret.name!);
+    if (!w) this.provided.set(secret.name!, (w = new Watched<SecretConfig>(secret.name!, undefined)));
+    w.set(secret, version);
+  }
+
+  providedSecrets(): Watched<SecretConfig>[] {
+    return [...this.provided.values()];
+  }
+
   ref(ref: SdsSecretConfigRef, path: string): Watched<SecretConfig> {
     if (!ref.name) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, 'a secret reference needs a name');
     if (ref.sds_config === undefined) {
-      const s = this.statics.get(ref.name);
+      const s = this.statics.get(ref.name) ?? this.provided.get(ref.name);
       if (!s) throw new ConfigError('MW_CONFIG_REFERENCE', `${path}.name`, `Cannot find static secret "${ref.name}" (set sds_config to fetch it from a discovery server)`);
       return s;
     }

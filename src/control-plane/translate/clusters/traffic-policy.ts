@@ -1,11 +1,12 @@
 // A DestinationRule's merged traffic policy (see model/destination-rules.ts) applied to an Envoy Cluster, as
 // Istio's cluster builder does: load balancer, connection pool (circuit breakers, connect timeout, HTTP
-// protocol options), outlier detection and client TLS.
+// protocol options), outlier detection, locality-weighted balancing and client TLS.
 import type { ClientTLSSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../../../api/mesh/types.js';
 import type { EffectivePolicy } from '../../model/destination-rules.js';
 import { toProtoDuration } from '../../model/duration.js';
 import { isHttp, isHttp2, type Protocol } from '../../model/protocol.js';
 import { FILTER, TYPE, type Json } from '../common.js';
+import { needsLocalityWeights } from '../endpoints/locality.js';
 
 const MAX_UINT32 = 4294967295;
 
@@ -138,6 +139,9 @@ export function applyTrafficPolicy(c: Json, policy: EffectivePolicy, protocol: P
   const common: Json = {};
   applyConnectionPool(c, policy.connectionPool, common);
   applyOutlierDetection(c, policy.outlierDetection);
+  // Istio's cluster-side applyLocalityLoadBalancer: the per-locality weights EDS sends only count with
+  // locality_weighted_lb_config (without it Envoy balances over all hosts of a priority alike)
+  if (needsLocalityWeights(policy)) c.common_lb_config = { ...(c.common_lb_config ?? {}), locality_weighted_lb_config: {} };
   const ts = upstreamTls(policy.tls, hostname);
   if (ts) c.transport_socket = ts;
   const po = protocolOptions(protocol, policy.connectionPool, common);

@@ -1,10 +1,15 @@
 // LDS. Meshwork proxies do not capture traffic with iptables, so where Istio has virtual listeners
 // (15001/15006) with one filter chain per destination, a Meshwork sidecar has real listeners:
-//  - outbound "0.0.0.0_<port>" (Istio's name) bound on the proxy's OUTBOUND_BIND (default 127.0.0.1) for each
-//    port of the services it sees: an HTTP connection manager reading RDS "<port>" for HTTP ports, tcp_proxy
-//    to the port's service for TCP ports (one TCP service per port: without the destination IP there is no
-//    telling two apart);
-//  - inbound "<ip>_<listenPort>" in front of its own application, to the inbound|<listenPort>|| cluster.
+//  - outbound "0.0.0.0_<port>" (Istio's name; "<bind>_<port>" for an egress listener with `bind`) bound on the
+//    proxy's OUTBOUND_BIND (default 127.0.0.1) or the egress listener's `bind`, for each port its scope
+//    reaches services on (model/scope.ts: Sidecar egress listeners admit their hosts on their port): an HTTP
+//    connection manager reading RDS "<port>" for HTTP ports; for a port carrying TLS (TLS and HTTPS service
+//    ports), one filter chain per service chosen by SNI (tls_inspector), from the VirtualServices' `tls` routes
+//    (sniHosts) first, then each service's own host name, and a TCP service, if the port has one, for
+//    connections whose SNI matches none; tcp_proxy to the port's service for TCP ports (one TCP service per
+//    port: without the destination IP there is no telling two apart; `meshwork analyze` names the others);
+//  - inbound "<ip>_<listenPort>" in front of its own application, to the inbound|<listenPort>|| cluster: one
+//    per --port flag, or per Sidecar `ingress` listener (its bind, TLS and port; model/sidecars.ts).
 // A gateway gets one listener "0.0.0.0_<port>" per Gateway server port on 0.0.0.0: plain HTTP (RDS
 // "http.<port>"), terminated HTTPS (a filter chain per server, matched by SNI, DownstreamTlsContext from the
 // certificate files, RDS "https.<port>.<name>.<gateway>.<ns>"), TLS passthrough (tcp_proxy chosen by SNI from
@@ -17,11 +22,14 @@ import { serverHosts } from '../../model/gateways.js';
 import { intersects } from '../../model/hosts.js';
 import { isHttp } from '../../model/protocol.js';
 import type { InboundPort, Proxy } from '../../model/proxy.js';
-import { scopeOf, type ProxyScope } from '../../model/scope.js';
+import { inboundPortsOf, scopeOf, type OutboundPort, type ProxyScope } from '../../model/scope.js';
+import type { Service } from '../../model/services.js';
 import type { MeshSnapshot } from '../../model/snapshot.js';
 import { MESH_GATEWAY, type VirtualService } from '../../model/virtual-services.js';
 import { adsSource, byName, FILTER, inboundClusterName, listenerName, outboundClusterName, socketAddress, TYPE, type Json } from '../common.js';
-import { gatewayRouteName, terminatesTls } from '../routes/index.js';
+import { corsHttpFilter, gatewayRouteName, terminatesTls } from '../routes/index.js';
+import { httpProxyListeners } from './http-proxy.js';
+import { inboundChains, peerAuthenticationMode, type MtlsMode } from '../security/mtls.js';
 
 const WILDCARD = '0.0.0.0';
 
@@ -34,6 +42,7 @@ function httpConnectionManager(statPrefix: string, routes: Json, opts: { fault: 
       ...routes,
       http_filters: [
         ...(opts.fault ? [{ name: FILTER.FAULT, typed_config: { '@type': TYPE.FAULT } }] : []),
+        corsHttpFilter(),
         { name: FILTER.ROUTER, typed_config: { '@type': TYPE.ROUTER } },
       ],
       use_remote_address: opts.remote,
@@ -62,46 +71,85 @@ function tcpRouteFor(vs: VirtualService | undefined, port: number, gateway: stri
   return vs?.tcp.find((t) => !t.match || t.match.some((m) => (m.port === undefined || m.port === port) && (!m.gateways?.length || m.gateways.includes(gateway))));
 }
 
-function outboundListeners(snapshot: MeshSnapshot, proxy: Proxy, scope: ProxyScope): Json[] {
-  const http = new Set<number>();
-  const tcp = new Map<number, string>();
-  for (const s of scope.services) {
-    for (const p of s.ports) {
-      if (p.protocol === 'UDP') continue;
-      if (isHttp(p.protocol)) http.add(p.number);
-      else if (!tcp.has(p.number)) tcp.set(p.number, s.hostname);
+/** The protocol a service declares on a port. */
+const protocolOn = (s: Service, port: number) => s.ports.find((p) => p.number === port)?.protocol;
+const carriesTls = (s: Service, port: number) => {
+  const p = protocolOn(s, port);
+  return p === 'TLS' || p === 'HTTPS';
+};
+
+/** tcp_proxy to one service of a port: its VirtualService's tcp route, else its own cluster. */
+function serviceTcpProxy(scope: ProxyScope, s: Service, port: number): Json {
+  const vs = scope.meshVirtualServices.find((v) => v.hosts.includes(s.hostname));
+  const tr = tcpRouteFor(vs, port, MESH_GATEWAY);
+  const clusters = tr ? l4Clusters(tr.route, port) : [{ name: outboundClusterName(port, undefined, s.hostname), weight: 100 }];
+  return tcpProxy(outboundClusterName(port, undefined, s.hostname), clusters);
+}
+
+/**
+ * The filter chains of a port several TLS services share, told apart by SNI as Istio's
+ * buildSidecarOutboundTLSFilterChainOpts does: a chain per `tls` route match of the VirtualServices for the
+ * port's hosts (its sniHosts), then one per service not covered yet (its host name), then the port's first TCP
+ * service without SNI match (plain TCP, or an SNI no chain names). Envoy rejects a server name listed by two
+ * chains of one listener, so a name already taken is left out.
+ */
+function sniChains(scope: ProxyScope, o: OutboundPort): Json[] {
+  const port = o.port;
+  const taken = new Set<string>();
+  const chains: Json[] = [];
+  const add = (names: readonly string[], filter: () => Json | undefined) => {
+    const free = names.filter((n) => !taken.has(n));
+    if (free.length === 0) return;
+    const f = filter();
+    if (!f) return;
+    for (const n of free) taken.add(n);
+    chains.push({ filter_chain_match: { server_names: free }, filters: [f] });
+  };
+  for (const vs of scope.meshVirtualServices) {
+    if (!vs.hosts.some((h) => o.services.some((s) => intersects(h, s.hostname)))) continue;
+    for (const t of vs.tls) {
+      for (const m of t.match) {
+        if ((m.port !== undefined && m.port !== port) || (m.gateways?.length && !m.gateways.includes(MESH_GATEWAY))) continue;
+        const clusters = l4Clusters(t.route, port);
+        add(m.sniHosts, () => (clusters.length ? tcpProxy(clusters[0]!.name, clusters) : undefined));
+      }
     }
   }
+  for (const s of o.services) if (carriesTls(s, port)) add([s.hostname], () => serviceTcpProxy(scope, s, port));
+  const fallback = o.services.find((s) => !carriesTls(s, port));
+  if (fallback) chains.push({ filters: [serviceTcpProxy(scope, fallback, port)] });
+  return chains;
+}
+
+function outboundListeners(proxy: Proxy, scope: ProxyScope): Json[] {
   const out: Json[] = [];
-  for (const port of http) {
-    const name = listenerName(WILDCARD, port);
-    out.push({
-      name,
-      address: socketAddress(proxy.outboundBind, port),
-      traffic_direction: 'OUTBOUND',
-      filter_chains: [{ filters: [httpConnectionManager(`outbound_${name}`, rds(String(port)), { fault: true, remote: false })] }],
-    });
-  }
-  for (const [port, hostname] of tcp) {
-    if (http.has(port)) continue; // HTTP wins a port both use
-    const name = listenerName(WILDCARD, port);
-    const vs = scope.meshVirtualServices.find((v) => v.hosts.includes(hostname));
-    const tr = tcpRouteFor(vs, port, MESH_GATEWAY);
-    const clusters = tr ? l4Clusters(tr.route, port) : [{ name: outboundClusterName(port, undefined, hostname), weight: 100 }];
-    out.push({
-      name,
-      address: socketAddress(proxy.outboundBind, port),
-      traffic_direction: 'OUTBOUND',
-      filter_chains: [{ filters: [tcpProxy(outboundClusterName(port, undefined, hostname), clusters)] }],
-    });
+  for (const o of scope.outbound) {
+    const port = o.port;
+    const name = listenerName(o.bind ?? WILDCARD, port);
+    const common = { name, address: socketAddress(o.bind ?? proxy.outboundBind, port), traffic_direction: 'OUTBOUND' };
+    // HTTP wins a port both use
+    if (o.services.some((s) => isHttp(protocolOn(s, port)!))) {
+      out.push({ ...common, filter_chains: [{ filters: [httpConnectionManager(`outbound_${name}`, rds(String(port)), { fault: true, remote: false })] }] });
+      continue;
+    }
+    const tlsServices = o.services.filter((s) => carriesTls(s, port));
+    const tlsRoutes = scope.meshVirtualServices.some((v) => v.tls.length > 0 && v.hosts.some((h) => o.services.some((s) => intersects(h, s.hostname))));
+    if (tlsServices.length > 0 && (o.services.length > 1 || tlsRoutes)) {
+      const chains = sniChains(scope, o);
+      if (chains.length) out.push({ ...common, listener_filters: [{ name: FILTER.TLS_INSPECTOR, typed_config: { '@type': TYPE.TLS_INSPECTOR } }], filter_chains: chains });
+      continue;
+    }
+    out.push({ ...common, filter_chains: [{ filters: [serviceTcpProxy(scope, o.services[0]!, port)] }] });
   }
   return out;
 }
 
-function inboundListener(proxy: Proxy, p: InboundPort): Json {
+function inboundListener(proxy: Proxy, p: InboundPort, mtlsMode: MtlsMode): Json {
   const cluster = inboundClusterName(p.listenPort);
-  const name = listenerName(proxy.ip, p.listenPort);
-  const filter = isHttp(p.protocol)
+  const address = p.bind ?? proxy.ip;
+  const name = listenerName(address, p.listenPort);
+  const http = isHttp(p.protocol);
+  const filter = http
     ? httpConnectionManager(
         `inbound_${WILDCARD}_${p.listenPort}`,
         {
@@ -120,7 +168,19 @@ function inboundListener(proxy: Proxy, p: InboundPort): Json {
         { fault: false, remote: false },
       )
     : tcpProxy(cluster, [{ name: cluster, weight: 100 }]);
-  return { name, address: socketAddress(proxy.ip, p.listenPort), traffic_direction: 'INBOUND', filter_chains: [{ name: cluster, filters: [filter] }] };
+  const alpn = http ? ['h2', 'http/1.1'] : [];
+  // a Sidecar ingress listener's TLS: terminated here, as on a gateway server (ALPN for HTTP ports)
+  const ts = p.tls ? downstreamTls(p.tls, alpn) : undefined;
+  const plain: Json = { name: cluster, ...(ts ? { transport_socket: ts } : {}), filters: [filter] };
+  // Otherwise the mesh's mTLS, as PeerAuthentication says for this port (security/mtls.ts).
+  const { chains, inspect } = ts ? { chains: [plain], inspect: false } : inboundChains(proxy, mtlsMode, plain, alpn);
+  return {
+    name,
+    address: socketAddress(address, p.listenPort),
+    traffic_direction: 'INBOUND',
+    ...(inspect ? { listener_filters: [{ name: FILTER.TLS_INSPECTOR, typed_config: { '@type': TYPE.TLS_INSPECTOR } }] } : {}),
+    filter_chains: chains,
+  };
 }
 
 const TLS_VERSION: Record<string, string> = { TLS_AUTO: 'TLS_AUTO', TLSV1_0: 'TLSv1_0', TLSV1_1: 'TLSv1_1', TLSV1_2: 'TLSv1_2', TLSV1_3: 'TLSv1_3' };
@@ -235,5 +295,5 @@ function gatewayListeners(snapshot: MeshSnapshot, proxy: Proxy): Json[] {
 export function buildListeners(snapshot: MeshSnapshot, proxy: Proxy): Json[] {
   if (proxy.type === 'router') return gatewayListeners(snapshot, proxy).sort(byName);
   const scope = scopeOf(snapshot, proxy);
-  return [...outboundListeners(snapshot, proxy, scope), ...proxy.inbound.map((p) => inboundListener(proxy, p))].sort(byName);
+  return [...outboundListeners(proxy, scope), ...inboundPortsOf(snapshot, proxy).map((p) => inboundListener(proxy, p, peerAuthenticationMode(snapshot, proxy, p))), ...httpProxyListeners(snapshot, proxy, scope)].sort(byName);
 }

@@ -1,8 +1,8 @@
 // One VirtualService HTTPRoute → Envoy routes (one per match clause that applies to this proxy), as Istio's
 // route translation does: destinations → cluster or weighted_clusters of outbound|port|subset|host; redirect;
 // direct_response; rewrite; timeout (Istio: 0s = disabled when absent); retries (Istio's default policy when
-// absent, none when attempts is 0); fault → the fault filter's per-route config; mirror; header operations;
-// consistent-hash policies from the destination's DestinationRule.
+// absent, none when attempts is 0); fault and corsPolicy → the fault and cors filters' per-route configs; mirror;
+// header operations; consistent-hash policies from the destination's DestinationRule.
 //
 // Conditions Envoy cannot see are decided here, per proxy, as Istio decides them: a match's `port` against the
 // listener port, `sourceLabels` and `sourceNamespace` against the proxy, `gateways` against the gateway being
@@ -16,6 +16,7 @@ import type { ProxyScope } from '../../model/scope.js';
 import type { MeshSnapshot } from '../../model/snapshot.js';
 import { MESH_GATEWAY } from '../../model/virtual-services.js';
 import { FILTER, intPercentToFractional, outboundClusterName, percentToFractional, TYPE, type Json } from '../common.js';
+import { CORS_FILTER_NAME, corsPolicyConfig } from './cors.js';
 import { routeMatch } from './match.js';
 
 export interface RouteContext {
@@ -60,7 +61,10 @@ export function retryPolicy(r: HTTPRetry | undefined, hashed: boolean): Json | u
   }
   const ptt = toProtoDuration(r.perTryTimeout);
   if (ptt) out.per_try_timeout = ptt;
-  // retryRemoteLocalities (retry_priority previous_priorities) is not implemented by the Meshwork proxy.
+  // Istio: once two attempts failed, retries leave the priorities (localities) already tried
+  if (r.retryRemoteLocalities) {
+    out.retry_priority = { name: 'envoy.retry_priorities.previous_priorities', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig', update_frequency: 2 } };
+  }
   return out;
 }
 
@@ -232,11 +236,12 @@ export function translateHttpRoute(ctx: RouteContext, h: HTTPRoute): Json[] {
     body = { direct_response: { status: h.directResponse.status, ...(b?.string !== undefined ? { body: { inline_string: b.string } } : b?.bytes !== undefined ? { body: { inline_bytes: b.bytes } } : {}) } };
   } else {
     const ra = routeAction(ctx, h);
-    if (!ra) return []; // delegate, or no destination port could be told
+    if (!ra) return []; // no destination port could be told (delegating routes were merged away in the model)
     body = { route: ra.action };
     destHeaders = ra.headers;
   }
   const fault = h.fault ? faultConfig(h.fault) : undefined;
+  const cors = h.corsPolicy ? corsPolicyConfig(h.corsPolicy) : undefined;
   return matches.map((m) => {
     const r: Json = {};
     const name = h.name && m?.name ? `${h.name}.${m.name}` : (h.name ?? m?.name);
@@ -244,7 +249,7 @@ export function translateHttpRoute(ctx: RouteContext, h: HTTPRoute): Json[] {
     r.match = routeMatch(m);
     Object.assign(r, body);
     putHeaders(r, mergeHeaders(h.headers, destHeaders));
-    if (fault) r.typed_per_filter_config = { [FILTER.FAULT]: fault };
+    if (fault || cors) r.typed_per_filter_config = { ...(fault ? { [FILTER.FAULT]: fault } : {}), ...(cors ? { [CORS_FILTER_NAME]: cors } : {}) };
     return r;
   });
 }

@@ -20,6 +20,8 @@ import { MESH_GATEWAY } from '../../model/virtual-services.js';
 import { byName, type Json } from '../common.js';
 import { defaultRoute, translateHttpRoute, type RouteContext } from './http-route.js';
 
+export { corsHttpFilter } from './cors.js';
+
 /** The outbound HTTP ports of a sidecar: every HTTP port of the services it sees, ascending. */
 export function outboundHttpPorts(snapshot: MeshSnapshot, proxy: Proxy): number[] {
   const ports = new Set<number>();

@@ -9,7 +9,9 @@ import type { Host } from '../../upstream/host.js';
 import type { UpstreamTransport } from '../../upstream/pool.js';
 
 /** `alpn` overrides the TLS ALPN list (HTTP/2 and gRPC checks need h2). */
-export function openConnection(host: Host, transport: UpstreamTransport, alpn?: string[]): net.Socket {
+export function openConnection(host: Host, clusterTransport: UpstreamTransport, alpn?: string[]): net.Socket {
+  // a host's transport_socket_matches entry applies to its health checks too
+  const transport = host.transport ?? clusterTransport;
   if (!transport.tls) return net.connect({ host: host.address, port: host.port });
   const cfg = transport.tls;
   const s = tls.connect({ ...cfg.connectOptions, ...(alpn ? { ALPNProtocols: alpn } : {}), host: host.address, port: host.port });
@@ -46,7 +48,7 @@ export abstract class H2CheckSession implements HealthCheckSession {
 
   protected connect(): http2.ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const s = http2.connect(`${this.ctx.transport.tls ? 'https' : 'http'}://${this.host.id}`, { createConnection: () => openConnection(this.host, this.ctx.transport, ['h2']) });
+    const s = http2.connect(`${(this.host.transport ?? this.ctx.transport).tls ? 'https' : 'http'}://${this.host.id}`, { createConnection: () => openConnection(this.host, this.ctx.transport, ['h2']) });
     s.on('error', () => {}); // surfaced on the stream
     s.on('close', () => {
       if (this.session === s) this.session = undefined;

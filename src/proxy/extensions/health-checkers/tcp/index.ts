@@ -84,7 +84,7 @@ class TcpSession implements HealthCheckSession {
       sock.on('error', onError);
       sock.on('close', onClose);
       if (this.connected) ready();
-      else sock.once(this.ctx.transport.tls ? 'secureConnect' : 'connect', ready);
+      else sock.once((this.host.transport ?? this.ctx.transport).tls ? 'secureConnect' : 'connect', ready);
     });
   }
 

@@ -19,6 +19,7 @@ import { ResponseFlag } from '../../../stream-info.js';
 import type { Cluster } from '../../../upstream/cluster.js';
 import type { Host } from '../../../upstream/host.js';
 import type { UpstreamCallbacks, UpstreamResetReason, UpstreamStream } from '../../../upstream/pool.js';
+import { TcpTunnelStream } from '../../../upstream/tcp-tunnel.js';
 
 interface RouterConfig {
   suppressEnvoyHeaders: boolean;
@@ -165,7 +166,8 @@ class Router implements HttpFilter {
       return 'stop';
     }
     this.cluster = cluster;
-    const upgrade = cb.upgrade !== undefined && headers.has('upgrade');
+    // (CONNECT is one too: the codec hands it over as a tunnel; only upgrades and CONNECT have cb.upgrade)
+    const upgrade = cb.upgrade !== undefined && (headers.has('upgrade') || headers.get(':method') === 'CONNECT');
     // Retries: the route's policy plus what a trusted client asks for with x-envoy-retry-* (external clients'
     // x-envoy-* control headers were stripped by the connection manager). An upgrade is never replayed.
     // both consumers of x-envoy-* request headers below share one scan for them (retry headers they remove
@@ -197,7 +199,8 @@ class Router implements HttpFilter {
       this.hash = r.hash;
       this.setCookies = r.setCookies;
     }
-    const host = cluster.chooseHost(this.hash === undefined ? undefined : { hash: this.hash });
+    // a cluster-provided balancer (dynamic forward proxy) picks by the request's headers
+    const host = cluster.chooseHost(this.hash === undefined && !cluster.usesRequest ? undefined : { hash: this.hash, downstreamHeaders: headers });
     if (!host) {
       this.noHealthyUpstream();
       return 'stop';
@@ -227,7 +230,9 @@ class Router implements HttpFilter {
     this.attemptCount++;
     info.upstreamRequestAttemptCount = this.attemptCount;
     if (entry.attemptCountInRequest) headers.set('x-envoy-attempt-count', String(this.attemptCount));
-    const pool = cluster.poolFor(host, info.protocol === 'HTTP/2' ? 'http2' : 'http1', entry.priority);
+    // a terminated CONNECT (route upgrade_configs CONNECT with connect_config) opens a TCP tunnel to the host
+    const tunnel = upgrade && entry.connectTerminate && headers.get(':method') === 'CONNECT';
+    const pool = tunnel ? undefined : cluster.poolFor(host, info.protocol === 'HTTP/2' ? 'http2' : 'http1', entry.priority);
     host.activeRequests++;
     host.rqTotal++;
     cluster.stats.upstream_rq_total.inc();
@@ -239,7 +244,7 @@ class Router implements HttpFilter {
     this.upstreamStart = now;
     const attempt = new Attempt(this);
     this.attempt = attempt;
-    const up = pool.newStream(attempt, { method: headers.get(':method') ?? 'GET', upgrade });
+    const up = pool ? pool.newStream(attempt, { method: headers.get(':method') ?? 'GET', upgrade }) : new TcpTunnelStream(host, host.transport ?? cluster.transport, cluster.stats, attempt);
     this.upstream = up;
     if (!retrying) {
       info.firstUpstreamTxByteSent = now - info.startMono;
@@ -392,7 +397,7 @@ class Router implements HttpFilter {
     const cb = this.cb;
     const info = cb.streamInfo;
     this.responseStarted = true;
-    this.countStatus(101);
+    this.countStatus(Number(headers.get(':status'))); // 101, or 200 for a terminated CONNECT
     this.clearTimers();
     this.route!.finalizeResponseHeaders(headers, info);
     cb.encodeHeaders(headers, false);
@@ -491,8 +496,11 @@ class Router implements HttpFilter {
     this.backOffTimer = setTimeout(() => {
       this.backOffTimer = undefined;
       const shouldSkip = this.retry?.hostFilter();
+      const retryPriority = this.retry?.retryPriority;
       const host = this.cluster!.chooseHost(
-        this.hash === undefined && !shouldSkip ? undefined : { hash: this.hash, shouldSkip, maxPicks: shouldSkip ? this.retry!.hostSelectionPicks : undefined },
+        this.hash === undefined && !shouldSkip && !retryPriority && !this.cluster!.usesRequest
+          ? undefined
+          : { hash: this.hash, shouldSkip, maxPicks: shouldSkip ? this.retry!.hostSelectionPicks : undefined, downstreamHeaders: this.headers!, retryPriority },
       );
       if (!host) {
         this.clearTimers();

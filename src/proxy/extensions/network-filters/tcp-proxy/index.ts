@@ -81,7 +81,7 @@ export const tcpProxy: NetworkFilterFactory = {
             return;
           }
           info.upstreamHost = host.id;
-          const t = cluster.transport;
+          const t = host.transport ?? cluster.transport;
           cluster.stats.upstream_cx_total.inc();
           cluster.stats.upstream_cx_active.inc();
           host.activeConnections++;

@@ -1,0 +1,72 @@
+// envoy.filters.network.rbac (envoy.extensions.filters.network.rbac.v3.RBAC): role-based access control on a
+// connection, as Envoy's network RoleBasedAccessControlFilter. The shadow engine is counted (shadow_allowed /
+// shadow_denied), then the enforced one decides: allowed connections go on to the next filter (counted as
+// allowed), denied ones are closed at once without flushing (counted as denied; the debug log names
+// rbac_access_denied_matched_policy[<policy>|none], Envoy's connection termination details). Statistics:
+// <stat_prefix>.rbac.{allowed,denied} and <stat_prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
+//
+// When: Envoy checks on the first bytes from the client (ONE_TIME_ON_FIRST_BYTE) or on every read (CONTINUOUS)
+// because its rules may read dynamic metadata that other network filters write as data flows. Here every input a
+// rule can read — addresses, ports, SNI, the peer certificate — is fixed when the connection is set up
+// (metadata rules are rejected at load), so both types are checked once, when the connection reaches this filter:
+// the decision is the one Envoy would reach, it only comes before the first byte (a denied client that never
+// writes is closed rather than left open), and the counters count connections.
+// Header and url_path rules see no request on a connection: headers are an empty map and url_path never matches.
+import { ConfigError } from '../../../../common/errors.js';
+import { logger } from '../../../../common/log.js';
+import type { DownstreamConnectionContext, NetworkFilter, NetworkFilterFactory } from '../../../listener/network-filter.js';
+import { compileRbacEngines, decide, denyDetails } from '../../common/rbac/engine.js';
+import { NO_HEADERS, type RbacConnection } from '../../common/rbac/matchers.js';
+
+const log = logger('rbac');
+
+export const networkRbacFilter: NetworkFilterFactory = {
+  typeUrls: ['type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC'],
+  create(config: any, ctx): NetworkFilter {
+    const path = ctx.path;
+    if (!config.stat_prefix) throw new ConfigError('MW_CONFIG_INVALID', `${path}.stat_prefix`, 'a stat prefix is required');
+    const enforcement = config.enforcement_type ?? 'ONE_TIME_ON_FIRST_BYTE';
+    if (enforcement !== 'ONE_TIME_ON_FIRST_BYTE' && enforcement !== 'CONTINUOUS') {
+      throw new ConfigError('MW_CONFIG_INVALID', `${path}.enforcement_type`, `unknown enforcement type ${String(enforcement)}`);
+    }
+    const { enforced, shadow } = compileRbacEngines(config, path);
+    // statPrefixJoin: "<stat_prefix>." unless it already ends with a dot
+    const base = `${config.stat_prefix}${String(config.stat_prefix).endsWith('.') ? '' : '.'}rbac.`;
+    const shadowPrefix: string = config.shadow_rules_stat_prefix ?? '';
+    const allowed = ctx.stats.counter(`${base}allowed`);
+    const denied = ctx.stats.counter(`${base}denied`);
+    const shadowAllowed = ctx.stats.counter(`${base}${shadowPrefix}shadow_allowed`);
+    const shadowDenied = ctx.stats.counter(`${base}${shadowPrefix}shadow_denied`);
+    return {
+      terminal: false,
+      onConnection(conn, next) {
+        const view = connectionView(conn);
+        if (shadow !== undefined) (decide(shadow, NO_HEADERS, view).allowed ? shadowAllowed : shadowDenied).inc();
+        if (enforced === undefined) {
+          next();
+          return;
+        }
+        const d = decide(enforced, NO_HEADERS, view);
+        if (d.allowed) {
+          allowed.inc();
+          next();
+          return;
+        }
+        denied.inc();
+        log.debug({ peer: conn.peer, details: denyDetails(d.policy) }, 'connection denied by RBAC');
+        conn.socket.destroy();
+      },
+    };
+  },
+};
+
+/** A connection as the matchers read it: no XFF on a connection, so the remote address is the peer. */
+function connectionView(conn: DownstreamConnectionContext): RbacConnection {
+  return {
+    downstreamDirectRemoteAddress: conn.peer,
+    downstreamRemoteAddress: conn.peer,
+    downstreamLocalAddress: conn.local,
+    requestedServerName: conn.sni,
+    downstreamTls: conn.tls,
+  };
+}
