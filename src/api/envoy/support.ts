@@ -353,11 +353,15 @@ const TABLE: Record<string, MessageSupport> = {
       path_with_escaped_slashes_action: ok,
       via: ok,
       add_user_agent: ok,
-      forward_client_cert_details: later(NOT_YET),
+      forward_client_cert_details: ok,
+      set_current_client_cert_details: okNote('Subject, URI and DNS; Cert and Chain are not produced (rejected)'),
       tracing: later('tracing is not implemented yet'),
     },
   },
   [`${hcm}.Rds`]: { fields: { config_source: ok, route_config_name: ok } },
+  [`${hcm}.HttpConnectionManager.SetCurrentClientCertDetails`]: {
+    fields: { subject: ok, uri: ok, dns: ok, cert: later('the Cert field of x-forwarded-client-cert is not produced'), chain: later('the Chain field is not produced') },
+  },
   [`${hcm}.HttpFilter`]: {
     optionalExtensionWhen: 'is_optional',
     fields: { name: ok, typed_config: ok, is_optional: okNote('an optional filter whose extension Meshwork lacks is skipped') },

@@ -171,7 +171,7 @@ export class ActiveStream implements FilterCallbacks {
       }
       if (n.path !== p) headers.set(':path', n.path);
     }
-    const r = mutateRequestHeaders(headers, this.cfg, { peer: this.conn.peer, scheme: this.conn.scheme, upgrade: this.isUpgrade });
+    const r = mutateRequestHeaders(headers, this.cfg, { peer: this.conn.peer, scheme: this.conn.scheme, upgrade: this.isUpgrade, tls: this.conn.tls });
     info.downstreamRemoteAddress = r.remoteAddress;
     if (endStream) this.markRequestEnded();
     this.iterateDecodeHeaders(0, endStream);

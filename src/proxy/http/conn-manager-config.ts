@@ -81,8 +81,14 @@ export interface CompiledFilter {
   create: (cb: FilterCallbacks) => HttpFilter;
 }
 
+/** forward_client_cert_details: what happens to x-forwarded-client-cert (Envoy's names) */
+export type XfccMode = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
+
 export interface HcmConfig {
   readonly statPrefix: string;
+  readonly xfcc: XfccMode;
+  /** set_current_client_cert_details: which fields of the client certificate the new XFCC element carries */
+  readonly xfccDetails: { readonly subject: boolean; readonly uri: boolean; readonly dns: boolean };
   readonly stats: HcmStats;
   readonly codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
   readonly routeTable: RouteTable;
@@ -201,6 +207,7 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
     isInternalAddress: compileInternalAddressConfig(cfg.internal_address_config, `${path}.internal_address_config`),
     xffNumTrustedHops: cfg.xff_num_trusted_hops ?? 0,
     skipXffAppend: cfg.skip_xff_append ?? false,
+    ...compileXfcc(cfg, path),
     via: cfg.via || undefined,
     serverName: cfg.server_name || 'meshwork',
     serverHeaderTransformation: cfg.server_header_transformation ?? 'OVERWRITE',
@@ -244,4 +251,17 @@ export function buildAccessLogger(al: any, path: string): AccessLogger {
   const factory = typeUrl ? accessLoggers.get(typeUrl) : undefined;
   if (!factory) throw new ConfigError('MW_CONFIG_UNKNOWN_EXTENSION', `${path}.typed_config`, `${typeUrl ?? al.name} is not a supported access logger`);
   return factory(al.typed_config, { path: `${path}.typed_config` });
+}
+
+const XFCC_MODES: readonly XfccMode[] = ['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'];
+
+/** forward_client_cert_details and set_current_client_cert_details (Cert and Chain are not produced: rejected). */
+function compileXfcc(cfg: any, path: string): Pick<HcmConfig, 'xfcc' | 'xfccDetails'> {
+  const mode: XfccMode = cfg.forward_client_cert_details ?? 'SANITIZE';
+  if (!XFCC_MODES.includes(mode)) throw new ConfigError('MW_CONFIG_INVALID', `${path}.forward_client_cert_details`, `must be one of ${XFCC_MODES.join(', ')}`);
+  const d = cfg.set_current_client_cert_details ?? {};
+  for (const f of ['cert', 'chain'] as const) {
+    if (d[f]) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.set_current_client_cert_details.${f}`, `the ${f === 'cert' ? 'Cert' : 'Chain'} field of x-forwarded-client-cert is not produced`);
+  }
+  return { xfcc: mode, xfccDetails: { subject: d.subject === true, uri: d.uri === true, dns: d.dns === true } };
 }

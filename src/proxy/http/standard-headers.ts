@@ -7,6 +7,7 @@ import { ConfigError } from '../../common/errors.js';
 import { randomUuid } from '../../common/uuid.js';
 import type { HcmConfig } from './conn-manager-config.js';
 import type { HeaderMap } from './headers.js';
+import type { TlsInfo } from '../stream-info.js';
 
 // Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 and the legacy ones Envoy also drops): connection,
 // keep-alive, proxy-connection, transfer-encoding; removed by stripHopByHop / stripResponseHopByHop below.
@@ -70,6 +71,8 @@ export interface RequestContext {
   /** 'http' | 'https' */
   scheme: string;
   upgrade: boolean;
+  /** the downstream connection's TLS, for x-forwarded-client-cert */
+  tls: TlsInfo | undefined;
 }
 
 export interface MutateResult {
@@ -129,7 +132,7 @@ const SEEN_REQUEST_ID = 4;
  * upgrading, TE unless its first value is "trailers" (the first value decides for all TE lines, as Envoy's
  * get() + remove() does), and x-envoy-internal. Returns which of the headers the next steps ask about are present.
  */
-function stripHopByHop(a: string[], upgrade: boolean): number {
+function stripHopByHop(a: string[], upgrade: boolean, dropXfcc: boolean): number {
   let w = 0;
   let seen = 0;
   let keepTe = -1; // -1: no TE seen yet; 0 / 1: the first TE value decided
@@ -163,6 +166,9 @@ function stripHopByHop(a: string[], upgrade: boolean): number {
         if (name === 'transfer-encoding') drop = true;
         else if (name === 'x-forwarded-proto') seen |= SEEN_XFP;
         break;
+      case 23:
+        drop = dropXfcc && name === XFCC;
+        break;
     }
     if (drop) continue;
     if (w !== r) {
@@ -190,11 +196,16 @@ function stripExternal(a: string[], envoyNames: ReadonlySet<string>, internalOnl
   if (w !== a.length) a.length = w;
 }
 
-/** ConnectionManagerUtility::mutateRequestHeaders, step for step (minus tracing, XFCC and early data). */
+/** ConnectionManagerUtility::mutateRequestHeaders, step for step (minus tracing and early data). */
 export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestContext): MutateResult {
   // Envoy forwards Connection and Upgrade of an upgrade request verbatim: the upstream needs both to switch.
   // Only this proxy says whether a request is internal (x-envoy-internal).
-  const seen = stripHopByHop(h.raw, ctx.upgrade);
+  // x-forwarded-client-cert (Envoy's mutateXfccRequestHeader): sanitized unless this connection is mTLS and the
+  // mode keeps it, or ALWAYS_FORWARD_ONLY; APPEND_FORWARD and SANITIZE_SET then add this hop's element
+  const mtls = ctx.tls?.peerCertificatePresented === true;
+  const xfcc = cfg.xfcc;
+  const seen = stripHopByHop(h.raw, ctx.upgrade, xfcc === 'SANITIZE' || (!mtls && xfcc !== 'ALWAYS_FORWARD_ONLY') || xfcc === 'SANITIZE_SET');
+  if (mtls && (xfcc === 'APPEND_FORWARD' || xfcc === 'SANITIZE_SET')) appendList(h, XFCC, xfccElement(ctx.tls!, cfg.xfccDetails));
   const hasXff = (seen & SEEN_XFF) !== 0;
   let hasXfp = (seen & SEEN_XFP) !== 0;
 
@@ -246,6 +257,21 @@ export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestC
     else if (edge && !cfg.preserveExternalRequestId) h.set('x-request-id', randomUuid());
   }
   return { remoteAddress, internal };
+}
+
+const XFCC = 'x-forwarded-client-cert';
+
+/** This hop's XFCC element, fields in Envoy's order: By (our URI SAN), Hash (SHA-256 of the client's certificate),
+ *  then Subject, URI and DNS as set_current_client_cert_details asks. */
+function xfccElement(t: TlsInfo, d: HcmConfig['xfccDetails']): string {
+  const parts: string[] = [];
+  const by = t.localUriSan?.[0];
+  if (by) parts.push(`By=${by}`);
+  if (t.peerFingerprint256) parts.push(`Hash=${t.peerFingerprint256}`);
+  if (d.subject) parts.push(`Subject="${(t.peerSubject ?? '').replace(/"/g, '\\"')}"`);
+  if (d.uri) parts.push(`URI=${t.peerUriSan?.[0] ?? ''}`);
+  if (d.dns) for (const dns of t.peerDnsSan ?? []) parts.push(`DNS=${dns}`);
+  return parts.join(';');
 }
 
 function appendList(h: HeaderMap, name: string, value: string): void {

@@ -1,0 +1,89 @@
+// x-forwarded-client-cert through a real `meshwork proxy`: SANITIZE (the default) strips a client's header,
+// APPEND_FORWARD adds this hop's element (By, Hash, Subject, URI, DNS in Envoy's order) to what an mTLS client
+// sent, SANITIZE_SET replaces it, ALWAYS_FORWARD_ONLY passes it untouched, and without mTLS the modes that need
+// a client certificate strip it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import { DOWNSTREAM_TLS, makePki, tlsCertificate, type CertFiles, type Pki } from './helpers/certs.js';
+import { bootstrap, hcmFilter, listener, staticCluster } from './helpers/protocols.js';
+import { listenerPort, startProxy, type RunningProxy } from './helpers/proxy.js';
+
+const CLIENT_ID = 'spiffe://cluster.local/ns/default/sa/client';
+const SERVER_ID = 'spiffe://cluster.local/ns/default/sa/server';
+let pki: Pki;
+let client: CertFiles;
+let upstream: http.Server;
+let proxy: RunningProxy;
+const ports: Record<string, number> = {};
+
+before(async () => {
+  pki = makePki();
+  client = pki.leaf('client', { cn: 'client', uri: [CLIENT_ID], dns: ['client.example.com'], usage: 'client' });
+  const server = pki.leaf('server', { cn: 'server', uri: [SERVER_ID], dns: ['proxy.internal'], usage: 'server' });
+  upstream = http.createServer((req, res) => res.end(String(req.headers['x-forwarded-client-cert'] ?? '<none>')));
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const mtls = (mode: string, extra: Record<string, unknown> = {}) => ({
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': DOWNSTREAM_TLS,
+        require_client_certificate: true,
+        common_tls_context: { tls_certificates: [tlsCertificate(server)], validation_context: { trusted_ca: { filename: pki.ca.cert } } },
+      },
+    },
+    filters: [hcmFilter({ statPrefix: mode.toLowerCase(), cluster: 'echo', extra: { forward_client_cert_details: mode, ...extra } })],
+  });
+  const details = { set_current_client_cert_details: { subject: true, uri: true, dns: true } };
+  proxy = await startProxy(
+    bootstrap(
+      [
+        listener('append', [mtls('APPEND_FORWARD', details)]),
+        listener('set', [mtls('SANITIZE_SET', details)]),
+        listener('sanitize_tls', [mtls('SANITIZE')]),
+        listener('plain_default', [{ filters: [hcmFilter({ statPrefix: 'plain_default', cluster: 'echo' })] }]),
+        listener('plain_append', [{ filters: [hcmFilter({ statPrefix: 'plain_append', cluster: 'echo', extra: { forward_client_cert_details: 'APPEND_FORWARD', ...details } })] }]),
+        listener('plain_always', [{ filters: [hcmFilter({ statPrefix: 'plain_always', cluster: 'echo', extra: { forward_client_cert_details: 'ALWAYS_FORWARD_ONLY' } })] }]),
+      ],
+      [staticCluster('echo', (upstream.address() as net.AddressInfo).port)],
+    ),
+  );
+  for (const n of ['append', 'set', 'sanitize_tls', 'plain_default', 'plain_append', 'plain_always']) ports[n] = await listenerPort(proxy, n);
+});
+
+after(async () => {
+  await proxy?.stop();
+  upstream?.closeAllConnections();
+  upstream?.close();
+});
+
+const SENT = 'By=spiffe://cluster.local/ns/default/sa/frontend;Hash=abc;URI=spiffe://cluster.local/ns/default/sa/edge';
+
+function get(port: number, tls: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const o = { host: '127.0.0.1', port, path: '/', agent: false, headers: { 'x-forwarded-client-cert': SENT } };
+    const done = (res: http.IncomingMessage) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
+    };
+    const req = tls ? https.get({ ...o, ca: pki.ca.certPem, servername: 'proxy.internal', cert: client.certPem, key: client.keyPem }, done) : http.get(o, done);
+    req.on('error', reject);
+  });
+}
+
+test('APPEND_FORWARD and SANITIZE_SET add this hop\'s element for an mTLS client; SANITIZE strips', async () => {
+  const hash = new crypto.X509Certificate(client.certPem).fingerprint256.replace(/:/g, '').toLowerCase();
+  const element = `By=${SERVER_ID};Hash=${hash};Subject="CN=client,O=Meshwork Tests";URI=${CLIENT_ID};DNS=client.example.com`;
+  assert.equal(await get(ports.append!, true), `${SENT},${element}`);
+  assert.equal(await get(ports.set!, true), element);
+  assert.equal(await get(ports.sanitize_tls!, true), '<none>');
+});
+
+test('without mTLS: the default and APPEND_FORWARD strip a client\'s header, ALWAYS_FORWARD_ONLY keeps it', async () => {
+  assert.equal(await get(ports.plain_default!, false), '<none>');
+  assert.equal(await get(ports.plain_append!, false), '<none>');
+  assert.equal(await get(ports.plain_always!, false), SENT);
+});
