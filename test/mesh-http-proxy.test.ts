@@ -90,12 +90,13 @@ test('an app using its sidecar as HTTP proxy: mesh services with their routing, 
     const ratings = `http://ratings:${servicePort}`;
 
     // the mesh service by its short name, routed by the VirtualService
+    // (both versions register on their own time: wait for each before asserting on it)
     await waitFor(async () => (await viaProxy(`${ratings}/r`)).stdout === 'v1 /r|200', 'ratings v1 through the HTTP proxy', 30_000).catch(fail);
-    assert.equal((await viaProxy(`${ratings}/r`, ['-H', 'end-user: jason'])).stdout, 'v2 /r|200');
+    await waitFor(async () => (await viaProxy(`${ratings}/r`, ['-H', 'end-user: jason'])).stdout === 'v2 /r|200', 'ratings v2 for jason', 30_000).catch(fail);
     assert.equal((await viaProxy(`http://ratings.default.svc.cluster.local:${servicePort}/fqdn`)).stdout, 'v1 /fqdn|200');
     // the app's sidecar sent it on through the v1 sidecar: the app saw an origin-form request
     assert.equal(v1.requests.at(-1)!.url, '/fqdn');
-    assert.equal(v2.requests.length, 1);
+    assert.ok(v2.requests.length >= 1);
 
     // undici's ProxyAgent (what a Node app would use) does the same; proxyTunnel: false makes it send http:// URLs
     // in absolute form, as curl does (a CONNECT tunnel is opaque bytes: HTTP routing could not apply inside it)
