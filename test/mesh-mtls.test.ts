@@ -81,6 +81,9 @@ test('mTLS between sidecars: auto mTLS, PERMISSIVE, STRICT, another CA and a rev
     // The server sidecar terminated TLS for that request: its inbound listener counts handshakes.
     const stats = await (await server.admin('/stats?filter=ssl.handshake')).text();
     assert.match(stats, /ssl\.handshake: [1-9]/, `the request from a came over mTLS:\n${stats}`);
+    // ...and told the app who called: x-forwarded-client-cert with both identities (Istio's inbound default)
+    const xfcc = String(app.requests.at(-1)!.headers['x-forwarded-client-cert']);
+    assert.match(xfcc, /^By=spiffe:\/\/cluster\.local\/ns\/default\/sa\/b;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/a$/, xfcc);
     const roots = (await (await fetch(`http://127.0.0.1:${mesh.cp.httpPort}/debug/ca`)).json()) as { roots: string };
 
     // PERMISSIVE: plaintext straight to the inbound port is served too

@@ -17,6 +17,10 @@ Logs one line "control plane serving" with xdsPort and httpPort once it serves.
 
 Options:
       --mesh-dir <dir>         directory of Istio-style resource files (*.yaml, *.yml, *.json; watched)
+      --credentials-dir <dir>  Gateway credentials (credentialName): <dir>/<name>/{tls.crt,tls.key,ca.crt},
+                               served to gateways over SDS, watched (default <mesh-dir>/credentials)
+      --mesh-config <file>     Istio MeshConfig YAML with extensionProviders (external authorizers for
+                               AuthorizationPolicy CUSTOM); read at start (docs/security.md)
       --config-dir <dir>       directory of Envoy resource files (watched)
       --xds-address <h:p>      gRPC xDS server address (default 127.0.0.1:15010; port 0: any free port)
       --http-address <h:p>     debug HTTP address: /ready, /debug/syncz, /debug/config_dump?proxy=<id>,
@@ -45,6 +49,8 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         'config-dir': { type: 'string' },
         'mesh-dir': { type: 'string' },
+        'credentials-dir': { type: 'string' },
+        'mesh-config': { type: 'string' },
         'xds-address': { type: 'string', default: '127.0.0.1:15010' },
         'http-address': { type: 'string', default: '127.0.0.1:15014' },
         'debounce-ms': { type: 'string', default: '100' },
@@ -68,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values['config-dir'] === !values['mesh-dir']) return usage('give one of --mesh-dir and --config-dir');
+  if (values['credentials-dir'] !== undefined && !values['mesh-dir']) return usage('--credentials-dir (Gateway credentials) runs with --mesh-dir');
   if (!setLogLevel(values['log-level']!)) return usage(`unknown log level "${values['log-level']}"`);
   const debounceMs = Number(values['debounce-ms']);
   if (!/^\d+$/.test(values['debounce-ms']!) || !Number.isSafeInteger(debounceMs)) return usage('--debounce-ms must be a whole number of milliseconds');
@@ -103,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
     const stray = caFlags.find((f) => values[f] !== undefined);
     if (stray) return usage(`--${stray} needs --data-dir (the certificate authority)`);
   }
-  const cp = new ControlPlane({ configDir: values['config-dir'], meshDir: values['mesh-dir'], xdsAddress: values['xds-address']!, httpAddress: values['http-address']!, debounceMs, ca });
+  const cp = new ControlPlane({ configDir: values['config-dir'], meshDir: values['mesh-dir'], credentialsDir: values['credentials-dir'], meshConfigFile: values['mesh-config'], xdsAddress: values['xds-address']!, httpAddress: values['http-address']!, debounceMs, ca });
   const log = logger('main');
   let stopping = false;
   const stop = (signal: string) => {

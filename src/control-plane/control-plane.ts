@@ -1,15 +1,20 @@
 // The control-plane process: config source → generator → xDS server, plus the debug HTTP port. Two sources:
 // a directory of plain Envoy resources served to every proxy alike (--config-dir), or a directory of Istio-style
 // mesh resources translated per proxy (--mesh-dir: store → model → translate, xds/mesh-generator.ts).
+import path from 'node:path';
 import { MeshworkError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { DebugServer } from './debug/debug-server.js';
 import type { MetricFamily } from './debug/prometheus.js';
 import { FileSource } from './sources/file/file-source.js';
+import { DEFAULT_FETCH_TIMEOUT_MS, JwksResolver } from './jwks/resolver.js';
+import { FileCredentialStore } from './credentials/file-credentials.js';
 import { MeshFileStore } from './sources/file/mesh-store.js';
 import type { CaOptions, CertificateAuthority } from './ca/authority.js';
 import type { CaCounters } from './ca/certificate-service.js';
 import { MeshGenerator, type TrustBundle } from './xds/mesh-generator.js';
+import { loadMeshConfigFile } from '../api/mesh/mesh-config.js';
+import { configureExtensionProviders } from './translate/security/ext-authz.js';
 import { XdsServer, type Generator } from './xds/server.js';
 
 const log = logger('control-plane');
@@ -19,6 +24,8 @@ export interface ControlPlaneOptions {
   configDir?: string;
   /** a directory of Istio-style resources (exclusive with configDir) */
   meshDir?: string;
+  /** Gateway credentials (credentialName): one directory per credential (default `<meshDir>/credentials`) */
+  credentialsDir?: string;
   /** host:port of the gRPC xDS server (port 0: any free port) */
   xdsAddress: string;
   /** host:port of the debug HTTP server */
@@ -27,6 +34,8 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** run the certificate authority (mesh mode): its files live under dataDir */
   ca?: CaOptions & { joinTokenFile?: string };
+  /** Istio's MeshConfig YAML (extensionProviders for CUSTOM authorization; api/mesh/mesh-config.ts), mesh mode */
+  meshConfigFile?: string;
 }
 
 /** What the control plane needs of a config source, whichever kind. */
@@ -57,17 +66,27 @@ function envoyBackend(dir: string, push: (reason: string) => void): Backend {
   };
 }
 
-function meshBackend(dir: string, push: (reason: string) => void, trustBundle?: () => TrustBundle): Backend & { generator: MeshGenerator } {
+function meshBackend(dir: string, push: (reason: string) => void, trustBundle?: () => TrustBundle, credentialsDir = path.join(dir, 'credentials')): Backend & { generator: MeshGenerator } {
   const store = new MeshFileStore({ dir });
-  const generator = new MeshGenerator({ store, onChange: push, trustBundle });
+  // Gateway credentialName → files of the credentials dir, served to gateways over SDS
+  const credentials = new FileCredentialStore({ dir: credentialsDir, onChange: (names) => generator.credentialsChanged(names) });
+  // RequestAuthentication jwksUri keys, fetched here and inlined into listeners (Istio's default mode)
+  const jwks = new JwksResolver({ onChange: (reason) => generator.jwksChanged(reason) });
+  const generator = new MeshGenerator({ store, onChange: push, trustBundle, jwks, credentials });
   return {
     generator,
     async start() {
       await store.start();
+      credentials.start();
       generator.start();
+      // the first fetches before xDS serves, as istiod fetches while it builds a push: proxies then start with
+      // the keys rather than with UNAVAILABLE_JWKS (bounded: a key server that does not answer delays no more)
+      await jwks.settled(DEFAULT_FETCH_TIMEOUT_MS);
     },
     close() {
       generator.close();
+      jwks.close();
+      credentials.close();
       store.close();
     },
     status() {
@@ -78,12 +97,14 @@ function meshBackend(dir: string, push: (reason: string) => void, trustBundle?: 
         dir,
         snapshot: snap.version,
         resources: byKind,
+        jwks: jwks.status(),
+        credentials: credentials.status(),
         registered: [...snap.registered.values()].map((i) => ({ id: i.id, service: i.service, namespace: i.namespace, address: i.address, ports: i.ports, labels: i.labels })),
         errors: store.errors().map((e) => ({ code: e.code, location: e.location, message: e.message })),
       };
     },
-    errorCount: () => store.errors().length,
-    rejectedTotal: () => store.rejectedTotal,
+    errorCount: () => store.errors().length + credentials.status().errors.length,
+    rejectedTotal: () => store.rejectedTotal + credentials.rejectedTotal,
     counts() {
       const byKind = new Map<string, number>();
       for (const r of store.list()) byKind.set(r.kind, (byKind.get(r.kind) ?? 0) + 1);
@@ -110,9 +131,14 @@ export class ControlPlane {
     }
     if (opts.ca && opts.meshDir === undefined) throw new MeshworkError('MW_CLI_USAGE', 'the certificate authority (--data-dir) runs with --mesh-dir');
     const push = (reason: string) => this.xds.requestPush(reason);
+    if (opts.meshConfigFile !== undefined) {
+      if (opts.meshDir === undefined) throw new MeshworkError('MW_CLI_USAGE', '--mesh-config goes with --mesh-dir');
+      // read once: the providers it declares are part of the control plane's deployment (a change: restart)
+      configureExtensionProviders(loadMeshConfigFile(opts.meshConfigFile).extensionProviders);
+    }
     if (opts.meshDir !== undefined) {
       const trustBundle = opts.ca ? () => ({ rootsPem: this.ca!.rootsPem(), crlPem: this.ca!.crlPem() }) : undefined;
-      const mesh = meshBackend(opts.meshDir, push, trustBundle);
+      const mesh = meshBackend(opts.meshDir, push, trustBundle, opts.credentialsDir);
       this.backend = mesh;
       this.meshGenerator = mesh.generator;
     } else this.backend = envoyBackend(opts.configDir!, push);

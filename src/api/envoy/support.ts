@@ -49,6 +49,7 @@ const hcm = 'envoy.extensions.filters.network.http_connection_manager.v3';
 const upstreamHttp = 'envoy.extensions.upstreams.http.v3';
 const matcher = 'envoy.type.matcher.v3';
 const jwtAuthn = 'envoy.extensions.filters.http.jwt_authn.v3';
+const extAuthz = 'envoy.extensions.filters.http.ext_authz.v3';
 
 const TABLE: Record<string, MessageSupport> = {
   // ---- bootstrap
@@ -81,11 +82,15 @@ const TABLE: Record<string, MessageSupport> = {
       self: okNote('the ADS stream'),
       initial_fetch_timeout: ok,
       resource_api_version: only('V3'),
-      path: later('file-based discovery is not implemented'),
-      path_config_source: later('file-based discovery is not implemented'),
+      path: okNote('deprecated form of path_config_source; SDS only'),
+      path_config_source: okNote('SDS only (sds_config): the secret is read from the file and again when it is moved over; file-based LDS/CDS/RDS/EDS are not implemented'),
       authorities: later('xdstp:// authorities are not implemented'),
     },
   },
+  [`${core}.PathConfigSource`]: {
+    fields: { path: okNote('a DiscoveryResponse (YAML or JSON) holding the one Secret named'), watched_directory: okNote('any event in it reloads the file (a Kubernetes `..data` swap)') },
+  },
+  [`${core}.WatchedDirectory`]: { fields: { path: ok } },
   [`${core}.AggregatedConfigSource`]: { fields: {} },
   [`${core}.SelfConfigSource`]: { fields: { transport_api_version: only('V3') } },
   [`${core}.ApiConfigSource`]: {
@@ -105,7 +110,7 @@ const TABLE: Record<string, MessageSupport> = {
     fields: {
       envoy_grpc: okNote('names a static cluster; the discovery stream connects to its first endpoint'),
       google_grpc: okNote('target_uri, without credentials'),
-      timeout: ignore('discovery streams have no deadline'),
+      timeout: okNote('ext_authz: the deadline of each Check (default 200 ms); discovery streams have none'),
       initial_metadata: later(NOT_YET),
       retry_policy: later('the discovery stream reconnects with jittered back-off'),
     },
@@ -113,7 +118,7 @@ const TABLE: Record<string, MessageSupport> = {
   [`${core}.GrpcService.EnvoyGrpc`]: {
     fields: {
       cluster_name: ok,
-      authority: ignore('the :authority is the endpoint address'),
+      authority: okNote('ext_authz: the :authority of each Check (default the cluster name); discovery streams use the endpoint address'),
       retry_policy: okNote('retry_back_off sets the reconnect back-off of a discovery stream (default 500 ms base, 30 s max, full jitter)'),
       max_receive_message_length: ignore('messages of any size are accepted'),
       skip_envoy_headers: ignore('no x-envoy headers are sent on discovery streams'),
@@ -143,7 +148,7 @@ const TABLE: Record<string, MessageSupport> = {
       channel_args: later(NOT_YET),
     },
   },
-  [`${tls}.SdsSecretConfig`]: { fields: { name: ok, sds_config: okNote('absent: a secret of static_resources.secrets') } },
+  [`${tls}.SdsSecretConfig`]: { fields: { name: ok, sds_config: okNote('absent: a secret of static_resources.secrets; path_config_source: a file-based SDS source') } },
   [`${tls}.Secret`]: {
     fields: {
       name: ok,
@@ -185,8 +190,8 @@ const TABLE: Record<string, MessageSupport> = {
     },
   },
   [`${core}.DataSource`]: {
-    note: 'read once when the config is applied',
-    fields: { filename: ok, inline_string: ok, inline_bytes: ok, environment_variable: ok },
+    note: 'read once when the config is applied, except TLS certificates, keys, CAs and CRLs read from files: those are re-read when their directory changes',
+    fields: { filename: ok, inline_string: ok, inline_bytes: ok, environment_variable: ok, watched_directory: okNote('TLS material only: watched instead of the parent directory') },
   },
   [`${matcher}.StringMatcher`]: {
     fields: { exact: ok, prefix: ok, suffix: ok, contains: ok, safe_regex: ok, ignore_case: ok },
@@ -302,7 +307,10 @@ const TABLE: Record<string, MessageSupport> = {
       signature_algorithms: ok,
     },
   },
-  [`${tls}.TlsCertificate`]: { fields: { certificate_chain: ok, private_key: ok, password: ok } },
+  [`${tls}.TlsCertificate`]: {
+    note: 'files are followed: a changed certificate or key is re-read, checked, and used for new handshakes (also outside SDS, unlike Envoy)',
+    fields: { certificate_chain: ok, private_key: ok, password: ok, watched_directory: okNote('watched instead of the files\' parent directories') },
+  },
   [`${tls}.CertificateValidationContext`]: {
     fields: {
       trusted_ca: ok,
@@ -314,6 +322,7 @@ const TABLE: Record<string, MessageSupport> = {
       crl: ok,
       only_verify_leaf_cert_crl: okNote("the peer's leaf is looked up in the CRLs after the handshake; no CRL is needed for the CAs above it"),
       trust_chain_verification: ok,
+      watched_directory: okNote('watched instead of the parent directories of trusted_ca and crl'),
     },
   },
   [`${tls}.CertificateValidationContext.SystemRootCerts`]: { fields: {} },
@@ -376,6 +385,7 @@ const TABLE: Record<string, MessageSupport> = {
       max_connection_duration: ok,
       max_stream_duration: ok,
       headers_with_underscores_action: ok,
+      max_requests_per_connection: okNote("upstream (a cluster's HttpProtocolOptions): a connection that carried this many requests is drained (HTTP/1 closed after the response, HTTP/2 takes no new stream and closes when its streams finish); upstream_cx_max_requests. On an HTTP connection manager's downstream connections it is rejected (not enforced there yet)"),
     },
   },
   [`${core}.Http1ProtocolOptions`]: {
@@ -702,12 +712,29 @@ const TABLE: Record<string, MessageSupport> = {
       per_connection_buffer_limit_bytes: ok,
       metadata: METADATA,
       circuit_breakers: ok,
+      upstream_connection_options: ok,
+      max_requests_per_connection: okNote('common_http_protocol_options.max_requests_per_connection wins when both are set'),
       health_checks: okNote('one health check per cluster, as in Envoy'),
       outlier_detection: ok,
       eds_cluster_config: ok,
     },
   },
   [`${cluster}.Cluster.EdsClusterConfig`]: { fields: { eds_config: ok, service_name: ok } },
+  [`${cluster}.UpstreamConnectionOptions`]: {
+    fields: {
+      tcp_keepalive: okNote('on every upstream connection of the cluster (HTTP pools, tcp_proxy, CONNECT tunnels)'),
+      set_local_interface_name_on_upstream_connections: later(NOT_YET),
+      happy_eyeballs_config: later('happy eyeballs is not implemented'),
+    },
+  },
+  [`${core}.TcpKeepalive`]: {
+    note: 'Node sets SO_KEEPALIVE and the idle time only (socket.setKeepAlive): there is no way to set TCP_KEEPINTVL or TCP_KEEPCNT from Node without a native addon',
+    fields: {
+      keepalive_time: okNote('seconds of idleness before the first probe (TCP_KEEPIDLE); absent: the kernel default'),
+      keepalive_interval: ignore('accepted; the kernel default (net.ipv4.tcp_keepalive_intvl) applies: Node cannot set TCP_KEEPINTVL'),
+      keepalive_probes: ignore('accepted; the kernel default (net.ipv4.tcp_keepalive_probes) applies: Node cannot set TCP_KEEPCNT'),
+    },
+  },
   [`${cluster}.Cluster.CustomClusterType`]: { fields: { name: ok, typed_config: ok } },
   [`${cluster}.Cluster.RefreshRate`]: { fields: { base_interval: ok, max_interval: ignore('failed lookups are retried every base_interval') } },
   // ---- dynamic forward proxy (an HTTP filter, a cluster type and the DNS cache they share by name)
@@ -802,9 +829,13 @@ const TABLE: Record<string, MessageSupport> = {
   },
   [`${cluster}.Cluster.MaglevLbConfig`]: { fields: { table_size: ok } },
   [`${cluster}.Cluster.LeastRequestLbConfig`]: {
-    fields: { choice_count: ok, active_request_bias: ok, slow_start_config: later('slow start is not implemented yet') },
+    fields: { choice_count: ok, active_request_bias: ok, slow_start_config: ok },
   },
-  [`${cluster}.Cluster.RoundRobinLbConfig`]: { fields: { slow_start_config: later('slow start is not implemented yet') } },
+  [`${cluster}.Cluster.RoundRobinLbConfig`]: { fields: { slow_start_config: ok } },
+  [`${cluster}.Cluster.SlowStartConfig`]: {
+    note: "a host's window starts when its cluster's balancer first gets it (Envoy's behaviour without active health checking); a host that fails active health checks and recovers does not start it again",
+    fields: { slow_start_window: ok, aggression: ok, min_weight_percent: ok },
+  },
   [`${cluster}.Cluster.CommonLbConfig`]: {
     fields: {
       healthy_panic_threshold: ok,
@@ -1006,6 +1037,54 @@ const TABLE: Record<string, MessageSupport> = {
     note: 'in typed_per_filter_config of a route, virtual host or route configuration',
     fields: { disabled: ok, requirement_name: okNote('an unknown name is answered 403, as in Envoy') },
   },
+  // ---- external authorization (docs/security.md, "External authorization (CUSTOM)")
+  [`${extAuthz}.ExtAuthz`]: {
+    extension: true,
+    fields: {
+      grpc_service: okNote('envoy_grpc only: envoy.service.auth.v3.Authorization/Check through the cluster (which must speak HTTP/2); default timeout 200 ms'),
+      http_service: okNote('default timeout 200 ms'),
+      transport_api_version: only('V3'),
+      failure_mode_allow: ok,
+      failure_mode_allow_header_add: okNote('adds x-envoy-auth-failure-mode-allowed: true to the request'),
+      with_request_body: ok,
+      clear_route_cache: ok,
+      status_on_error: okNote('default 403'),
+      metadata_context_namespaces: ok,
+      filter_enabled: okNote('its default_value fraction'),
+      filter_enabled_metadata: ok,
+      deny_at_disable: ok,
+      stat_prefix: okNote('<hcm stat_prefix>ext_authz.<stat_prefix>.{ok,denied,error,disabled,failure_mode_allowed}'),
+      allowed_headers: ok,
+      disallowed_headers: ok,
+      include_tls_session: ok,
+      enable_dynamic_metadata_ingestion: ok,
+      charge_cluster_response_stats: ignore('per-cluster ext_authz statistics are not kept'),
+      include_peer_certificate: later('the peer certificate is not kept after the handshake; its principal is always sent'),
+      validate_mutations: later(NOT_YET),
+      typed_metadata_context_namespaces: later('no Meshwork filter writes typed metadata'),
+      route_metadata_context_namespaces: later('route metadata is not implemented'),
+      route_typed_metadata_context_namespaces: later('route metadata is not implemented'),
+      bootstrap_metadata_labels_key: later(NOT_YET),
+      encode_raw_headers: later(NOT_YET),
+      decoder_header_mutation_rules: later(NOT_YET),
+    },
+  },
+  [`${extAuthz}.BufferSettings`]: {
+    note: 'past max_request_bytes without allow_partial_message the client gets 413 and nothing is checked',
+    fields: { max_request_bytes: ok, allow_partial_message: ok, pack_as_bytes: okNote('gRPC only: raw_body instead of body') },
+  },
+  [`${extAuthz}.HttpService`]: { fields: { server_uri: okNote('cluster and timeout; uri is not used, as in Envoy'), path_prefix: ok, authorization_request: ok, authorization_response: ok } },
+  [`${extAuthz}.AuthorizationRequest`]: { fields: { allowed_headers: okNote('deprecated: joins the top-level allowed_headers'), headers_to_add: okNote('values are format strings (%REQ(...)% etc.)') } },
+  [`${extAuthz}.AuthorizationResponse`]: {
+    fields: { allowed_upstream_headers: ok, allowed_upstream_headers_to_append: ok, allowed_client_headers: ok, allowed_client_headers_on_success: ok, dynamic_metadata_from_headers: ok },
+  },
+  [`${extAuthz}.ExtAuthzPerRoute`]: {
+    extension: true,
+    note: 'in typed_per_filter_config: the most specific level applies as a whole (context_extensions of several levels are not merged)',
+    fields: { disabled: ok, check_settings: ok },
+  },
+  [`${extAuthz}.CheckSettings`]: { fields: { context_extensions: ok, disable_request_body_buffering: ok, with_request_body: ok } },
+  [`${matcher}.ListStringMatcher`]: { fields: { patterns: ok } },
   [`${core}.HttpUri`]: { fields: { uri: ok, cluster: ok, timeout: ok } },
   'google.protobuf.Empty': { fields: {} },
   'envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor': { fields: { entries: ok, token_bucket: ok } },
@@ -1066,7 +1145,7 @@ const TABLE: Record<string, MessageSupport> = {
       destination_port_range: ok,
       not_rule: ok,
       requested_server_name: ok,
-      metadata: later('dynamic metadata rules are not implemented'),
+      metadata: okNote('the stream\'s dynamic metadata (e.g. the JWT payload jwt_authn writes); a connection has none'),
       matcher: later('permission matcher extensions are not implemented'),
       uri_template: later('uri_template is not implemented; use url_path'),
     },
@@ -1084,7 +1163,7 @@ const TABLE: Record<string, MessageSupport> = {
       header: ok,
       url_path: ok,
       not_id: ok,
-      metadata: later('dynamic metadata principals are not implemented'),
+      metadata: okNote('the stream\'s dynamic metadata (e.g. the JWT payload jwt_authn writes); a connection has none'),
       filter_state: later('filter state is not implemented'),
     },
   },
@@ -1093,6 +1172,27 @@ const TABLE: Record<string, MessageSupport> = {
     fields: { principal_name: okNote('matched against the peer certificate\'s URI SANs, then DNS SANs, then its subject') },
   },
   [`${matcher}.PathMatcher`]: { fields: { path: ok } },
+  [`${matcher}.MetadataMatcher`]: {
+    note: 'a missing key, or a step into a non-struct, is an unset value that no value matcher accepts',
+    fields: { filter: ok, path: ok, value: ok, invert: ok },
+  },
+  [`${matcher}.MetadataMatcher.PathSegment`]: { fields: { key: ok } },
+  [`${matcher}.ValueMatcher`]: {
+    fields: {
+      null_match: ok,
+      double_match: ok,
+      string_match: okNote('string values only'),
+      bool_match: ok,
+      present_match: okNote('any set value, lists and structs included (Envoy\'s PresentMatcher)'),
+      list_match: ok,
+      or_match: ok,
+    },
+  },
+  [`${matcher}.ValueMatcher.NullMatch`]: { fields: {} },
+  [`${matcher}.ListMatcher`]: { fields: { one_of: ok } },
+  [`${matcher}.OrMatcher`]: { fields: { value_matchers: ok } },
+  [`${matcher}.DoubleMatcher`]: { fields: { range: okNote('[start, end)'), exact: ok } },
+  'envoy.type.v3.DoubleRange': { fields: { start: ok, end: ok } },
   'envoy.type.v3.Int32Range': { fields: { start: ok, end: ok } },
   'envoy.extensions.access_loggers.stream.v3.StdoutAccessLog': { extension: true, fields: { log_format: ok } },
   'envoy.extensions.access_loggers.stream.v3.StderrAccessLog': { extension: true, fields: { log_format: ok } },

@@ -533,8 +533,8 @@ export interface Cluster {
   readonly ring_hash_lb_config?: RingHashLbConfig;
   readonly maglev_lb_config?: { readonly table_size?: number };
   readonly least_request_lb_config?: { readonly choice_count?: number; readonly active_request_bias?: RuntimeDouble };
-  /** Present with no supported options (slow_start_config is not implemented). */
-  readonly round_robin_lb_config?: Readonly<Record<string, never>>;
+  /** slow_start_config only (the proxy's slow start: load-balancers/common/slow-start.ts) */
+  readonly round_robin_lb_config?: { readonly slow_start_config?: Readonly<Record<string, unknown>> };
   readonly common_lb_config?: { readonly healthy_panic_threshold?: Percent; readonly consistent_hashing_lb_config?: Readonly<Record<string, never>> };
   readonly per_connection_buffer_limit_bytes?: number;
   readonly metadata?: Metadata;

@@ -159,7 +159,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     serverCertificate: ok(str, 'a file path'),
     privateKey: ok(str, 'a file path'),
     caCertificates: ok(str, 'a file path'),
-    credentialName: no(str, 'Meshwork reads credentials from files: use serverCertificate, privateKey and caCertificates'),
+    credentialName: ok(str, 'gateways only: the credential `<credentials-dir>/<name>/` (tls.crt, tls.key, ca.crt; default dir `<mesh-dir>/credentials`), served over SDS as `kubernetes://<name>` and `kubernetes://<name>-cacert` and followed when its files change; wins over the file fields'),
     subjectAltNames: ok(strs),
     verifyCertificateSpki: ok(strs),
     verifyCertificateHash: ok(strs),
@@ -332,7 +332,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     trafficPolicy: ok(msg('TrafficPolicy')),
     subsets: ok(list('Subset')),
     exportTo: EXPORT_TO,
-    workloadSelector: no(msg('TypeWorkloadSelector'), 'DestinationRules scoped to workloads are not implemented'),
+    workloadSelector: ok(msg('TypeWorkloadSelector'), "applies only to the proxies of the rule's namespace whose labels match, before the namespace's rule without selector for the same host, as in Istio"),
   } satisfies Fields<DestinationRuleSpec>,
   TypeWorkloadSelector: { matchLabels: ok(strMap) } satisfies Fields<Pick<WorkloadSelector, 'matchLabels'>>,
   Subset: {
@@ -360,7 +360,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     }),
     consistentHash: ok(msg('ConsistentHashLB')),
     localityLbSetting: ok(msg('LocalityLoadBalancerSetting'), 'relative to the locality of each proxy (`meshwork proxy --locality`); enabled by default, failover only with outlierDetection, as Istio'),
-    warmupDurationSecs: no(dur, 'slow start is not implemented in the proxy'),
+    warmupDurationSecs: ok(dur, "Envoy's slow start (`slow_start_config.slow_start_window`; aggression 1, minimum weight 10 %) on ROUND_ROBIN and LEAST_REQUEST (the default): an endpoint's share ramps up over this time after it joins; no effect with RANDOM or consistentHash, as in Istio"),
   } satisfies Fields<LoadBalancerSettings>,
   ConsistentHashLB: {
     httpHeaderName: ok(str),
@@ -399,19 +399,19 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   TCPSettings: {
     maxConnections: ok(int),
     connectTimeout: ok(dur),
-    tcpKeepalive: no(msg('TcpKeepalive'), 'upstream TCP keepalive is not configurable in the proxy yet'),
+    tcpKeepalive: partial(msg('TcpKeepalive'), '`upstream_connection_options.tcp_keepalive`: SO_KEEPALIVE on the upstream connections of HTTP clusters, with `time`; see probes and interval'),
     maxConnectionDuration: ok(dur),
     idleTimeout: ok(dur),
   } satisfies Fields<NonNullable<ConnectionPoolSettings['tcp']>>,
   TcpKeepalive: {
-    probes: ok(int),
-    time: ok(dur),
-    interval: ok(dur),
+    probes: partial(int, 'passed to Envoy as keepalive_probes; the Meshwork proxy cannot set TCP_KEEPCNT (Node has no API for it): the kernel default applies'),
+    time: ok(dur, 'whole seconds of idleness before the first probe'),
+    interval: partial(dur, 'passed to Envoy as keepalive_interval; the Meshwork proxy cannot set TCP_KEEPINTVL (Node has no API for it): the kernel default applies'),
   } satisfies Fields<NonNullable<NonNullable<ConnectionPoolSettings['tcp']>['tcpKeepalive']>>,
   HTTPSettings: {
     http1MaxPendingRequests: ok(int),
     http2MaxRequests: ok(int),
-    maxRequestsPerConnection: no(int, 'the proxy does not limit requests per upstream connection yet'),
+    maxRequestsPerConnection: ok(int, '`common_http_protocol_options.max_requests_per_connection`: a connection that carried this many requests is closed (HTTP/2: takes no new stream, closes when its streams finish); 1 disables keep-alive'),
     maxRetries: ok(int),
     idleTimeout: ok(dur),
     h2UpgradePolicy: ok(en('DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE')),
@@ -434,7 +434,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     clientCertificate: ok(str, 'a file path'),
     privateKey: ok(str, 'a file path'),
     caCertificates: ok(str, 'a file path'),
-    credentialName: no(str, 'Meshwork reads credentials from files: use clientCertificate, privateKey and caCertificates'),
+    credentialName: no(str, 'not yet for client TLS (Gateway servers have it): use clientCertificate, privateKey and caCertificates, which are followed when the files change'),
     subjectAltNames: ok(strs),
     sni: ok(str),
     insecureSkipVerify: ok(bool),
@@ -482,7 +482,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   } satisfies Fields<SidecarSpec>,
   OutboundTrafficPolicy: {
     mode: ok(en('REGISTRY_ONLY', 'ALLOW_ANY'), "ALLOW_ANY (Istio's default) passes unknown destinations through the sidecar's HTTP proxy listener (absolute-form HTTP and CONNECT; PassthroughCluster is a dynamic forward proxy): without traffic capture, calls to its outbound ports cannot reach unknown hosts. REGISTRY_ONLY: 502 there and in the per-port routes"),
-    egressProxy: no(msg('Destination'), 'an egress proxy for unknown destinations is not implemented (the HTTP proxy listener\'s catch-all would route to it)'),
+    egressProxy: ok(msg('Destination'), "with ALLOW_ANY: the HTTP proxy listener's catch-all (absolute-form HTTP and CONNECT to unknown hosts) goes to this service's cluster instead of PassthroughCluster; host and port required, and the host must be a service the sidecar sees. No TCP side: without traffic capture there is no catch-all TCP listener"),
   } satisfies Fields<NonNullable<SidecarSpec['outboundTrafficPolicy']>>,
   SidecarPort: {
     number: ok(int),
@@ -507,8 +507,8 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   // ---------------------------------------------------------------- security.istio.io
   // Loaded, validated with Istio's rules and modelled (control-plane/model: peer-authentication.ts,
   // authorization.ts, request-authentication.ts). What enforces them: PeerAuthentication the inbound listener
-  // translation; AuthorizationPolicy and RequestAuthentication the RBAC and jwt_authn translation, which is being
-  // built: until it lands, their fields below are 'partial' (accepted, modelled, not enforced yet).
+  // translation; RequestAuthentication the jwt_authn translation (translate/security/jwt.ts); AuthorizationPolicy
+  // the RBAC translation (translate/security/authz.ts; the CUSTOM action waits for an ext_authz translation).
   PeerAuthentication: {
     selector: ok(msg('TypeWorkloadSelector'), 'absent or empty: every workload of the namespace (of the mesh in `istio-system`); one such policy per namespace, the first by name (Istio: the oldest)'),
     mtls: ok(msg('PeerAuthenticationMutualTLS')),
@@ -527,11 +527,9 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     selector: ok(msg('TypeWorkloadSelector'), 'absent: every workload of the namespace (of the mesh in `istio-system`); sidecars and gateways alike'),
     targetRef: no(msg('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
     targetRefs: no(list('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
-    rules: partial(list('AuthorizationRule'), 'modelled per proxy (`authorizationPoliciesFor`); enforced once the RBAC translation lands'),
-    action: partial(en('ALLOW', 'DENY', 'AUDIT', 'CUSTOM'), 'ALLOW, DENY and AUDIT are modelled (AUDIT only marks requests for logging, as in Istio); enforcement comes with the RBAC translation', {
-      CUSTOM: 'CUSTOM needs an external authorizer (ext_authz) and mesh-config extension providers, which are not built yet',
-    }),
-    provider: no(msg('ExtensionProvider'), 'CUSTOM action providers (external authorizers declared in the mesh config) are not built yet'),
+    rules: ok(list('AuthorizationRule'), 'one Envoy RBAC policy per rule, `ns[NS]-policy[NAME]-rule[I]`; no rules: the policy matches nothing (an ALLOW without rules allows nothing)'),
+    action: ok(en('ALLOW', 'DENY', 'AUDIT', 'CUSTOM'), 'enforced on inbound and gateway listeners in Istio\'s order: CUSTOM (ext_authz, only for the requests its rules match), DENY, then ALLOW (no ALLOW policy: allowed); AUDIT marks requests for the access log (RBAC LOG)'),
+    provider: ok(msg('ExtensionProvider'), 'CUSTOM: an extensionProviders entry of the mesh config (--mesh-config), envoyExtAuthzHttp or envoyExtAuthzGrpc; one provider per workload; an unknown one denies what the rules match'),
   } satisfies Fields<AuthorizationPolicySpec>,
   ExtensionProvider: { name: ok(str) } satisfies Fields<NonNullable<AuthorizationPolicySpec['provider']>>,
   AuthorizationRule: {
@@ -542,23 +540,23 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
   RuleFrom: { source: ok(msg('Source')) } satisfies Fields<NonNullable<AuthorizationRule['from']>[number]>,
   RuleTo: { operation: ok(msg('Operation')) } satisfies Fields<NonNullable<AuthorizationRule['to']>[number]>,
   Source: {
-    principals: partial(strs, 'peer identities of the client certificate (`cluster.local/ns/NS/sa/SA`): need mTLS between sidecars'),
-    notPrincipals: partial(strs, 'as principals'),
-    requestPrincipals: partial(strs, '`iss/sub` of a JWT a RequestAuthentication validated'),
-    notRequestPrincipals: partial(strs, 'as requestPrincipals'),
-    namespaces: partial(strs, 'from the client certificate: need mTLS'),
-    notNamespaces: partial(strs, 'as namespaces'),
-    serviceAccounts: partial(strs, '`namespace/name`, from the client certificate: need mTLS'),
-    notServiceAccounts: partial(strs, 'as serviceAccounts'),
+    principals: ok(strs, 'the client certificate\'s URI SAN `spiffe://` + value (`cluster.local/ns/NS/sa/SA`): needs mTLS between sidecars; plaintext has no principal'),
+    notPrincipals: ok(strs, 'as principals'),
+    requestPrincipals: ok(strs, '`iss/sub` of a JWT a RequestAuthentication of the workload validated (split at the last `/`); HTTP only'),
+    notRequestPrincipals: ok(strs, 'as requestPrincipals'),
+    namespaces: ok(strs, 'from the client certificate (`.*/ns/NS/.*`): needs mTLS'),
+    notNamespaces: ok(strs, 'as namespaces'),
+    serviceAccounts: ok(strs, '`namespace/name`, from the client certificate: needs mTLS'),
+    notServiceAccounts: ok(strs, 'as serviceAccounts'),
     ipBlocks: ok(strs, 'IPs or CIDRs of the connection\'s source'),
     notIpBlocks: ok(strs),
-    remoteIpBlocks: ok(strs, 'IPs or CIDRs of the original client (X-Forwarded-For)'),
+    remoteIpBlocks: ok(strs, 'IPs or CIDRs of the original client (X-Forwarded-For, on gateways)'),
     notRemoteIpBlocks: ok(strs),
   } satisfies Fields<AuthorizationSource>,
   Operation: {
-    hosts: ok(strs, 'case-insensitive; HTTP only'),
+    hosts: ok(strs, 'the Host (:authority) as sent, case-insensitive: `a.com` does not match `a.com:8080`, list both as in Istio; HTTP only'),
     notHosts: ok(strs),
-    ports: ok(strs, 'port numbers as strings'),
+    ports: ok(strs, 'workload (application) ports, as in Istio: on a sidecar the `--port` app port, on a gateway its server port'),
     notPorts: ok(strs),
     methods: ok(strs, 'HTTP only; gRPC is always POST'),
     notMethods: ok(strs),
@@ -574,12 +572,12 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     selector: ok(msg('TypeWorkloadSelector'), 'absent: every workload of the namespace (of the mesh in `istio-system`)'),
     targetRef: no(msg('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
     targetRefs: no(list('PolicyTargetReference'), 'targets Kubernetes Gateway API or Service resources, which Meshwork does not have: use selector'),
-    jwtRules: partial(list('JWTRule'), 'modelled per proxy (`requestAuthenticationsFor`); enforced once the jwt_authn translation lands'),
+    jwtRules: ok(list('JWTRule'), 'one jwt_authn provider per rule in the inbound (sidecar) and gateway connection managers: an invalid token is refused (401), a missing one passes'),
   } satisfies Fields<RequestAuthenticationSpec>,
   JWTRule: {
     issuer: ok(str, 'required unless jwksUri is set'),
-    audiences: ok(strs),
-    jwksUri: ok(str, 'http or https; ignored when jwks is set'),
+    audiences: ok(strs, 'absent: the audience is not checked (what Istio\'s generated config does)'),
+    jwksUri: ok(str, 'http or https; fetched by the control plane and inlined (Istio\'s default), refreshed every `PILOT_JWT_PUB_KEY_REFRESH_INTERVAL` (20m); ignored when jwks is set'),
     jwks: ok(str, 'an inline JSON Web Key Set'),
     fromHeaders: ok(list('JWTHeader'), 'default: `Authorization: Bearer`, then the `access_token` query parameter'),
     fromParams: ok(strs),
@@ -587,7 +585,7 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     outputPayloadToHeader: ok(str),
     forwardOriginalToken: ok(bool),
     outputClaimToHeaders: ok(list('ClaimToHeader')),
-    timeout: ok(dur, 'of the JWKS fetch'),
+    timeout: ok(dur, 'of the control plane\'s JWKS fetch (default 5s)'),
   } satisfies Fields<JWTRule>,
   JWTHeader: {
     name: ok(str),

@@ -107,7 +107,7 @@ export function validateMeshResource(r: MeshResource): ValidationResult {
       checkVirtualService(rep, r.spec as VirtualServiceSpec);
       break;
     case 'DestinationRule':
-      checkDestinationRule(rep, r.spec as DestinationRuleSpec);
+      checkDestinationRule(rep, r.spec as DestinationRuleSpec, r.metadata.namespace);
       break;
     case 'ServiceEntry':
       checkServiceEntry(rep, r.spec as ServiceEntrySpec);
@@ -823,7 +823,7 @@ function checkDestination(rep: Report, path: string, d: Destination): void {
 
 // ------------------------------------------------------------------ DestinationRule
 
-function checkDestinationRule(rep: Report, spec: DestinationRuleSpec): void {
+function checkDestinationRule(rep: Report, spec: DestinationRuleSpec, namespace: string): void {
   if (!spec.host) rep.error('spec.host', 'a DestinationRule needs a host');
   else {
     const err = wildcardDomainError(spec.host);
@@ -841,7 +841,25 @@ function checkDestinationRule(rep: Report, spec: DestinationRuleSpec): void {
     checkLabels(rep, `${p}.labels`, s.labels);
     checkTrafficPolicy(rep, `${p}.trafficPolicy`, s.trafficPolicy);
   });
-  checkExportTo(rep, 'spec.exportTo', spec.exportTo);
+  if (spec.workloadSelector) checkRuleSelector(rep, spec, namespace);
+  else checkExportTo(rep, 'spec.exportTo', spec.exportTo);
+}
+
+/** Istio's validateWorkloadSelector (istio.type.v1beta1: no empty key, no wildcard, `{}` a warning) and its
+ *  exportTo rule for a DestinationRule with a selector: such a rule applies in its own namespace only, so
+ *  exportTo may name nothing else ("." or the namespace itself, which is what Meshwork does with it). */
+function checkRuleSelector(rep: Report, spec: DestinationRuleSpec, namespace: string): void {
+  const labels = spec.workloadSelector!.matchLabels ?? {};
+  for (const [k, v] of Object.entries(labels)) {
+    const p = `spec.workloadSelector.matchLabels${mapKey(k)}`;
+    if (k === '') rep.error(p, `empty key is not supported in selector: "${k}=${v}"`);
+    if (k.includes('*') || v.includes('*')) rep.error(p, `wildcard is not supported in selector: "${k}=${v}"`);
+  }
+  if (Object.keys(labels).length === 0) rep.warn('spec.workloadSelector', 'workload selector specified without labels: the rule applies to every proxy of the namespace');
+  const exportTo = spec.exportTo ?? [];
+  const local = new Set(exportTo.map((e) => (e === '.' ? namespace : e)));
+  if (exportTo.length > 0 && !local.has(namespace)) rep.error('spec.exportTo', 'a DestinationRule with a workload selector cannot have exportTo beyond its current namespace');
+  else if (local.size > 1) rep.error('spec.exportTo', 'a DestinationRule with a workload selector cannot have multiple entries in exportTo');
 }
 
 function checkTrafficPolicy(rep: Report, path: string, tp: TrafficPolicy | Omit<TrafficPolicy, 'portLevelSettings'> | undefined, portLevel = false): void {
@@ -931,7 +949,12 @@ function checkLoadBalancer(rep: Report, path: string, lb: LoadBalancerSettings |
     if (loc.failover?.length && !outlier) rep.warn(`${p}.failover`, 'failover needs outlierDetection to notice unhealthy endpoints');
     if (loc.failoverPriority?.length && !outlier) rep.warn(`${p}.failoverPriority`, 'failoverPriority needs outlierDetection to notice unhealthy endpoints');
   }
-  if (lb.warmupDurationSecs !== undefined) checkDuration(rep, `${path}.warmupDurationSecs`, lb.warmupDurationSecs);
+  if (lb.warmupDurationSecs !== undefined) {
+    checkDuration(rep, `${path}.warmupDurationSecs`, lb.warmupDurationSecs);
+    // Istio sets slow start on ROUND_ROBIN and LEAST_REQUEST clusters only
+    const other = lb.consistentHash ? 'consistentHash' : lb.simple === 'RANDOM' ? 'RANDOM' : undefined;
+    if (other) rep.warn(`${path}.warmupDurationSecs`, `warmupDurationSecs has no effect with ${other}: slow start needs ROUND_ROBIN or LEAST_REQUEST`);
+  }
 }
 
 function isPrime(x: number): boolean {
@@ -1131,6 +1154,18 @@ function checkWorkloadEntry(rep: Report, we: WorkloadEntrySpec, path: string, ct
 function checkSidecar(rep: Report, spec: SidecarSpec, namespace: string): void {
   if (spec.workloadSelector) checkWorkloadSelector(rep, 'spec.workloadSelector', spec.workloadSelector.labels, 'Sidecar');
   if (!spec.egress?.length && !spec.ingress?.length && !spec.outboundTrafficPolicy) rep.error('spec', 'a Sidecar needs egress, ingress or outboundTrafficPolicy');
+  // Istio's validateSidecarOutboundTrafficPolicy (the mode's default is REGISTRY_ONLY)
+  const egressProxy = spec.outboundTrafficPolicy?.egressProxy;
+  if (egressProxy) {
+    const p = 'spec.outboundTrafficPolicy.egressProxy';
+    if (spec.outboundTrafficPolicy!.mode !== 'ALLOW_ANY') rep.error(p, 'egressProxy must be set only with outboundTrafficPolicy mode ALLOW_ANY');
+    else {
+      const err = egressProxy.host ? fqdnError(egressProxy.host) : undefined;
+      if (err) rep.error(`${p}.host`, err);
+      if (!egressProxy.port) rep.error(`${p}.port`, 'egressProxy needs a port');
+      else checkDestination(rep, p, egressProxy);
+    }
+  }
   const ingressPorts = new Set<number>();
   (spec.ingress ?? []).forEach((l, i) => {
     const p = `spec.ingress[${i}]`;
@@ -1155,6 +1190,8 @@ function checkSidecar(rep: Report, spec: SidecarSpec, namespace: string): void {
       const t = l.tls;
       if (t.subjectAltNames?.length) rep.error(`${p}.tls.subjectAltNames`, 'subjectAltNames is not supported in sidecar ingress tls');
       if (t.httpsRedirect) rep.error(`${p}.tls.httpsRedirect`, 'httpsRedirect is not supported in sidecar ingress tls');
+      // credentials are served over SDS to gateways only (src/control-plane/credentials): a sidecar would wait forever
+      if (t.credentialName) rep.error(`${p}.tls.credentialName`, 'credentialName is served to gateways only; a Sidecar ingress listener reads serverCertificate and privateKey files');
       if (t.mode === 'ISTIO_MUTUAL' || t.mode === 'AUTO_PASSTHROUGH') rep.error(`${p}.tls.mode`, `mode ${t.mode} is not allowed in sidecar ingress tls`);
       // the sidecar terminates the TLS of its ingress listener; to pass TLS through to the application, leave tls out
       else if (t.mode !== 'SIMPLE' && t.mode !== 'MUTUAL') rep.error(`${p}.tls.mode`, `sidecar ingress tls terminates TLS: mode must be SIMPLE or MUTUAL, not ${t.mode ?? 'PASSTHROUGH (the default)'} (leave tls out to pass TLS through to the application)`);

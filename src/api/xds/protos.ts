@@ -31,6 +31,8 @@ export const XDS_PROTO_FILES: readonly string[] = [
   'envoy/service/endpoint/v3/eds.proto',
   'envoy/service/secret/v3/sds.proto',
   'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  // ext_authz's Check call (proxy/extensions/http-filters/ext-authz/grpc-client.ts)
+  'envoy/service/auth/v3/external_auth.proto',
 ];
 
 /** Where the build writes the schema: dist/xds-protos.json (this file is dist/src/api/xds/protos.js). */

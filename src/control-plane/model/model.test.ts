@@ -148,7 +148,7 @@ ${dr('svc-ns', 'prod', 'r')}
 ${dr('svc-ns-private', 'prod', 'r.prod.svc.cluster.local', '  exportTo: ["."]')}
 ${dr('client-wild', 'client', '*.prod.svc.cluster.local')}
 ${dr('client-exact', 'client', 'r.prod.svc.cluster.local')}
-${dr('selected', 'client', '*', '  workloadSelector: { labels: { app: special } }')}`);
+${dr('selected', 'client', 'r.prod.svc.cluster.local', '  workloadSelector: { matchLabels: { app: special } }')}`);
   const idx = buildSnapshot(resources).destinationRules;
   const look = (ns: string, labels = {}) => idx.lookup('r.prod.svc.cluster.local', 'prod', ns, labels)?.name;
   assert.equal(look('client'), 'client-exact');

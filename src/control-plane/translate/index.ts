@@ -11,6 +11,7 @@ import type { Json } from './common.js';
 import { buildEndpoints } from './endpoints/index.js';
 import { buildListeners } from './listeners/index.js';
 import { buildRoutes } from './routes/index.js';
+import type { JwksSource } from './security/jwt.js';
 
 export { buildClusters, buildEndpoints, buildListeners, buildRoutes };
 export { outboundClusterName, inboundClusterName, listenerName, type Json } from './common.js';
@@ -31,8 +32,9 @@ export function translate(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources 
   };
 }
 
-/** The builder of one xDS type URL (undefined for types stage 2 does not build, e.g. secrets). */
-export const BUILDERS: Readonly<Record<string, (snapshot: MeshSnapshot, proxy: Proxy) => Json[]>> = {
+/** The builder of one xDS type URL (undefined for types stage 2 does not build, e.g. secrets). `jwks`: the key
+ *  sets the control plane fetched for RequestAuthentication rules (listeners inline them; jwks/resolver.ts). */
+export const BUILDERS: Readonly<Record<string, (snapshot: MeshSnapshot, proxy: Proxy, jwks?: JwksSource) => Json[]>> = {
   [TYPE_URL.CLUSTER]: buildClusters,
   [TYPE_URL.ENDPOINT]: buildEndpoints,
   [TYPE_URL.ROUTE]: buildRoutes,

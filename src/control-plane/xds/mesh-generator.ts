@@ -13,6 +13,9 @@ import { TYPE_URL, packAny } from '../../api/xds/index.js';
 import { logger } from '../../common/log.js';
 import { buildSnapshot, instanceOfProxy, proxyFromNode, type MeshSnapshot, type Proxy } from '../model/index.js';
 import type { MeshConfigStore } from '../sources/store.js';
+import type { CredentialSource } from '../credentials/file-credentials.js';
+import { caSecretName, credentialSecretName } from '../credentials/names.js';
+import { jwksTargets, type JwksResolver } from '../jwks/resolver.js';
 import { BUILDERS, type Json } from '../translate/index.js';
 import { NamedPicks } from './names.js';
 import type { Generator, ProxyInfo, ResourceEntry } from './server.js';
@@ -28,6 +31,11 @@ export interface MeshGeneratorOptions {
   onChange: (reason: string) => void;
   /** the CA's trust bundle, served over SDS as the secret ROOTCA (absent: no CA, no ROOTCA) */
   trustBundle?: () => TrustBundle;
+  /** fetches the key sets RequestAuthentication rules name by jwksUri (listeners inline them); told what the
+   *  config names at every rebuild, and calls jwksChanged() when a set changes. Absent: such rules fail tokens */
+  jwks?: JwksResolver;
+  /** Gateway credentials (credentialName), served over SDS to the gateways whose servers name them */
+  credentials?: CredentialSource;
 }
 
 export interface TrustBundle {
@@ -57,6 +65,8 @@ export class MeshGenerator implements Generator {
   private unsubscribe?: () => void;
   /** ROOTCA, rebuilt when the CA says its trust bundle changed */
   private secretSet: Map<string, ResourceEntry> | undefined;
+  /** ROOTCA plus a gateway's credentials, by the credential names its Gateways use (dropped with the snapshot) */
+  private credentialSets = new Map<string, Map<string, ResourceEntry>>();
 
   constructor(private readonly opts: MeshGeneratorOptions) {
     this.snapshot = buildSnapshot([]);
@@ -107,7 +117,14 @@ export class MeshGenerator implements Generator {
 
   generate(p: ProxyInfo, typeUrl: string, names: ReadonlySet<string> | '*'): Map<string, ResourceEntry> {
     if (typeUrl === TYPE_URL.SECRET) {
-      const all = (this.secretSet ??= this.entriesOf(TYPE_URL.SECRET, this.secretResources()));
+      let all = (this.secretSet ??= this.entriesOf(TYPE_URL.SECRET, this.secretResources()));
+      const creds = this.gatewayCredentials(this.known(p).proxy);
+      if (creds.length) {
+        const key = creds.join('\n');
+        let set = this.credentialSets.get(key);
+        if (!set) this.credentialSets.set(key, (set = new Map([...all, ...this.entriesOf(TYPE_URL.SECRET, this.credentialResources(creds))])));
+        all = set;
+      }
       return names === '*' ? all : this.named.pick(all, names);
     }
     const build = BUILDERS[typeUrl];
@@ -116,13 +133,20 @@ export class MeshGenerator implements Generator {
     let key = known.keys.get(typeUrl);
     if (key === undefined) known.keys.set(typeUrl, (key = `${typeUrl}|${dependencyKey(typeUrl, known.proxy)}`));
     let all = this.sets.get(key);
-    if (!all) this.sets.set(key, (all = this.entriesOf(typeUrl, build(this.snapshot, known.proxy))));
+    if (!all) this.sets.set(key, (all = this.entriesOf(typeUrl, build(this.snapshot, known.proxy, this.opts.jwks))));
     return names === '*' ? all : this.named.pick(all, names);
   }
 
   /** The CA's roots or revocations changed: every proxy gets the new ROOTCA with the next push. */
+  /** A fetched JWKS appeared or changed: listeners (which inline the keys) are built again and pushed. */
+  jwksChanged(reason: string): void {
+    for (const key of this.sets.keys()) if (key.startsWith(`${TYPE_URL.LISTENER}|`)) this.sets.delete(key);
+    this.opts.onChange(reason);
+  }
+
   trustBundleChanged(): void {
     this.secretSet = undefined;
+    this.credentialSets = new Map();
     this.opts.onChange('trust bundle changed');
   }
 
@@ -142,6 +166,47 @@ export class MeshGenerator implements Generator {
     ];
   }
 
+  /** Credential files changed (credentials/file-credentials.ts): the gateways naming them get them with the next push. */
+  credentialsChanged(names: string[]): void {
+    this.credentialSets = new Map();
+    this.opts.onChange(`credentials changed: ${names.join(', ')}`);
+  }
+
+  /** The credentialNames of the SIMPLE/MUTUAL servers of the Gateways that select this proxy, if it is a
+   *  gateway: a gateway gets only the keys its own servers use, sidecars none. Sorted, M/S-prefixed by mode. */
+  private gatewayCredentials(proxy: Proxy): string[] {
+    if (proxy.type !== 'router' || !this.opts.credentials) return [];
+    const out = new Set<string>();
+    for (const gw of this.snapshot.gateways.forProxy(proxy.labels)) {
+      for (const server of gw.servers) {
+        const t = server.tls;
+        if (t?.credentialName && (t.mode === 'SIMPLE' || t.mode === 'MUTUAL')) out.add(`${t.mode === 'MUTUAL' ? 'M' : 'S'}${t.credentialName}`);
+      }
+    }
+    return [...out].sort();
+  }
+
+  /** `kubernetes://<name>` (certificate and key) and, for MUTUAL servers, `kubernetes://<name>-cacert` (the
+   *  `<name>-cacert` credential's CA, else `<name>`'s own ca.crt), as Istio's SDS serves them. A missing
+   *  credential is not served: the gateway's listener waits for it (initial_fetch_timeout), then refuses
+   *  handshakes, as with any SDS secret that never arrives. */
+  private credentialResources(creds: string[]): Json[] {
+    const store = this.opts.credentials!;
+    const out: Json[] = [];
+    for (const c of creds) {
+      const name = c.slice(1);
+      const cred = store.get(name);
+      if (cred?.certPem && cred.keyPem) {
+        out.push({ name: credentialSecretName(name), tls_certificate: { certificate_chain: { inline_string: cred.certPem }, private_key: { inline_string: cred.keyPem } } });
+      }
+      if (c[0] === 'M') {
+        const ca = store.get(`${name}-cacert`)?.caPem ?? cred?.caPem;
+        if (ca) out.push({ name: caSecretName(name), validation_context: { trusted_ca: { inline_string: ca } } });
+      }
+    }
+    return out;
+  }
+
   private known(p: ProxyInfo): { proxy: Proxy; keys: Map<string, string> } {
     let k = this.proxies.get(p);
     if (!k) this.proxies.set(p, (k = { proxy: proxyFromNode(p.node), keys: new Map() }));
@@ -151,12 +216,14 @@ export class MeshGenerator implements Generator {
   private rebuild(): void {
     const started = performance.now();
     this.setSnapshot(buildSnapshot(this.opts.store.list(), this.snapshot.registered.values()));
+    this.opts.jwks?.track(jwksTargets(this.opts.store.list()));
     log.info({ resources: this.opts.store.list().length, version: this.snapshot.version, ms: Math.round(performance.now() - started) }, 'mesh snapshot built');
   }
 
   private setSnapshot(s: MeshSnapshot): void {
     this.snapshot = s;
     this.sets = new Map();
+    this.credentialSets = new Map();
     this.oldEntries = this.entries;
     this.entries = new Map();
   }

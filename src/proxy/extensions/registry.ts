@@ -29,6 +29,7 @@ import { grpcHealthChecker } from './health-checkers/grpc/index.js';
 import { dfpCluster } from './clusters/dynamic-forward-proxy/index.js';
 import { dynamicForwardProxyFilter } from './http-filters/dynamic-forward-proxy/index.js';
 import { jwtAuthnFilter } from './http-filters/jwt-authn/index.js';
+import { extAuthzFilter } from './http-filters/ext-authz/index.js';
 import { previousPriorities } from './retry-priorities/previous-priorities/index.js';
 import { rbacFilter } from './http-filters/rbac/index.js';
 import { networkRbacFilter } from './network-filters/rbac/index.js';
@@ -79,6 +80,7 @@ httpFilters.register(dynamicForwardProxyFilter.typeUrls, dynamicForwardProxyFilt
 httpFilters.register(rbacFilter.typeUrls, rbacFilter);
 networkFilters.register(networkRbacFilter.typeUrls, networkRbacFilter);
 httpFilters.register(jwtAuthnFilter.typeUrls, jwtAuthnFilter);
+httpFilters.register(extAuthzFilter.typeUrls, extAuthzFilter);
 /** RetryPolicy.retry_priority, by type URL and name (the table lives in router/retry-priority.ts) */
 export { retryPriorities };
 retryPriorities.register(previousPriorities.names, previousPriorities);

@@ -189,6 +189,10 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
   });
 
   const common = cfg.common_http_protocol_options ?? {};
+  // the shared HttpProtocolOptions message: the upstream pools enforce this field, downstream connections do not
+  if (common.max_requests_per_connection !== undefined) {
+    throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.common_http_protocol_options.max_requests_per_connection`, 'max_requests_per_connection is enforced on upstream connections (a cluster\'s HttpProtocolOptions), not yet on a connection manager\'s downstream connections');
+  }
   const h1 = cfg.http_protocol_options ?? {};
   const h2 = cfg.http2_protocol_options ?? {};
   const maxKb = cfg.max_request_headers_kb ?? 60;

@@ -13,6 +13,7 @@ import { Http1Pool } from './pool-http1.js';
 import { Http2Pool } from './pool-http2.js';
 import { compileOutlierConfig, OutlierDetector, type OutlierResult } from './outlier-detection.js';
 import type { ConnPool, UpstreamTransport } from './pool.js';
+import { compileConnectionOptions, type ConnectionOptions } from './connection-options.js';
 import { buildUpstreamTls } from './tls-upstream.js';
 import { secretBackedUpstreamTls, secretRefs, type SecretSource } from '../xds/secrets.js';
 
@@ -44,6 +45,8 @@ export interface ClusterStats {
   upstream_cx_tx_bytes_total: Counter;
   upstream_cx_none_healthy: Counter;
   upstream_cx_protocol_error: Counter;
+  /** connections drained because they reached max_requests_per_connection */
+  upstream_cx_max_requests: Counter;
   membership_total: Gauge;
   membership_healthy: Gauge;
   membership_change: Counter;
@@ -80,6 +83,7 @@ function makeStats(store: StatsStore, name: string): ClusterStats {
     upstream_cx_tx_bytes_total: s.counter('upstream_cx_tx_bytes_total'),
     upstream_cx_none_healthy: s.counter('upstream_cx_none_healthy'),
     upstream_cx_protocol_error: s.counter('upstream_cx_protocol_error'),
+    upstream_cx_max_requests: s.counter('upstream_cx_max_requests'),
     membership_total: s.gauge('membership_total'),
     membership_healthy: s.gauge('membership_healthy'),
     membership_change: s.counter('membership_change'),
@@ -133,6 +137,8 @@ export interface ClusterTypeFactory {
 /** Options resolved once from the cluster config and shared by its pools. */
 export interface ClusterTransport extends UpstreamTransport {
   protocol: UpstreamProtocol;
+  /** max_requests_per_connection and socket options (TCP keepalive) of every upstream connection */
+  conn: ConnectionOptions;
   /** transport_socket_matches, compiled (each entry's transport is this one with its own TLS) */
   matches?: TransportMatch[];
 }
@@ -363,6 +369,7 @@ function resolveTransport(config: any, path: string, stats: ClusterStats, secret
     idleTimeoutMs,
     perConnectionBufferLimit: config.per_connection_buffer_limit_bytes ?? 1024 * 1024,
     h2MaxConcurrentStreams: h2Options?.max_concurrent_streams ?? 2147483647,
+    conn: compileConnectionOptions(config),
     tls,
     onConnectFail: () => stats.upstream_cx_connect_fail.inc(),
   };

@@ -1,6 +1,8 @@
 // HTTP/1.1 upstream connection pool for one host: keep-alive connections, one request at a time each (no
 // upstream pipelining, as in Envoy), idle connections reused most-recently-used first so that surplus ones
-// time out. Requests are written with our own codec straight onto the socket.
+// time out. Requests are written with our own codec straight onto the socket. A connection that has taken
+// max_requests_per_connection requests is draining: it is closed when that last response completes, never
+// reused (Envoy's remaining_streams reaching 0).
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
@@ -10,10 +12,15 @@ import { RequestSlot, type ResourceManager } from './circuit-breakers.js';
 import type { ClusterStats } from './cluster.js';
 import type { Host } from './host.js';
 import type { ConnPool, UpstreamCallbacks, UpstreamStream, UpstreamTransport } from './pool.js';
+import { applySocketOptions, type ConnectionOptions } from './connection-options.js';
+
+/** A pool's transport: the cluster's (ClusterTransport), whose connection options are optional here so that a
+ *  transport built without them (tests, health checks) means none. */
+export type PoolTransport = UpstreamTransport & { conn?: ConnectionOptions };
 
 export class Http1Pool implements ConnPool {
   readonly host: Host;
-  readonly transport: UpstreamTransport;
+  readonly transport: PoolTransport;
   readonly stats: ClusterStats;
   private idle: Http1Connection[] = [];
   private readonly busy = new Set<Http1Connection>();
@@ -23,7 +30,7 @@ export class Http1Pool implements ConnPool {
   /** the circuit breakers of this pool's routing priority */
   readonly res: ResourceManager;
 
-  constructor(host: Host, transport: UpstreamTransport, stats: ClusterStats, res: ResourceManager) {
+  constructor(host: Host, transport: PoolTransport, stats: ClusterStats, res: ResourceManager) {
     this.host = host;
     this.transport = transport;
     this.stats = stats;
@@ -141,6 +148,10 @@ class Http1Connection {
   private pendingWrites: (string | Buffer)[] = [];
   private responseBytes = 0;
   localAddress: string | undefined;
+  /** requests this connection may still take (max_requests_per_connection); Infinity when unlimited */
+  private remaining: number;
+  /** took its last request: closed when that one finishes, never back to idle */
+  private draining = false;
 
   constructor(pool: Http1Pool) {
     this.pool = pool;
@@ -155,6 +166,8 @@ class Http1Connection {
       : net.connect({ host: host.address, port: host.port });
     this.socket = s;
     s.setNoDelay(true);
+    applySocketOptions(s, transport.conn);
+    this.remaining = transport.conn?.maxRequestsPerConnection || Infinity;
     this.connectTimer = setTimeout(() => this.onConnectTimeout(), transport.connectTimeoutMs);
     s.once(transport.tls ? 'secureConnect' : 'connect', () => this.onConnect());
     s.on('data', (d: Buffer) => this.onData(d));
@@ -173,6 +186,10 @@ class Http1Connection {
 
   attach(stream: Http1Stream): void {
     this.idleSince = -1; // busy: an armed idle timer finds that out when it fires (see startIdle)
+    if (--this.remaining === 0) {
+      this.draining = true;
+      this.pool.stats.upstream_cx_max_requests.inc();
+    }
     this.stream = stream;
     this.responseBytes = 0;
     stream.conn = this;
@@ -304,7 +321,7 @@ class Http1Connection {
       return;
     }
     this.stream = null;
-    if (st.keepAlive && !this.closed) {
+    if (st.keepAlive && !this.closed && !this.draining) {
       this.pool.release(this);
     } else this.close();
   }

@@ -1,12 +1,17 @@
 // HTTP/2 upstream pool for one host: one multiplexed session (h2c, or h2 over TLS with ALPN), a new one when
 // the current session goes away or is full. node:http2 does the framing; we only map streams and headers.
+// A session that has opened max_requests_per_connection streams is draining, as in Envoy: no new stream goes
+// on it, its streams finish, and it is closed when the last one does.
 import http2 from 'node:http2';
+import net from 'node:net';
 import tls from 'node:tls';
 import { HeaderMap } from '../http/headers.js';
 import { RequestSlot, type ResourceManager } from './circuit-breakers.js';
 import type { ClusterStats } from './cluster.js';
 import type { Host } from './host.js';
-import type { ConnPool, UpstreamCallbacks, UpstreamStream, UpstreamTransport } from './pool.js';
+import type { ConnPool, UpstreamCallbacks, UpstreamStream } from './pool.js';
+import { applySocketOptions } from './connection-options.js';
+import type { PoolTransport } from './pool-http1.js';
 
 // Connection-specific headers are illegal in HTTP/2 (RFC 9113 §8.2.2); node:http2 throws on them.
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -47,7 +52,7 @@ export function h2ToHeaderMap(obj: http2.IncomingHttpHeaders | Record<string, un
 
 export class Http2Pool implements ConnPool {
   readonly host: Host;
-  private readonly transport: UpstreamTransport;
+  private readonly transport: PoolTransport;
   private readonly stats: ClusterStats;
   private session: http2.ClientHttp2Session | null = null;
   private active = 0;
@@ -56,7 +61,7 @@ export class Http2Pool implements ConnPool {
   /** the circuit breakers of this pool's routing priority */
   readonly res: ResourceManager;
 
-  constructor(host: Host, transport: UpstreamTransport, stats: ClusterStats, res: ResourceManager) {
+  constructor(host: Host, transport: PoolTransport, stats: ClusterStats, res: ResourceManager) {
     this.host = host;
     this.transport = transport;
     this.stats = stats;
@@ -90,12 +95,26 @@ export class Http2Pool implements ConnPool {
     if (!this.res.connections.canCreate()) this.res.stats.upstream_cx_overflow.inc();
     this.res.connections.inc();
     const authority = `${transport.tls ? 'https' : 'http'}://${host.id}`;
+    const opts = transport.conn;
     const session = http2.connect(authority, {
       ...(transport.tls
         ? {
-            createConnection: () => tls.connect({ ALPNProtocols: ['h2'], ...transport.tls!.connectOptions, host: host.address, port: host.port }),
+            createConnection: () => {
+              const s = tls.connect({ ALPNProtocols: ['h2'], ...transport.tls!.connectOptions, host: host.address, port: host.port });
+              applySocketOptions(s, opts);
+              return s;
+            },
           }
-        : {}),
+        : opts?.keepalive
+          ? {
+              // only to reach the socket before it connects (TCP keepalive); node:http2 would open the same one
+              createConnection: () => {
+                const s = net.connect({ host: host.address, port: host.port });
+                applySocketOptions(s, opts);
+                return s;
+              },
+            }
+          : {}),
       peerMaxConcurrentStreams: transport.h2MaxConcurrentStreams,
     });
     this.session = session;
@@ -141,6 +160,7 @@ export class Http2Pool implements ConnPool {
     });
     (session as any).__mwActive = 0;
     (session as any).__mwConnected = () => connected;
+    (session as any).__mwRemaining = opts?.maxRequestsPerConnection || Infinity;
     return session;
   }
 
@@ -156,11 +176,17 @@ export class Http2Pool implements ConnPool {
     // waitForTrailers: the request body may end with trailers (gRPC, chunked HTTP/1 with trailers), which
     // node:http2 can only send when the stream was opened this way.
     const req = session.request(headerMapToH2(headers), { endStream, waitForTrailers: !endStream });
+    if (--(session as any).__mwRemaining === 0) {
+      // its last stream: new ones go to a new session; this one closes once its streams are done
+      (session as any).__mwDraining = true;
+      if (this.session === session) this.session = null;
+      this.stats.upstream_cx_max_requests.inc();
+    }
     req.once('close', () => {
       st.slot.release();
       this.active--;
       (session as any).__mwActive--;
-      if (this.draining && (session as any).__mwActive === 0) session.close();
+      if ((this.draining || (session as any).__mwDraining) && (session as any).__mwActive === 0) session.close();
     });
     st.sessionConnected = (session as any).__mwConnected;
     return req;

@@ -7,6 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { HeaderMap } from '../http/headers.js';
 import type { ClusterStats, ClusterTransport } from './cluster.js';
+import { applySocketOptions } from './connection-options.js';
 import type { Host } from './host.js';
 import type { UpstreamCallbacks, UpstreamResetReason, UpstreamStream } from './pool.js';
 
@@ -30,6 +31,7 @@ export class TcpTunnelStream implements UpstreamStream {
     stats.upstream_cx_active.inc();
     host.activeConnections++;
     const s = t.tls ? tls.connect({ ...t.tls.connectOptions, host: host.address, port: host.port }) : net.connect({ host: host.address, port: host.port });
+    applySocketOptions(s, t.conn); // TCP keepalive, as on the pools' connections
     this.socket = s;
     const timer = setTimeout(() => {
       stats.upstream_cx_connect_timeout.inc();

@@ -7,11 +7,17 @@
 // A context whose secret has not arrived yet belongs to a warming listener or cluster; if the initial fetch
 // timed out, handshakes fail (the server side has no certificate to offer, the client side refuses the
 // connection) until the secret arrives, as with Envoy's "not ready" transport sockets.
+//
+// Files: every secret and every inline certificate or validation context that reads files is followed through
+// file-secrets.ts (FileBackedSecret): a replaced file is re-read, checked, and published as a new revision, which
+// rebuilds the contexts above the same way an SDS update does. Secrets from file-based SDS
+// (sds_config.path_config_source) are FileSdsSources under the same wrapper.
 import tls from 'node:tls';
 import { ConfigError } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
 import {
   buildDownstreamTls,
+  type CertificateValidationContextConfig,
   compileValidation,
   loadCertificates,
   type CommonTlsContextConfig,
@@ -25,14 +31,21 @@ import {
 import { buildUpstreamTls, type UpstreamTls, type UpstreamTlsContextConfig } from '../upstream/tls-upstream.js';
 import type { StatsStore } from '../observability/stats.js';
 import { NO_DISCOVERY, ResourceSet, subscriptionStats, Watched, type SourceResolver, type SubscriptionStats } from './watched.js';
+import { constantSource, FileBackedSecret, FileSdsSource, readsFiles, sdsFileOf, type SecretView } from './file-secrets.js';
+
+export type { SecretView } from './file-secrets.js';
 
 const log = logger('xds');
 
 /** What TLS contexts need from the secret registry. */
 export interface SecretSource {
-  /** The entry a reference names: a static secret (no sds_config) or one followed through SDS. Throws
-   *  ConfigError for an unknown static secret or an unusable sds_config. */
-  ref(ref: SdsSecretConfigRef, path: string): Watched<SecretConfig>;
+  /** The secret a reference names: a static secret (no sds_config), one followed through SDS, or one read from
+   *  a file-based SDS source; its files followed. Throws ConfigError for an unknown static secret, an unusable
+   *  sds_config, or files that cannot be read. */
+  ref(ref: SdsSecretConfigRef, path: string): SecretView;
+  /** An inline certificate or validation context of a TLS context that reads files, followed (Meshwork: Envoy
+   *  reads those once). Throws ConfigError when the files cannot be read. */
+  inline(secret: SecretConfig, path: string): SecretView;
 }
 
 export class SecretRegistry implements SecretSource {
@@ -42,6 +55,10 @@ export class SecretRegistry implements SecretSource {
   private statics = new Map<string, Watched<SecretConfig>>();
   private readonly provided = new Map<string, Watched<SecretConfig>>();
   private readonly stats = new Map<string, SubscriptionStats>();
+  /** each static, provided or SDS entry with its files followed (one watch and one check per secret) */
+  private readonly following = new WeakMap<Watched<SecretConfig>, FileBackedSecret>();
+  /** file-based SDS secrets and inline pieces, by what they read; held weakly: the contexts using them own them */
+  private readonly byKey = new Map<string, WeakRef<FileBackedSecret>>();
 
   constructor(private readonly store: StatsStore) {}
 
@@ -83,14 +100,45 @@ export class SecretRegistry implements SecretSource {
     return [...this.provided.values()];
   }
 
-  ref(ref: SdsSecretConfigRef, path: string): Watched<SecretConfig> {
+  ref(ref: SdsSecretConfigRef, path: string): SecretView {
     if (!ref.name) throw new ConfigError('MW_CONFIG_INVALID', `${path}.name`, 'a secret reference needs a name');
-    if (ref.sds_config === undefined) {
-      const s = this.statics.get(ref.name) ?? this.provided.get(ref.name);
-      if (!s) throw new ConfigError('MW_CONFIG_REFERENCE', `${path}.name`, `Cannot find static secret "${ref.name}" (set sds_config to fetch it from a discovery server)`);
-      return s;
+    const name = ref.name;
+    const file = sdsFileOf(ref.sds_config);
+    if (file) {
+      return this.shared(`sds\0${name}\0${JSON.stringify(file)}`, () => {
+        const src = new FileSdsSource(name, file, `${path}.sds_config`, validateSecret, this.statsOf(name));
+        return new FileBackedSecret(src, `secret "${name}"`, validateSecret, () => this.rotationFailed(name).inc());
+      });
     }
-    return this.entries.want(ref.name, this.resolver(ref.sds_config, `${path}.sds_config`));
+    let w: Watched<SecretConfig>;
+    if (ref.sds_config === undefined) {
+      const s = this.statics.get(name) ?? this.provided.get(name);
+      if (!s) throw new ConfigError('MW_CONFIG_REFERENCE', `${path}.name`, `Cannot find static secret "${name}" (set sds_config to fetch it from a discovery server)`);
+      w = s;
+    } else w = this.entries.want(name, this.resolver(ref.sds_config, `${path}.sds_config`));
+    let f = this.following.get(w);
+    if (!f) this.following.set(w, (f = new FileBackedSecret(w, `secret "${name}"`, validateSecret, () => this.rotationFailed(name).inc())));
+    return f;
+  }
+
+  inline(secret: SecretConfig, path: string): SecretView {
+    return this.shared(`inline\0${JSON.stringify(secret)}`, () => new FileBackedSecret(constantSource('', secret), path, validateSecret));
+  }
+
+  private shared(key: string, make: () => FileBackedSecret): FileBackedSecret {
+    let f = this.byKey.get(key)?.deref();
+    if (!f) {
+      f = make();
+      this.byKey.set(key, new WeakRef(f));
+      // forget keys whose secrets went with their contexts, now and then (a map of a few entries)
+      if (this.byKey.size > 64) for (const [k, r] of this.byKey) if (!r.deref()) this.byKey.delete(k);
+    }
+    return f;
+  }
+
+  /** sds.<name>.key_rotation_failed: changed files that did not load (Envoy's counter) */
+  private rotationFailed(name: string) {
+    return this.store.scope(`sds.${name}.`).counter('key_rotation_failed');
   }
 
   staticSecrets(): Watched<SecretConfig>[] {
@@ -119,14 +167,56 @@ export function validateSecret(s: SecretConfig, path: string): void {
   if (s.validation_context) compileValidation({ validation_context: s.validation_context }, path, opts);
 }
 
-/** The secret references of a CommonTlsContext, with their field paths. */
-export function secretRefs(common: CommonTlsContextConfig | undefined, path: string): { ref: SdsSecretConfigRef; path: string }[] {
-  const out: { ref: SdsSecretConfigRef; path: string }[] = [];
+/** What a CommonTlsContext follows, with field paths: the secrets it names (`ref`), and (Meshwork) each inline
+ *  certificate or validation context that reads files (`inline`, a secret holding that piece, `ref` empty). A
+ *  context with any of them is built by secretBackedDownstreamTls / secretBackedUpstreamTls. */
+export function secretRefs(common: CommonTlsContextConfig | undefined, path: string): TlsDependency[] {
+  const out: TlsDependency[] = [];
+  (common?.tls_certificates ?? []).forEach((tc, i) => {
+    const inline: SecretConfig = { tls_certificate: tc };
+    if (readsFiles(inline)) out.push({ ref: {}, path: `${path}.tls_certificates[${i}]`, inline, slot: i });
+  });
+  if (common?.validation_context && readsFiles({ validation_context: common.validation_context })) {
+    out.push({ ref: {}, path: `${path}.validation_context`, inline: { validation_context: common.validation_context }, slot: 'validation_context' });
+  }
+  const dflt = common?.combined_validation_context?.default_validation_context;
+  if (dflt && readsFiles({ validation_context: dflt })) {
+    out.push({ ref: {}, path: `${path}.combined_validation_context.default_validation_context`, inline: { validation_context: dflt }, slot: 'default_validation_context' });
+  }
   (common?.tls_certificate_sds_secret_configs ?? []).forEach((ref, i) => out.push({ ref, path: `${path}.tls_certificate_sds_secret_configs[${i}]` }));
   if (common?.validation_context_sds_secret_config) out.push({ ref: common.validation_context_sds_secret_config, path: `${path}.validation_context_sds_secret_config` });
   const combined = common?.combined_validation_context?.validation_context_sds_secret_config;
   if (combined) out.push({ ref: combined, path: `${path}.combined_validation_context.validation_context_sds_secret_config` });
   return out;
+}
+
+export interface TlsDependency {
+  ref: SdsSecretConfigRef;
+  path: string;
+  /** an inline piece read from files, and where it goes back: a tls_certificates index or the validation context */
+  inline?: SecretConfig;
+  slot?: number | 'validation_context' | 'default_validation_context';
+}
+
+/** The views a context's dependencies resolve to (inline pieces first, as secretRefs lists them). */
+function viewsOf(deps: TlsDependency[], secrets: SecretSource): SecretView[] {
+  return deps.map((d) => (d.inline ? secrets.inline(d.inline, d.path) : secrets.ref(d.ref, d.path)));
+}
+
+/** The context with its inline file pieces replaced by their current bytes (what FileBackedSecret read). */
+function withFiles<T extends { common_tls_context?: CommonTlsContextConfig }>(ctx: T, deps: TlsDependency[], views: SecretView[]): T {
+  if (!deps.some((d) => d.inline)) return ctx;
+  const common: CommonTlsContextConfig = { ...ctx.common_tls_context };
+  const certs = [...(common.tls_certificates ?? [])];
+  deps.forEach((d, i) => {
+    if (!d.inline) return;
+    const v = views[i].value!;
+    if (typeof d.slot === 'number') certs[d.slot] = v.tls_certificate!;
+    else if (d.slot === 'validation_context') common.validation_context = v.validation_context as CertificateValidationContextConfig;
+    else common.combined_validation_context = { ...common.combined_validation_context, default_validation_context: v.validation_context };
+  });
+  if (common.tls_certificates) common.tls_certificates = certs;
+  return { ...ctx, common_tls_context: common };
 }
 
 /**
@@ -139,7 +229,7 @@ class SecretBacked<T> {
   readonly ready: Promise<void>;
 
   constructor(
-    private readonly entries: Watched<SecretConfig>[],
+    private readonly entries: SecretView[],
     private readonly build: (secret: (name: string) => SecretConfig | undefined) => T,
     private readonly what: string,
   ) {
@@ -181,8 +271,9 @@ let notReadyServer: tls.SecureContext | undefined;
 
 export function secretBackedDownstreamTls(ctx: DownstreamTlsContextConfig, opts: TlsBuildOptions, secrets: SecretSource): { tls: DownstreamTls; ready: Promise<void> } {
   const cpath = `${opts.source}.common_tls_context`;
-  const entries = secretRefs(ctx.common_tls_context, cpath).map((r) => secrets.ref(r.ref, r.path));
-  const sb = new SecretBacked(entries, (secret) => buildDownstreamTls(ctx, { ...opts, secret }), opts.source);
+  const deps = secretRefs(ctx.common_tls_context, cpath);
+  const entries = viewsOf(deps, secrets);
+  const sb = new SecretBacked(entries, (secret) => buildDownstreamTls(withFiles(ctx, deps, entries), { ...opts, secret }), opts.source);
   const notReady = (): tls.TLSSocketOptions => ({ isServer: true, secureContext: (notReadyServer ??= tls.createSecureContext({})), rejectUnauthorized: false });
   const t: DownstreamTls = {
     get secureContext() {
@@ -209,8 +300,9 @@ export function secretBackedDownstreamTls(ctx: DownstreamTlsContextConfig, opts:
 
 export function secretBackedUpstreamTls(ctx: UpstreamTlsContextConfig, opts: TlsBuildOptions, secrets: SecretSource): { tls: UpstreamTls; ready: Promise<void> } {
   const cpath = `${opts.source}.common_tls_context`;
-  const entries = secretRefs(ctx.common_tls_context, cpath).map((r) => secrets.ref(r.ref, r.path));
-  const sb = new SecretBacked(entries, (secret) => buildUpstreamTls(ctx, { ...opts, secret }), opts.source);
+  const deps = secretRefs(ctx.common_tls_context, cpath);
+  const entries = viewsOf(deps, secrets);
+  const sb = new SecretBacked(entries, (secret) => buildUpstreamTls(withFiles(ctx, deps, entries), { ...opts, secret }), opts.source);
   const notReady: tls.ConnectionOptions = { rejectUnauthorized: false, checkServerIdentity: () => undefined };
   const t: UpstreamTls = {
     get connectOptions() {

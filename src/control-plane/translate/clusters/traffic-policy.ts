@@ -1,9 +1,10 @@
 // A DestinationRule's merged traffic policy (see model/destination-rules.ts) applied to an Envoy Cluster, as
-// Istio's cluster builder does: load balancer, connection pool (circuit breakers, connect timeout, HTTP
-// protocol options), outlier detection, locality-weighted balancing and client TLS.
+// Istio's cluster builder does: load balancer (with slow start for warmupDurationSecs), connection pool
+// (circuit breakers, connect timeout, TCP keepalive, HTTP protocol options), outlier detection,
+// locality-weighted balancing and client TLS.
 import type { ClientTLSSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../../../api/mesh/types.js';
 import type { EffectivePolicy } from '../../model/destination-rules.js';
-import { toProtoDuration } from '../../model/duration.js';
+import { parseDuration, toProtoDuration } from '../../model/duration.js';
 import { isHttp, isHttp2, type Protocol } from '../../model/protocol.js';
 import { FILTER, TYPE, type Json } from '../common.js';
 import { needsLocalityWeights } from '../endpoints/locality.js';
@@ -27,9 +28,14 @@ function applyLoadBalancer(c: Json, lb: LoadBalancerSettings | undefined): void 
     }
     return;
   }
+  // warmupDurationSecs: Envoy's slow start with only its window set (aggression 1.0, min weight 10 %), on the
+  // two policies that have it, as Istio's applyRoundRobinLoadBalancer / applyLeastRequestLoadBalancer do
+  const warmup = toProtoDuration(lb?.warmupDurationSecs);
+  const slowStart = warmup ? { slow_start_config: { slow_start_window: warmup } } : undefined;
   switch (lb?.simple) {
     case 'ROUND_ROBIN':
       c.lb_policy = 'ROUND_ROBIN';
+      if (slowStart) c.round_robin_lb_config = slowStart;
       break;
     case 'RANDOM':
       c.lb_policy = 'RANDOM';
@@ -38,7 +44,20 @@ function applyLoadBalancer(c: Json, lb: LoadBalancerSettings | undefined): void 
       // UNSPECIFIED, LEAST_REQUEST, LEAST_CONN: Istio's default since 1.14. PASSTHROUGH (ORIGINAL_DST) is not
       // implemented by the Meshwork proxy and falls back to the default too.
       c.lb_policy = 'LEAST_REQUEST';
+      if (slowStart) c.least_request_lb_config = slowStart;
   }
+}
+
+/** Istio's setKeepAliveSettings: an empty tcp_keepalive (SO_KEEPALIVE, the OS's timings) with the values set. */
+function tcpKeepalive(ka: NonNullable<NonNullable<ConnectionPoolSettings['tcp']>['tcpKeepalive']>): Json {
+  const out: Json = {};
+  if (ka.probes && ka.probes > 0) out.keepalive_probes = ka.probes;
+  // whole seconds, truncated, as Istio writes them
+  const time = parseDuration(ka.time);
+  if (time !== undefined) out.keepalive_time = Math.floor(time / 1000);
+  const interval = parseDuration(ka.interval);
+  if (interval !== undefined) out.keepalive_interval = Math.floor(interval / 1000);
+  return out;
 }
 
 function applyConnectionPool(c: Json, pool: ConnectionPoolSettings | undefined, common: Json): void {
@@ -50,8 +69,7 @@ function applyConnectionPool(c: Json, pool: ConnectionPoolSettings | undefined, 
     if (h.maxRetries) t.max_retries = h.maxRetries;
     const idle = toProtoDuration(h.idleTimeout);
     if (idle) common.idle_timeout = idle;
-    // maxRequestsPerConnection (common_http_protocol_options.max_requests_per_connection) is not implemented
-    // by the Meshwork proxy, whose decoder would reject the whole cluster: left out (docs/istio-compat.md).
+    if (h.maxRequestsPerConnection && h.maxRequestsPerConnection > 0) common.max_requests_per_connection = h.maxRequestsPerConnection;
   }
   if (pool?.tcp) {
     const tcp = pool.tcp;
@@ -60,6 +78,7 @@ function applyConnectionPool(c: Json, pool: ConnectionPoolSettings | undefined, 
     if (tcp.maxConnections) t.max_connections = tcp.maxConnections;
     const mcd = toProtoDuration(tcp.maxConnectionDuration);
     if (mcd) common.max_connection_duration = mcd;
+    if (tcp.tcpKeepalive) c.upstream_connection_options = { tcp_keepalive: tcpKeepalive(tcp.tcpKeepalive) };
   }
   c.circuit_breakers = { thresholds: [t] };
 }

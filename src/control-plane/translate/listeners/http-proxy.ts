@@ -14,9 +14,12 @@
 //  - the rest ("*"): outboundTrafficPolicy REGISTRY_ONLY answers 502 (Istio's block_all; a CONNECT is refused
 //    the same way), ALLOW_ANY (Istio's default) goes to "PassthroughCluster", which here is a dynamic forward
 //    proxy cluster (DNS at request time, the dynamic_forward_proxy filter) and terminates CONNECT tunnels to
-//    any host:port, so TCP to unknown destinations works through CONNECT too. (`egressProxy` is rejected by
-//    validation for now: it would send the rest to that egress gateway's cluster instead.)
-import { intersects } from '../../model/hosts.js';
+//    any host:port, so TCP to unknown destinations works through CONNECT too. ALLOW_ANY with an `egressProxy`
+//    sends the rest to that service's cluster instead (Istio's BuildCatchAllVirtualHost and
+//    GetDestinationCluster: outbound|<port>|<subset>|<host>): plain HTTP keeps its Host, and a CONNECT tunnel
+//    carries its bytes to the egress proxy's port, as Istio's catch-all TCP filter chain sends unknown TCP there.
+//    Meshwork has no catch-all TCP listener (no traffic capture), so this listener is the only way there.
+import { intersects, resolveHost } from '../../model/hosts.js';
 import { isHttp } from '../../model/protocol.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { ProxyScope } from '../../model/scope.js';
@@ -74,7 +77,16 @@ function serviceVirtualHosts(snapshot: MeshSnapshot, proxy: Proxy, scope: ProxyS
   return vhosts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function catchAll(mode: Mode): Json {
+/** The egress proxy's cluster under ALLOW_ANY (a short host resolves in the Sidecar's namespace; Istio would
+ *  take it as written and name a cluster that does not exist), or undefined for PassthroughCluster. */
+function egressProxyCluster(scope: ProxyScope): string | undefined {
+  const sc = scope.sidecar;
+  const ep = sc?.spec.outboundTrafficPolicy?.egressProxy;
+  if (!sc || !ep?.host || modeOf(scope) !== 'ALLOW_ANY') return undefined;
+  return outboundClusterName(ep.port?.number ?? 0, ep.subset, resolveHost(ep.host, sc.namespace));
+}
+
+function catchAll(mode: Mode, egressCluster: string | undefined): Json {
   if (mode === 'REGISTRY_ONLY') {
     const blocked = { direct_response: { status: 502 } };
     return {
@@ -87,7 +99,7 @@ function catchAll(mode: Mode): Json {
       include_request_attempt_count: true,
     };
   }
-  const cluster = PASSTHROUGH_CLUSTER;
+  const cluster = egressCluster ?? PASSTHROUGH_CLUSTER;
   return {
     name: 'allow_any',
     domains: ['*'],
@@ -103,7 +115,9 @@ function catchAll(mode: Mode): Json {
 export function httpProxyListeners(snapshot: MeshSnapshot, proxy: Proxy, scope: ProxyScope): Json[] {
   if (proxy.type !== 'sidecar' || proxy.httpProxyPort === 0) return [];
   const mode = modeOf(scope);
-  const dfp = mode === 'ALLOW_ANY';
+  const egress = egressProxyCluster(scope);
+  // the dynamic forward proxy filter resolves hosts for PassthroughCluster only
+  const dfp = mode === 'ALLOW_ANY' && egress === undefined;
   return [
     {
       name: HTTP_PROXY_LISTENER,
@@ -117,7 +131,7 @@ export function httpProxyListeners(snapshot: MeshSnapshot, proxy: Proxy, scope: 
               typed_config: {
                 '@type': TYPE.HCM,
                 stat_prefix: `outbound_${HTTP_PROXY_LISTENER}`,
-                route_config: { name: HTTP_PROXY_LISTENER, virtual_hosts: [...serviceVirtualHosts(snapshot, proxy, scope), catchAll(mode)], validate_clusters: false },
+                route_config: { name: HTTP_PROXY_LISTENER, virtual_hosts: [...serviceVirtualHosts(snapshot, proxy, scope), catchAll(mode, egress)], validate_clusters: false },
                 http_filters: [
                   ...(dfp ? [{ name: 'envoy.filters.http.dynamic_forward_proxy', typed_config: { '@type': DFP_FILTER_TYPE, dns_cache_config: DNS_CACHE } }] : []),
                   { name: FILTER.FAULT, typed_config: { '@type': TYPE.FAULT } },

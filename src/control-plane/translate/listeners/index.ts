@@ -14,7 +14,9 @@
 // "http.<port>"), terminated HTTPS (a filter chain per server, matched by SNI, DownstreamTlsContext from the
 // certificate files, RDS "https.<port>.<name>.<gateway>.<ns>"), TLS passthrough (tcp_proxy chosen by SNI from
 // the VirtualServices' tls routes) and TCP (tcp_proxy from their tcp routes).
-// Only filters the Meshwork proxy implements are used: http_connection_manager, fault, router, tcp_proxy and
+// Only filters the Meshwork proxy implements are used: http_connection_manager, jwt_authn (inbound and gateway
+// connection managers, from RequestAuthentications: security/jwt.ts), the HTTP and network RBAC filters
+// (inbound and gateway listeners, from AuthorizationPolicies: security/authz.ts), fault, router, tcp_proxy and
 // the tls_inspector listener filter.
 import type { RouteDestination, Server, ServerTLSSettings, TCPRoute } from '../../../api/mesh/types.js';
 import type { Gateway } from '../../model/gateways.js';
@@ -26,14 +28,29 @@ import { inboundPortsOf, scopeOf, type OutboundPort, type ProxyScope } from '../
 import type { Service } from '../../model/services.js';
 import type { MeshSnapshot } from '../../model/snapshot.js';
 import { MESH_GATEWAY, type VirtualService } from '../../model/virtual-services.js';
+import { caSecretName, credentialSecretName } from '../../credentials/names.js';
 import { adsSource, byName, FILTER, inboundClusterName, listenerName, outboundClusterName, socketAddress, TYPE, type Json } from '../common.js';
 import { corsHttpFilter, gatewayRouteName, terminatesTls } from '../routes/index.js';
 import { httpProxyListeners } from './http-proxy.js';
 import { inboundChains, peerAuthenticationMode, type MtlsMode } from '../security/mtls.js';
+import { jwtAuthnFilters, type JwksSource } from '../security/jwt.js';
+import { AUTHZ_PATH_NORMALIZATION, authzHttpFilters, authzNetworkFilters } from '../security/authz.js';
 
 const WILDCARD = '0.0.0.0';
 
-function httpConnectionManager(statPrefix: string, routes: Json, opts: { fault: boolean; remote: boolean }): Json {
+/** The proxy whose security policies an inbound or gateway connection manager enforces (outbound ones: none,
+ *  as in Istio), and the key sets the control plane fetched for its RequestAuthentications. */
+export interface SecurityInputs {
+  snapshot: MeshSnapshot;
+  proxy: Proxy;
+  jwks?: JwksSource;
+  /** a sidecar inbound listener: the application port it serves (AuthorizationPolicy ports are workload ports) */
+  workloadPort?: number;
+}
+
+function httpConnectionManager(statPrefix: string, routes: Json, opts: { fault: boolean; remote: boolean; security?: SecurityInputs; xfcc?: boolean }): Json {
+  // AuthorizationPolicy (security/authz.ts): CUSTOM, AUDIT, DENY, ALLOW RBAC filters
+  const authz = opts.security ? authzHttpFilters(opts.security.snapshot, opts.security.proxy, opts.security.workloadPort) : [];
   return {
     name: FILTER.HCM,
     typed_config: {
@@ -41,12 +58,20 @@ function httpConnectionManager(statPrefix: string, routes: Json, opts: { fault: 
       stat_prefix: statPrefix,
       ...routes,
       http_filters: [
+        // authentication first (security/jwt.ts: RequestAuthentication), then authorization, which reads it
+        ...(opts.security ? jwtAuthnFilters(opts.security.snapshot, opts.security.proxy, opts.security.jwks) : []),
+        ...authz,
         ...(opts.fault ? [{ name: FILTER.FAULT, typed_config: { '@type': TYPE.FAULT } }] : []),
         corsHttpFilter(),
         { name: FILTER.ROUTER, typed_config: { '@type': TYPE.ROUTER } },
       ],
       use_remote_address: opts.remote,
+      // a sidecar's inbound side tells its app who called (Istio's default): the client's identity from its mTLS
+      // certificate, appended to what earlier hops said; with no mTLS the header is stripped
+      ...(opts.xfcc ? { forward_client_cert_details: 'APPEND_FORWARD', set_current_client_cert_details: { subject: true, dns: true, uri: true } } : {}),
       normalize_path: true,
+      // where policies decide on paths, one canonical path first (Istio's DECODE_AND_MERGE_SLASHES)
+      ...(authz.length ? AUTHZ_PATH_NORMALIZATION : {}),
     },
   };
 }
@@ -144,7 +169,7 @@ function outboundListeners(proxy: Proxy, scope: ProxyScope): Json[] {
   return out;
 }
 
-function inboundListener(proxy: Proxy, p: InboundPort, mtlsMode: MtlsMode): Json {
+function inboundListener(proxy: Proxy, p: InboundPort, mtlsMode: MtlsMode, security: SecurityInputs): Json {
   const cluster = inboundClusterName(p.listenPort);
   const address = p.bind ?? proxy.ip;
   const name = listenerName(address, p.listenPort);
@@ -165,13 +190,15 @@ function inboundListener(proxy: Proxy, p: InboundPort, mtlsMode: MtlsMode): Json
             validate_clusters: false,
           },
         },
-        { fault: false, remote: false },
+        { fault: false, remote: false, security: { ...security, workloadPort: p.targetPort }, xfcc: true },
       )
     : tcpProxy(cluster, [{ name: cluster, weight: 100 }]);
   const alpn = http ? ['h2', 'http/1.1'] : [];
   // a Sidecar ingress listener's TLS: terminated here, as on a gateway server (ALPN for HTTP ports)
   const ts = p.tls ? downstreamTls(p.tls, alpn) : undefined;
-  const plain: Json = { name: cluster, ...(ts ? { transport_socket: ts } : {}), filters: [filter] };
+  // TCP: AuthorizationPolicy as network RBAC filters before tcp_proxy (security/authz.ts)
+  const filters = http ? [filter] : [...authzNetworkFilters(security.snapshot, proxy, p.targetPort), filter];
+  const plain: Json = { name: cluster, ...(ts ? { transport_socket: ts } : {}), filters };
   // Otherwise the mesh's mTLS, as PeerAuthentication says for this port (security/mtls.ts).
   const { chains, inspect } = ts ? { chains: [plain], inspect: false } : inboundChains(proxy, mtlsMode, plain, alpn);
   return {
@@ -185,33 +212,40 @@ function inboundListener(proxy: Proxy, p: InboundPort, mtlsMode: MtlsMode): Json
 
 const TLS_VERSION: Record<string, string> = { TLS_AUTO: 'TLS_AUTO', TLSV1_0: 'TLSv1_0', TLSV1_1: 'TLSv1_1', TLSV1_2: 'TLSv1_2', TLSV1_3: 'TLSv1_3' };
 
-/** A Gateway server's SIMPLE/MUTUAL settings with certificate files → a DownstreamTlsContext transport socket.
- *  Undefined when the server names no certificate files (credentialName needs a secret store: not yet). */
+/** A Gateway server's SIMPLE/MUTUAL settings → a DownstreamTlsContext transport socket. `credentialName` (which
+ *  wins over files, as in Istio) names SDS secrets the control plane serves from its credential store:
+ *  `kubernetes://<name>` and, for MUTUAL, `kubernetes://<name>-cacert` combined with the SAN/SPKI/hash checks.
+ *  Certificate files are inline filename DataSources, which Meshwork's proxy follows (a replaced file reaches new
+ *  handshakes). Undefined when the server names neither. */
 export function downstreamTls(tls: ServerTLSSettings | undefined, alpn: string[]): Json | undefined {
-  if (!tls?.serverCertificate || !tls.privateKey) return undefined;
-  const mutual = tls.mode === 'MUTUAL' || tls.mode === 'OPTIONAL_MUTUAL';
+  const credential = tls?.credentialName;
+  if (!credential && (!tls?.serverCertificate || !tls.privateKey)) return undefined;
   const common: Json = {
     ...(alpn.length ? { alpn_protocols: alpn } : {}),
-    tls_certificates: [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }],
+    ...(credential
+      ? { tls_certificate_sds_secret_configs: [{ name: credentialSecretName(credential), sds_config: adsSource() }] }
+      : { tls_certificates: [{ certificate_chain: { filename: tls!.serverCertificate }, private_key: { filename: tls!.privateKey } }] }),
   };
-  if (tls.minProtocolVersion || tls.maxProtocolVersion || tls.cipherSuites?.length) {
+  if (tls!.minProtocolVersion || tls!.maxProtocolVersion || tls!.cipherSuites?.length) {
     common.tls_params = {
-      ...(tls.minProtocolVersion ? { tls_minimum_protocol_version: TLS_VERSION[tls.minProtocolVersion] } : {}),
-      ...(tls.maxProtocolVersion ? { tls_maximum_protocol_version: TLS_VERSION[tls.maxProtocolVersion] } : {}),
-      ...(tls.cipherSuites?.length ? { cipher_suites: tls.cipherSuites } : {}),
+      ...(tls!.minProtocolVersion ? { tls_minimum_protocol_version: TLS_VERSION[tls!.minProtocolVersion] } : {}),
+      ...(tls!.maxProtocolVersion ? { tls_maximum_protocol_version: TLS_VERSION[tls!.maxProtocolVersion] } : {}),
+      ...(tls!.cipherSuites?.length ? { cipher_suites: tls!.cipherSuites } : {}),
     };
   }
-  if (tls.caCertificates) {
-    common.validation_context = {
-      trusted_ca: { filename: tls.caCertificates },
-      ...(tls.subjectAltNames?.length ? { match_subject_alt_names: tls.subjectAltNames.map((exact) => ({ exact })) } : {}),
-      ...(tls.verifyCertificateSpki?.length ? { verify_certificate_spki: tls.verifyCertificateSpki } : {}),
-      ...(tls.verifyCertificateHash?.length ? { verify_certificate_hash: tls.verifyCertificateHash } : {}),
-    };
+  const checks: Json = {
+    ...(tls!.subjectAltNames?.length ? { match_subject_alt_names: tls!.subjectAltNames.map((exact) => ({ exact })) } : {}),
+    ...(tls!.verifyCertificateSpki?.length ? { verify_certificate_spki: tls!.verifyCertificateSpki } : {}),
+    ...(tls!.verifyCertificateHash?.length ? { verify_certificate_hash: tls!.verifyCertificateHash } : {}),
+  };
+  if (credential && tls!.mode === 'MUTUAL') {
+    common.combined_validation_context = { default_validation_context: checks, validation_context_sds_secret_config: { name: caSecretName(credential), sds_config: adsSource() } };
+  } else if (!credential && tls!.caCertificates) {
+    common.validation_context = { trusted_ca: { filename: tls!.caCertificates }, ...checks };
   }
   return {
     name: FILTER.TLS,
-    typed_config: { '@type': TYPE.DOWNSTREAM_TLS, common_tls_context: common, ...(tls.mode === 'MUTUAL' ? { require_client_certificate: true } : {}) },
+    typed_config: { '@type': TYPE.DOWNSTREAM_TLS, common_tls_context: common, ...(tls!.mode === 'MUTUAL' ? { require_client_certificate: true } : {}) },
   };
 }
 
@@ -219,17 +253,19 @@ function sniNames(gw: Gateway, server: Server): string[] {
   return serverHosts(server, gw.namespace).map((h) => h.host).filter((h) => h !== '*');
 }
 
-function gatewayChains(snapshot: MeshSnapshot, gw: Gateway, server: Server): Json[] {
+function gatewayChains(snapshot: MeshSnapshot, gw: Gateway, server: Server, security: SecurityInputs): Json[] {
   const port = server.port.number;
   const proto = server.port.protocol.toUpperCase();
   const statPrefix = `outbound_${listenerName(WILDCARD, port)}`;
   const routeName = gatewayRouteName(gw, server);
-  if (routeName && proto !== 'HTTPS') return [{ filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true })] }];
+  // TCP chains: AuthorizationPolicy as network RBAC filters before tcp_proxy (security/authz.ts)
+  const l4 = (clusters: { name: string; weight: number }[]) => [...authzNetworkFilters(snapshot, security.proxy), tcpProxy(statPrefix, clusters)];
+  if (routeName && proto !== 'HTTPS') return [{ filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true, security })] }];
   if (routeName) {
     const ts = downstreamTls(server.tls, ['h2', 'http/1.1']);
     if (!ts) return [];
     const names = sniNames(gw, server);
-    return [{ ...(names.length ? { filter_chain_match: { server_names: names } } : {}), transport_socket: ts, filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true })] }];
+    return [{ ...(names.length ? { filter_chain_match: { server_names: names } } : {}), transport_socket: ts, filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true, security })] }];
   }
   const hosts = serverHosts(server, gw.namespace);
   const bound = snapshot.virtualServices.forGateway(gw.key).filter((vs) => vs.hosts.some((h) => hosts.some((sh) => (sh.namespace === '*' || sh.namespace === vs.namespace) && intersects(sh.host, h))));
@@ -242,7 +278,7 @@ function gatewayChains(snapshot: MeshSnapshot, gw: Gateway, server: Server): Jso
         const m = t.match.find((x) => (x.port === undefined || x.port === port) && (!x.gateways?.length || x.gateways.includes(gw.key)));
         if (!m) continue;
         const clusters = l4Clusters(t.route, port);
-        if (clusters.length) chains.push({ filter_chain_match: { server_names: m.sniHosts }, filters: [tcpProxy(statPrefix, clusters)] });
+        if (clusters.length) chains.push({ filter_chain_match: { server_names: m.sniHosts }, filters: l4(clusters) });
       }
     }
     return chains;
@@ -256,14 +292,15 @@ function gatewayChains(snapshot: MeshSnapshot, gw: Gateway, server: Server): Jso
       const ts = downstreamTls(server.tls, []);
       if (!ts) return [];
       const names = sniNames(gw, server);
-      return [{ ...(names.length ? { filter_chain_match: { server_names: names } } : {}), transport_socket: ts, filters: [tcpProxy(statPrefix, clusters)] }];
+      return [{ ...(names.length ? { filter_chain_match: { server_names: names } } : {}), transport_socket: ts, filters: l4(clusters) }];
     }
-    return [{ filters: [tcpProxy(statPrefix, clusters)] }];
+    return [{ filters: l4(clusters) }];
   }
   return [];
 }
 
-function gatewayListeners(snapshot: MeshSnapshot, proxy: Proxy): Json[] {
+function gatewayListeners(snapshot: MeshSnapshot, proxy: Proxy, jwks?: JwksSource): Json[] {
+  const security: SecurityInputs = { snapshot, proxy, jwks };
   const byPort = new Map<number, Json[]>();
   const plainHttp = new Set<number>();
   for (const gw of snapshot.gateways.forProxy(proxy.labels)) {
@@ -275,7 +312,7 @@ function gatewayListeners(snapshot: MeshSnapshot, proxy: Proxy): Json[] {
         if (plainHttp.has(port)) continue;
         plainHttp.add(port);
       }
-      const chains = gatewayChains(snapshot, gw, server);
+      const chains = gatewayChains(snapshot, gw, server, security);
       if (chains.length) byPort.set(port, [...(byPort.get(port) ?? []), ...chains]);
     }
   }
@@ -292,8 +329,9 @@ function gatewayListeners(snapshot: MeshSnapshot, proxy: Proxy): Json[] {
 }
 
 /** Every listener of a proxy, sorted by name. */
-export function buildListeners(snapshot: MeshSnapshot, proxy: Proxy): Json[] {
-  if (proxy.type === 'router') return gatewayListeners(snapshot, proxy).sort(byName);
+export function buildListeners(snapshot: MeshSnapshot, proxy: Proxy, jwks?: JwksSource): Json[] {
+  if (proxy.type === 'router') return gatewayListeners(snapshot, proxy, jwks).sort(byName);
+  const security: SecurityInputs = { snapshot, proxy, jwks };
   const scope = scopeOf(snapshot, proxy);
-  return [...outboundListeners(proxy, scope), ...inboundPortsOf(snapshot, proxy).map((p) => inboundListener(proxy, p, peerAuthenticationMode(snapshot, proxy, p))), ...httpProxyListeners(snapshot, proxy, scope)].sort(byName);
+  return [...outboundListeners(proxy, scope), ...inboundPortsOf(snapshot, proxy).map((p) => inboundListener(proxy, p, peerAuthenticationMode(snapshot, proxy, p), security)), ...httpProxyListeners(snapshot, proxy, scope)].sort(byName);
 }

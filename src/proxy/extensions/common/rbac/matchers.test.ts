@@ -121,15 +121,28 @@ test('authenticated: TLS only; principal_name against URI SANs, then DNS SANs, t
 });
 
 test('what Meshwork cannot evaluate is rejected at load, never ignored', () => {
-  assert.throws(() => permission({ metadata: { filter: 'x', path: [{ key: 'k' }], value: { present_match: true } } }), /MW_CONFIG_UNSUPPORTED|not supported/);
   assert.throws(() => principal({ filter_state: { key: 'k', string_match: { exact: 'v' } } }), /not supported/);
   assert.throws(() => permission({ uri_template: { name: 'x', typed_config: { '@type': 'type.googleapis.com/google.protobuf.Empty' } } }), /not supported/);
   // and straight to the compiler (the network filter's compile path without the decoder)
-  assert.throws(() => compilePermission({ metadata: {} }, 'p'), (e: any) => e.code === 'MW_CONFIG_UNSUPPORTED' && e.path === 'p.metadata');
+  assert.throws(() => compilePermission({ matcher: {} }, 'p'), (e: any) => e.code === 'MW_CONFIG_UNSUPPORTED' && e.path === 'p.matcher');
+  assert.throws(() => compilePermission({ metadata: {} }, 'p'), (e: any) => e.code === 'MW_CONFIG_INVALID' && e.path === 'p.metadata.filter');
   assert.throws(() => compilePrincipal({ any: true, header: { name: 'a' } }, 'p'), /only one of/);
   assert.throws(() => compilePrincipal({ and_ids: { ids: [] } }, 'p'), (e: any) => e.path === 'p.and_ids.ids');
   assert.throws(() => compilePermission({ destination_ip: { address_prefix: '10.0.0.300', prefix_len: 8 } }, 'p'), /malformed IP address/);
   assert.throws(() => compilePermission({ destination_ip: { address_prefix: '10.0.0.0', prefix_len: 33 } }, 'p'), /out of range/);
+});
+
+test('metadata: permissions and principals read the stream\'s dynamic metadata (the JWT payload jwt_authn wrote)', () => {
+  const sub = (exact: string) => ({
+    metadata: { filter: 'envoy.filters.http.jwt_authn', path: [{ key: 'https://issuer.example.com' }, { key: 'sub' }], value: { string_match: { exact } } },
+  });
+  const md = { 'envoy.filters.http.jwt_authn': { 'https://issuer.example.com': { iss: 'https://issuer.example.com', sub: 'alice' } } };
+  assert.equal(principal(sub('alice'))(NO_HEADERS, conn({ dynamicMetadata: md })), true);
+  assert.equal(principal(sub('bob'))(NO_HEADERS, conn({ dynamicMetadata: md })), false);
+  assert.equal(permission(sub('alice'))(NO_HEADERS, conn({ dynamicMetadata: md })), true);
+  // no metadata at all (a request without a token; a connection)
+  assert.equal(principal(sub('alice'))(NO_HEADERS, conn()), false);
+  assert.equal(principal({ not_id: sub('alice') })(NO_HEADERS, conn()), true);
 });
 
 test('CIDR and address helpers', () => {

@@ -10,9 +10,12 @@
 //  - source_ip: the connection's peer, direct_remote_ip: the socket peer, remote_ip: the client address after
 //    x-forwarded-for processing (use_remote_address / xff_num_trusted_hops);
 //  - authenticated: a TLS connection; with principal_name, the peer certificate's URI SANs, then its DNS SANs,
-//    then its subject (RFC 2253) — the first that matches wins, the subject is always tried last.
-// What needs machinery Meshwork does not have (metadata, filter_state, matcher and uri_template extensions) is
-// rejected when the config is loaded, never ignored: an ignored rule could turn a DENY into an ALLOW.
+//    then its subject (RFC 2253) — the first that matches wins, the subject is always tried last;
+//  - metadata: a MetadataMatcher on the stream's dynamic metadata (metadata-matcher.ts), e.g. the JWT payload
+//    jwt_authn wrote (payload_in_metadata); a connection (the network filter) has none, so only an inverted
+//    matcher matches there.
+// What needs machinery Meshwork does not have (filter_state, matcher and uri_template extensions) is rejected
+// when the config is loaded, never ignored: an ignored rule could turn a DENY into an ALLOW.
 import net from 'node:net';
 import { ConfigError } from '../../../../common/errors.js';
 import { HeaderMap } from '../../../http/headers.js';
@@ -26,6 +29,7 @@ import {
   type StringMatcherConfig,
 } from '../../../router/matchers.js';
 import type { TlsInfo } from '../../../stream-info.js';
+import { compileMetadataMatcher, type DynamicMetadata } from './metadata-matcher.js';
 
 /**
  * What a rule can look at besides the headers. StreamInfo has exactly these fields, so the HTTP filter passes
@@ -40,6 +44,8 @@ export interface RbacConnection {
   readonly requestedServerName: string | undefined;
   /** set on TLS connections; the peer certificate's SANs and subject were read once, at the handshake */
   readonly downstreamTls: TlsInfo | undefined;
+  /** the stream's dynamic metadata (StreamInfo's); absent on a connection */
+  readonly dynamicMetadata?: DynamicMetadata;
 }
 
 /** A compiled permission or principal. `headers` is an empty map on a connection. */
@@ -109,8 +115,10 @@ export function compilePermission(p: any, path: string): RbacMatcher {
       const sm = compileStringMatcher(p.requested_server_name as StringMatcherConfig, at);
       return (_h, c) => sm.match(c.requestedServerName ?? '');
     }
-    case 'metadata':
-      throw unsupported(at, 'dynamic metadata rules are not supported (no Meshwork filter writes the metadata they would read)');
+    case 'metadata': {
+      const m = compileMetadataMatcher(p.metadata, at);
+      return (_h, c) => m(c.dynamicMetadata);
+    }
     case 'matcher':
       throw unsupported(at, 'permission matcher extensions are not supported');
     case 'uri_template':
@@ -151,8 +159,10 @@ export function compilePrincipal(p: any, path: string): RbacMatcher {
       return compileHeader(p.header, at);
     case 'url_path':
       return compileUrlPath(p.url_path, at);
-    case 'metadata':
-      throw unsupported(at, 'dynamic metadata principals are not supported (no Meshwork filter writes the metadata they would read)');
+    case 'metadata': {
+      const m = compileMetadataMatcher(p.metadata, at);
+      return (_h, c) => m(c.dynamicMetadata);
+    }
     case 'filter_state':
       throw unsupported(at, 'filter_state principals are not supported (no Meshwork filter writes filter state)');
   }

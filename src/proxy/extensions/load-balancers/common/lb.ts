@@ -7,6 +7,8 @@ import type { LbContext, LoadBalancer } from '../../../upstream/load-balancer.js
 export interface LbOptions {
   /** uniform in [0, 1), like Math.random (the default); tests pass a seeded generator */
   random?: () => number;
+  /** a monotonic clock in ms (default performance.now), read by slow start only; tests pass a fake one */
+  now?: () => number;
 }
 
 /** A LoadBalancerFactory that also accepts LbOptions; assignable to LoadBalancerFactory. */

@@ -91,5 +91,5 @@ test('an invalid (negative) bias falls back to 1.0 as in Envoy', () => {
 test('config validation', () => {
   const code = (c: string) => (e: unknown) => e instanceof ConfigError && e.code === c;
   assert.throws(() => create({ least_request_lb_config: { choice_count: 1 } }), code('MW_CONFIG_INVALID'));
-  assert.throws(() => create({ least_request_lb_config: { slow_start_config: { slow_start_window: 1000 } } }), code('MW_CONFIG_UNSUPPORTED'));
+  assert.throws(() => create({ least_request_lb_config: { slow_start_config: { slow_start_window: 1000, min_weight_percent: { value: -1 } } } }), code('MW_CONFIG_INVALID'));
 });

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError } from '../../../../common/errors.js';
 import { makeHosts, runLoadBalancerConformance, seededRandom } from '../conformance.js';
 import { create, lbPolicy } from './index.js';
 
@@ -87,6 +86,5 @@ test('shouldSkip: takes the next host in the rotation', () => {
   assert.equal(seq, 'ADAD');
 });
 
-test('slow_start_config is rejected as unsupported', () => {
-  assert.throws(() => create({ round_robin_lb_config: { slow_start_config: {} } }), (e: unknown) => e instanceof ConfigError && e.code === 'MW_CONFIG_UNSUPPORTED');
-});
+// slow_start_config: common/slow-start.test.ts runs both balancers that support it
+runLoadBalancerConformance({ name: 'round-robin (slow start)', create, sticky: false, config: { lb_policy: lbPolicy, round_robin_lb_config: { slow_start_config: { slow_start_window: 60_000 } } } });

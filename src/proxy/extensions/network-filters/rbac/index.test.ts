@@ -69,6 +69,6 @@ test('shadow rules only count; no rules lets everything through; both enforcemen
 
 test('config errors carry the field path', () => {
   assert.throws(() => networkRbacFilter.create({ rules: {} }, { stats: new StatsStore(), path: 'f', clusterManager: undefined as never, perConnectionBufferLimit: 0 }), /f\.stat_prefix/);
-  assert.throws(() => create({ rules: { policies: policy({ metadata: { filter: 'a', path: [{ key: 'b' }], value: { present_match: true } } }) } }), /metadata/);
+  assert.throws(() => create({ rules: { policies: policy({ metadata: { filter: 'a', path: [], value: { present_match: true } } }) } }), /metadata\.path/);
   assert.throws(() => create({ matcher: {} }), /matcher/);
 });

@@ -8,7 +8,8 @@
 // When: Envoy checks on the first bytes from the client (ONE_TIME_ON_FIRST_BYTE) or on every read (CONTINUOUS)
 // because its rules may read dynamic metadata that other network filters write as data flows. Here every input a
 // rule can read — addresses, ports, SNI, the peer certificate — is fixed when the connection is set up
-// (metadata rules are rejected at load), so both types are checked once, when the connection reaches this filter:
+// (a connection has no dynamic metadata for `metadata` rules to read), so both types are checked once, when the
+// connection reaches this filter:
 // the decision is the one Envoy would reach, it only comes before the first byte (a denied client that never
 // writes is closed rather than left open), and the counters count connections.
 // Header and url_path rules see no request on a connection: headers are an empty map and url_path never matches.

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ConfigError } from '../../../../common/errors.js';
 import { buildAccessLogger } from '../../../http/conn-manager-config.js';
+import { applySocketOptions } from '../../../upstream/connection-options.js';
 import type { NetworkFilterFactory } from '../../../listener/network-filter.js';
 import { ResponseFlag, StreamInfo } from '../../../stream-info.js';
 
@@ -86,6 +87,7 @@ export const tcpProxy: NetworkFilterFactory = {
           cluster.stats.upstream_cx_active.inc();
           host.activeConnections++;
           const up = t.tls ? tls.connect({ ...t.tls.connectOptions, host: host.address, port: host.port }) : net.connect({ host: host.address, port: host.port });
+          applySocketOptions(up, t.conn); // the cluster's TCP keepalive
           up.allowHalfOpen = true;
           let connected = false;
           const timer = setTimeout(() => {
