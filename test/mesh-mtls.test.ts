@@ -6,9 +6,11 @@
 //  - PERMISSIVE (the default) accepts plaintext and mTLS on one port; STRICT refuses plaintext, a client
 //    certificate from another CA, and (after POST /debug/ca/revoke) a revoked identity's certificate;
 //  - certificate rotation with a 20-second TTL under continuous traffic: no failed request, new serials in
-//    the sidecars' /certs.
+//    the sidecars' /certs;
+//  - root rotation: old-root and new-root sidecars keep talking, trusting the pushed bundle of both roots.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import * as grpc from '@grpc/grpc-js';
@@ -143,6 +145,51 @@ test('certificate rotation with a 20-second TTL under continuous traffic loses n
       assert.notEqual(after[side].serial, before[side].serial, `${side}: a new certificate`);
       assert.ok(after[side].issued >= 2, `${side}: renewed (${after[side].issued} certificates)`);
     }
+  } finally {
+    await mesh.close();
+  }
+});
+
+test('root rotation: the pushed trust bundle holds both roots, so old-root and new-root sidecars keep talking mTLS', async () => {
+  const port = await freePort();
+  const listen = await freePort();
+  const mesh = await TestMesh.withCa({ 'strict.yaml': STRICT });
+  try {
+    const app = await mesh.app('b');
+    const join = (sa: string) => ['--join-token-file', mesh.joinTokenFile, '--service-account', sa];
+    const server = await mesh.sidecar({ id: 'b-1', service: 'b', labels: 'app=b', ports: [`${port}:${app.port}:${listen}`], args: join('b') });
+    const oldClient = await mesh.sidecar({ id: 'a-old', args: join('a') });
+    const call = (c: { outboundBind: string }) => tryRequest(port, { host: c.outboundBind, headers: { host: `b:${port}` } });
+    await waitFor(async () => (await call(oldClient)).status === 200, 'b routed from a', 30_000);
+    const roots = async (p: MeshProxy) => {
+      const j = (await (await p.admin('/certs')).json()) as { certificates: { name: string; ca_cert: unknown[] }[] };
+      return j.certificates.find((c) => c.name === 'ROOTCA')?.ca_cert.length ?? 0;
+    };
+    assert.equal(await roots(server), 1);
+    const r = await fetch(`http://127.0.0.1:${mesh.cp.httpPort}/debug/ca/rotate-root`, { method: 'POST' });
+    assert.equal(r.status, 200, await r.text());
+    // every proxy gets the bundle with the new root next to the old one
+    await waitFor(async () => (await roots(server)) === 2 && (await roots(oldClient)) === 2, 'both roots in the proxies\' ROOTCA', 15_000);
+    // a sidecar that joins now gets a certificate from the new root; the server still holds its old-root one
+    const newClient = await mesh.sidecar({ id: 'a-new', args: join('a') });
+    await waitFor(async () => (await call(newClient)).status === 200, 'the new-root client reaches the old-root server', 30_000).catch((e) => {
+      throw new Error(`${e.message}\n${mesh.logs()}`);
+    });
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await call(oldClient)).status, 200);
+      assert.equal((await call(newClient)).status, 200);
+    }
+    // and the two clients' certificates really come from different roots (the bundle lists the new root first)
+    const bundle = ((await (await fetch(`http://127.0.0.1:${mesh.cp.httpPort}/debug/ca`)).json()) as { roots: string }).roots;
+    const [newRoot, oldRoot] = (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new crypto.X509Certificate(pem));
+    const leafOf = async (p: MeshProxy) => {
+      const dump = (await (await p.admin('/config_dump')).json()) as { configs: { '@type': string; static_secrets?: { name: string; secret: { tls_certificate: { certificate_chain: { inline_string: string } } } }[] }[] };
+      const secrets = dump.configs.find((c) => c['@type'].endsWith('SecretsConfigDump'))!.static_secrets!;
+      return new crypto.X509Certificate(secrets.find((x) => x.name === 'default')!.secret.tls_certificate.certificate_chain.inline_string);
+    };
+    const [oldLeaf, newLeaf] = [await leafOf(oldClient), await leafOf(newClient)];
+    assert.ok(newLeaf.verify(newRoot!.publicKey) && !newLeaf.verify(oldRoot!.publicKey), 'the new client holds a new-root certificate');
+    assert.ok(oldLeaf.verify(oldRoot!.publicKey) && !oldLeaf.verify(newRoot!.publicKey), 'the old client still holds its old-root certificate');
   } finally {
     await mesh.close();
   }

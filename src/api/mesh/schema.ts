@@ -119,7 +119,7 @@ const partial = (type: FieldType, note: string, unsupportedValues?: Record<strin
 
 const TLS_VERSIONS = en('TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3');
 const EXPORT_TO = partial(strs, 'only the default, `["*"]` (visible to every namespace); namespace-scoped visibility is not implemented');
-const SOURCE_NAMESPACE = no(str, 'needs workload identity of the caller, which the mesh does not carry yet');
+const SOURCE_NAMESPACE = ok(str, 'the namespace of the proxy the request leaves from (sidecars; on a gateway, the gateway\'s)');
 const NOT_ON_GATEWAYS = 'Istio rejects it: targetPort has no impact on Gateways and Sidecars';
 
 /** Messages by name; a kind's spec is the message named after the kind. */

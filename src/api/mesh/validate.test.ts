@@ -130,7 +130,6 @@ const CASES: Case[] = [
   { rule: 'a delegate VirtualService has no tcp routes', kind: 'VirtualService', ok: `http: [{${ROUTE}}]`, bad: `http: [{${ROUTE}}]\ntcp: [{route: [{destination: {host: db}}]}]`, path: 'spec.tcp', says: /delegate/ },
   { rule: 'delegates do not use regex matches', kind: 'VirtualService', ok: `http: [{match: [{uri: {prefix: /a}}], ${ROUTE}}]`, bad: `http: [{match: [{uri: {regex: "/a.*"}}], ${ROUTE}}]`, path: 'spec.http[0].match[0].uri.regex', says: /delegat/ },
   { rule: 'exportTo other than "*" is not supported', kind: 'VirtualService', ok: `hosts: [a]\nexportTo: ["*"]\nhttp: [{${ROUTE}}]`, bad: `hosts: [a]\nexportTo: ["."]\nhttp: [{${ROUTE}}]`, code: 'MW_MESH_UNSUPPORTED', path: 'spec.exportTo[0]' },
-  { rule: 'sourceNamespace matches are not supported', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{match: [{sourceLabels: {app: web}}], ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{match: [{sourceNamespace: shop}], ${ROUTE}}]`, code: 'MW_MESH_UNSUPPORTED', path: 'spec.http[0].match[0].sourceNamespace' },
   { rule: 'source labels are valid labels', kind: 'VirtualService', ok: `hosts: [a]\nhttp: [{match: [{sourceLabels: {app.kubernetes.io/name: web}}], ${ROUTE}}]`, bad: `hosts: [a]\nhttp: [{match: [{sourceLabels: {app: "we b"}}], ${ROUTE}}]`, path: 'spec.http[0].match[0].sourceLabels["app"]' },
 
   // ------------------------------------------------------------ DestinationRule

@@ -71,6 +71,60 @@ test('sourceLabels are decided per proxy: a backend sidecar gets the other match
   assert.equal(simulate(front, '80', { authority: 'rich', path: '/teapot', method: 'POST' }).directResponse?.status, 418);
 });
 
+test('sourceNamespace (HTTP and TCP matches) is decided per proxy: the namespace the request leaves from', () => {
+  const c = parseCase(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: db, namespace: default }
+spec:
+  hosts: [db.default.svc.cluster.local, web.default.svc.cluster.local]
+  ports: [{ number: 5432, name: tcp-pg, protocol: TCP }, { number: 80, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: 10.0.0.1 }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: pg-replica, namespace: default }
+spec:
+  hosts: [pg-replica.default.svc.cluster.local, web-canary.default.svc.cluster.local]
+  ports: [{ number: 5432, name: tcp-pg, protocol: TCP }, { number: 80, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: 10.0.0.2 }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: db, namespace: default }
+spec:
+  hosts: [db.default.svc.cluster.local]
+  tcp:
+  - match: [{ port: 5432, sourceNamespace: batch }]
+    route: [{ destination: { host: pg-replica.default.svc.cluster.local } }]
+  - route: [{ destination: { host: db.default.svc.cluster.local } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: web, namespace: default }
+spec:
+  hosts: [web.default.svc.cluster.local]
+  http:
+  - name: batch
+    match: [{ sourceNamespace: batch }]
+    route: [{ destination: { host: web-canary.default.svc.cluster.local } }]
+  - name: main
+    route: [{ destination: { host: web.default.svc.cluster.local } }]
+`);
+  const snap = buildSnapshot(c.resources);
+  const inNs = (ns: string) => translate(snap, proxyFromNode({ id: `x.${ns}`, metadata: { NAMESPACE: ns } }));
+  const tcpTarget = (r: ReturnType<typeof translate>) => {
+    const l = r.listeners.find((x) => (x as { name: string }).name === '0.0.0.0_5432') as { filter_chains: { filters: { typed_config: { cluster?: string } }[] }[] };
+    return l.filter_chains[0]!.filters[0]!.typed_config.cluster;
+  };
+  assert.equal(tcpTarget(inNs('batch')), 'outbound|5432||pg-replica.default.svc.cluster.local');
+  assert.equal(tcpTarget(inNs('default')), 'outbound|5432||db.default.svc.cluster.local');
+  const httpRoute = (ns: string) => simulate(inNs(ns).routes, '80', { authority: 'web.default.svc.cluster.local', path: '/' }).route;
+  assert.equal(httpRoute('batch'), 'batch');
+  assert.equal(httpRoute('default'), 'main');
+});
+
 test('Sidecar scoping shrinks a proxy\'s config: fewer clusters, listeners and routes than without it', () => {
   const c = load('sidecar-scoping');
   const scoped = translate(buildSnapshot(c.resources), c.proxy);

@@ -22,6 +22,7 @@ import type { RouteDestination, Server, ServerTLSSettings, TCPRoute } from '../.
 import type { Gateway } from '../../model/gateways.js';
 import { serverHosts } from '../../model/gateways.js';
 import { intersects } from '../../model/hosts.js';
+import { selects } from '../../model/labels.js';
 import { isHttp } from '../../model/protocol.js';
 import type { InboundPort, Proxy } from '../../model/proxy.js';
 import { inboundPortsOf, scopeOf, type OutboundPort, type ProxyScope } from '../../model/scope.js';
@@ -92,8 +93,18 @@ function l4Clusters(route: readonly RouteDestination[] | undefined, port: number
 }
 
 /** The first tcp route of `vs` that applies on `port` (and gateway), as Istio picks it. */
-function tcpRouteFor(vs: VirtualService | undefined, port: number, gateway: string): TCPRoute | undefined {
-  return vs?.tcp.find((t) => !t.match || t.match.some((m) => (m.port === undefined || m.port === port) && (!m.gateways?.length || m.gateways.includes(gateway))));
+function tcpRouteFor(vs: VirtualService | undefined, port: number, gateway: string, source: Proxy): TCPRoute | undefined {
+  return vs?.tcp.find((t) => !t.match || t.match.some((m) => l4Applies(m, port, gateway, source)));
+}
+
+/** Does an L4 / TLS match clause apply to the listener being built: its port and gateway, and the proxy the
+ *  connection leaves from (sourceLabels, sourceNamespace: Istio matches them against the client workload, which is
+ *  this proxy). */
+function l4Applies(m: { port?: number; gateways?: string[]; sourceLabels?: Record<string, string>; sourceNamespace?: string }, port: number, gateway: string, source: Proxy): boolean {
+  if (m.port !== undefined && m.port !== port) return false;
+  if (m.gateways?.length && !m.gateways.includes(gateway)) return false;
+  if (m.sourceLabels && !selects(m.sourceLabels, source.labels)) return false;
+  return m.sourceNamespace === undefined || m.sourceNamespace === source.namespace;
 }
 
 /** The protocol a service declares on a port. */
@@ -104,9 +115,9 @@ const carriesTls = (s: Service, port: number) => {
 };
 
 /** tcp_proxy to one service of a port: its VirtualService's tcp route, else its own cluster. */
-function serviceTcpProxy(scope: ProxyScope, s: Service, port: number): Json {
+function serviceTcpProxy(proxy: Proxy, scope: ProxyScope, s: Service, port: number): Json {
   const vs = scope.meshVirtualServices.find((v) => v.hosts.includes(s.hostname));
-  const tr = tcpRouteFor(vs, port, MESH_GATEWAY);
+  const tr = tcpRouteFor(vs, port, MESH_GATEWAY, proxy);
   const clusters = tr ? l4Clusters(tr.route, port) : [{ name: outboundClusterName(port, undefined, s.hostname), weight: 100 }];
   return tcpProxy(outboundClusterName(port, undefined, s.hostname), clusters);
 }
@@ -118,7 +129,7 @@ function serviceTcpProxy(scope: ProxyScope, s: Service, port: number): Json {
  * service without SNI match (plain TCP, or an SNI no chain names). Envoy rejects a server name listed by two
  * chains of one listener, so a name already taken is left out.
  */
-function sniChains(scope: ProxyScope, o: OutboundPort): Json[] {
+function sniChains(proxy: Proxy, scope: ProxyScope, o: OutboundPort): Json[] {
   const port = o.port;
   const taken = new Set<string>();
   const chains: Json[] = [];
@@ -134,15 +145,15 @@ function sniChains(scope: ProxyScope, o: OutboundPort): Json[] {
     if (!vs.hosts.some((h) => o.services.some((s) => intersects(h, s.hostname)))) continue;
     for (const t of vs.tls) {
       for (const m of t.match) {
-        if ((m.port !== undefined && m.port !== port) || (m.gateways?.length && !m.gateways.includes(MESH_GATEWAY))) continue;
+        if (!l4Applies(m, port, MESH_GATEWAY, proxy)) continue;
         const clusters = l4Clusters(t.route, port);
         add(m.sniHosts, () => (clusters.length ? tcpProxy(clusters[0]!.name, clusters) : undefined));
       }
     }
   }
-  for (const s of o.services) if (carriesTls(s, port)) add([s.hostname], () => serviceTcpProxy(scope, s, port));
+  for (const s of o.services) if (carriesTls(s, port)) add([s.hostname], () => serviceTcpProxy(proxy, scope, s, port));
   const fallback = o.services.find((s) => !carriesTls(s, port));
-  if (fallback) chains.push({ filters: [serviceTcpProxy(scope, fallback, port)] });
+  if (fallback) chains.push({ filters: [serviceTcpProxy(proxy, scope, fallback, port)] });
   return chains;
 }
 
@@ -160,11 +171,11 @@ function outboundListeners(proxy: Proxy, scope: ProxyScope): Json[] {
     const tlsServices = o.services.filter((s) => carriesTls(s, port));
     const tlsRoutes = scope.meshVirtualServices.some((v) => v.tls.length > 0 && v.hosts.some((h) => o.services.some((s) => intersects(h, s.hostname))));
     if (tlsServices.length > 0 && (o.services.length > 1 || tlsRoutes)) {
-      const chains = sniChains(scope, o);
+      const chains = sniChains(proxy, scope, o);
       if (chains.length) out.push({ ...common, listener_filters: [{ name: FILTER.TLS_INSPECTOR, typed_config: { '@type': TYPE.TLS_INSPECTOR } }], filter_chains: chains });
       continue;
     }
-    out.push({ ...common, filter_chains: [{ filters: [serviceTcpProxy(scope, o.services[0]!, port)] }] });
+    out.push({ ...common, filter_chains: [{ filters: [serviceTcpProxy(proxy, scope, o.services[0]!, port)] }] });
   }
   return out;
 }
@@ -275,7 +286,7 @@ function gatewayChains(snapshot: MeshSnapshot, gw: Gateway, server: Server, secu
     const chains: Json[] = [];
     for (const vs of bound) {
       for (const t of vs.tls) {
-        const m = t.match.find((x) => (x.port === undefined || x.port === port) && (!x.gateways?.length || x.gateways.includes(gw.key)));
+        const m = t.match.find((x) => l4Applies(x, port, gw.key, security.proxy));
         if (!m) continue;
         const clusters = l4Clusters(t.route, port);
         if (clusters.length) chains.push({ filter_chain_match: { server_names: m.sniHosts }, filters: l4(clusters) });
@@ -285,7 +296,7 @@ function gatewayChains(snapshot: MeshSnapshot, gw: Gateway, server: Server, secu
   }
   // TCP, or TLS terminated here then proxied as TCP
   for (const vs of bound) {
-    const tr = tcpRouteFor(vs, port, gw.key);
+    const tr = tcpRouteFor(vs, port, gw.key, security.proxy);
     const clusters = tr ? l4Clusters(tr.route, port) : [];
     if (!clusters.length) continue;
     if (proto === 'TLS') {
