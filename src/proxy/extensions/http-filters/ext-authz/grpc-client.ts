@@ -1,7 +1,7 @@
 // grpc_service: envoy.service.auth.v3.Authorization/Check, a unary gRPC call, as Envoy's GrpcClientImpl makes it.
 //
 // Why not @grpc/grpc-js: Envoy's envoy_grpc sends the call through the named cluster (its load balancer, TLS,
-// circuit breakers), and so do we (upstream-call.ts) — a grpc-js channel would dial the host itself and skip
+// circuit breakers), and so do we (common/upstream-call.ts) — a grpc-js channel would dial the host itself and skip
 // the cluster's TLS, which a mesh with mTLS needs. A unary call is one HTTP/2 request: the length-prefixed
 // message, then the reply's message and grpc-status (in trailers, or in the headers of a trailers-only reply).
 // The messages are encoded with the xDS wire codec (src/api/xds/json.ts), whose schema the build extracts from
@@ -17,7 +17,7 @@ import { binaryToJson, jsonToBinary } from '../../../../api/xds/json.js';
 import { HeaderMap } from '../../../http/headers.js';
 import type { ClusterManager } from '../../../upstream/cluster-manager.js';
 import { errorResponse, type AuthzClient, type AuthzResponse, type Json, type PendingCheck } from './check-request.js';
-import { callUpstream } from './upstream-call.js';
+import { callUpstream } from '../../common/upstream-call.js';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 const REQUEST_TYPE = 'envoy.service.auth.v3.CheckRequest';

@@ -16,7 +16,7 @@ import type { StreamInfo } from '../../../stream-info.js';
 import type { ClusterManager } from '../../../upstream/cluster-manager.js';
 import { errorResponse, type AuthzClient, type AuthzResponse, type Json, type PendingCheck } from './check-request.js';
 import type { HeaderKeyMatcher } from './matchers.js';
-import { callUpstream } from './upstream-call.js';
+import { callUpstream } from '../../common/upstream-call.js';
 
 export const HEADERS_TO_REMOVE = 'x-envoy-auth-headers-to-remove';
 

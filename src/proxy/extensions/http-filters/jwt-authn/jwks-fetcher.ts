@@ -1,17 +1,12 @@
 // Fetching a remote JWKS as Envoy's JwksFetcher does: a GET of http_uri.uri sent through the cluster that
-// http_uri.cluster names, with http_uri.timeout for the whole exchange. It uses the proxy's own upstream
-// machinery — the cluster's load balancer picks the host and the request goes over that host's connection pool
-// — so the cluster's TLS settings, circuit breakers and connection stats apply exactly as for routed traffic.
-// The cluster is looked up per fetch, because it may arrive (over CDS) after the filter config.
+// http_uri.cluster names, with http_uri.timeout for the whole exchange, through the proxy's own upstream
+// machinery (common/upstream-call.ts: the cluster's balancer, pools, TLS and breakers; a body over 1 MiB refused).
 //
 // retry_policy (Envoy: retry_on "5xx,gateway-error,connect-failure,reset"; num_retries default 1; back-off with
 // full jitter from base_interval, default 1 s, capped at max_interval, default 10 × base) applies to every fetch.
 import { HeaderMap } from '../../../http/headers.js';
 import type { ClusterManager } from '../../../upstream/cluster-manager.js';
-import type { UpstreamStream } from '../../../upstream/pool.js';
-
-/** A JWKS larger than this is refused: a key set is a few KiB, and the body is held in memory. */
-const MAX_BODY_BYTES = 1024 * 1024;
+import { callUpstream, CallFailure } from '../../common/upstream-call.js';
 
 export interface JwksHttpTarget {
   readonly cluster: string;
@@ -35,59 +30,22 @@ class FetchFailure extends Error {
 }
 
 /** One GET through the cluster: resolves with the body of a 200, rejects with a FetchFailure otherwise. */
-export function fetchOnce(cm: ClusterManager, t: JwksHttpTarget): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const cluster = cm.get(t.cluster);
-    if (!cluster) return reject(new FetchFailure(`cluster "${t.cluster}" does not exist`, false));
-    const host = cluster.chooseHost(undefined);
-    if (!host) return reject(new FetchFailure(`cluster "${t.cluster}" has no healthy host`, true));
-    let done = false;
-    let stream: UpstreamStream | undefined;
-    let status = 0;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (err: FetchFailure | undefined, body?: string) => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      if (err) {
-        stream?.reset();
-        reject(err);
-      } else resolve(body!);
-    };
-    const timer = t.timeoutMs > 0 ? setTimeout(() => finish(new FetchFailure(`no response within ${t.timeoutMs}ms`, true)), t.timeoutMs) : undefined;
-    stream = cluster.pool(host).newStream(
-      {
-        onHeaders(headers, endStream) {
-          status = Number(headers.get(':status'));
-          if (status !== 200) return finish(new FetchFailure(`status ${status}`, status >= 500));
-          if (endStream) finish(undefined, '');
-        },
-        onData(chunk, endStream) {
-          if (done) return;
-          size += chunk.length;
-          if (size > MAX_BODY_BYTES) return finish(new FetchFailure(`the JWKS is larger than ${MAX_BODY_BYTES} bytes`, false));
-          chunks.push(chunk);
-          if (endStream) finish(undefined, Buffer.concat(chunks).toString('utf8'));
-        },
-        onTrailers() {
-          finish(undefined, Buffer.concat(chunks).toString('utf8'));
-        },
-        onReset(reason, detail) {
-          finish(new FetchFailure(`${reason}${detail ? ` (${detail})` : ''}`, true));
-        },
-      },
-      { method: 'GET', upgrade: false },
-    );
-    if (done) return; // reset synchronously (overflow)
-    const h = new HeaderMap();
-    h.add(':method', 'GET');
-    h.add(':scheme', t.scheme);
-    h.add(':authority', t.authority);
-    h.add(':path', t.path);
-    h.add('accept', 'application/json');
-    stream.sendHeaders(h, true);
-  });
+export async function fetchOnce(cm: ClusterManager, t: JwksHttpTarget): Promise<string> {
+  const h = new HeaderMap();
+  h.add(':method', 'GET');
+  h.add(':scheme', t.scheme);
+  h.add(':authority', t.authority);
+  h.add(':path', t.path);
+  h.add('accept', 'application/json');
+  let res;
+  try {
+    res = await callUpstream(cm, { cluster: t.cluster, timeoutMs: t.timeoutMs }, h, undefined).result;
+  } catch (e) {
+    throw new FetchFailure((e as Error).message, e instanceof CallFailure ? e.retriable : true);
+  }
+  const status = Number(res.headers.get(':status'));
+  if (status !== 200) throw new FetchFailure(`status ${status}`, status >= 500);
+  return res.body.toString('utf8');
 }
 
 /** fetchOnce with the retry policy: connect failures, resets, timeouts and 5xx are retried. */

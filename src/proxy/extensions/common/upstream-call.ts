@@ -1,14 +1,14 @@
-// One request/response exchange with the authorization service through the proxy's own upstream machinery, as
-// the JWKS fetcher (jwt-authn/jwks-fetcher.ts) does and as Envoy's async clients do: the named cluster's load
+// One request/response exchange with a service through the proxy's own upstream machinery, as Envoy's async
+// clients do (ext_authz's authorizer, jwt_authn's remote JWKS): the named cluster's load
 // balancer picks the host and the request goes over that host's connection pool, so the cluster's TLS (mesh
 // mTLS included), circuit breakers, outlier detection and connection stats apply exactly as for routed traffic.
 // The cluster is looked up per call: it may arrive over CDS after the filter, or go away.
-import { HeaderMap } from '../../../http/headers.js';
-import type { Cluster } from '../../../upstream/cluster.js';
-import type { ClusterManager } from '../../../upstream/cluster-manager.js';
-import type { UpstreamStream } from '../../../upstream/pool.js';
+import { HeaderMap } from '../../http/headers.js';
+import type { Cluster } from '../../upstream/cluster.js';
+import type { ClusterManager } from '../../upstream/cluster-manager.js';
+import type { UpstreamStream } from '../../upstream/pool.js';
 
-/** The authorizer's reply is held in memory: a decision is small, so a huge one is refused. */
+/** The reply is held in memory (a decision, a key set: small), so a huge one is refused. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 export interface CallResult {
@@ -30,7 +30,16 @@ export interface CallTarget {
   readonly http2?: boolean;
 }
 
-export class CallFailure extends Error {}
+/** `retriable`: worth another try (no host yet, a reset, a timeout); not for a missing cluster or an oversized
+ *  answer, which the next try would meet again. */
+export class CallFailure extends Error {
+  constructor(
+    message: string,
+    readonly retriable = true,
+  ) {
+    super(message);
+  }
+}
 
 /** Sends `headers` (pseudo-headers included; :scheme is filled from the cluster's TLS) and `body`. */
 export function callUpstream(cm: ClusterManager, t: CallTarget, headers: HeaderMap, body: Buffer | undefined): UpstreamCall {
@@ -50,8 +59,8 @@ export function callUpstream(cm: ClusterManager, t: CallTarget, headers: HeaderM
       } else resolve(value!);
     };
     const cluster: Cluster | undefined = cm.get(t.cluster);
-    if (!cluster) return finish(new CallFailure(`cluster "${t.cluster}" does not exist`));
-    if (t.http2 && cluster.transport.protocol === 'http1') return finish(new CallFailure(`cluster "${t.cluster}" does not speak HTTP/2, which gRPC needs (set http2_protocol_options)`));
+    if (!cluster) return finish(new CallFailure(`cluster "${t.cluster}" does not exist`, false));
+    if (t.http2 && cluster.transport.protocol === 'http1') return finish(new CallFailure(`cluster "${t.cluster}" does not speak HTTP/2, which gRPC needs (set http2_protocol_options)`, false));
     const host = cluster.chooseHost(undefined);
     if (!host) return finish(new CallFailure(`cluster "${t.cluster}" has no healthy host`));
     if (t.timeoutMs > 0) timer = setTimeout(() => finish(new CallFailure(`no answer within ${t.timeoutMs}ms`)), t.timeoutMs);
@@ -69,7 +78,7 @@ export function callUpstream(cm: ClusterManager, t: CallTarget, headers: HeaderM
         onData(chunk, endStream) {
           if (done) return;
           size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) return finish(new CallFailure(`the answer is larger than ${MAX_RESPONSE_BYTES} bytes`));
+          if (size > MAX_RESPONSE_BYTES) return finish(new CallFailure(`the answer is larger than ${MAX_RESPONSE_BYTES} bytes`, false));
           chunks.push(chunk);
           if (endStream) complete(undefined);
         },
