@@ -125,6 +125,36 @@ spec:
   assert.equal(httpRoute('default'), 'main');
 });
 
+test('PeerAuthentication per port: STRICT for the workload, DISABLE on one application port (portLevelMtls)', () => {
+  const c = parseCase(`apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: shop }
+spec: { mtls: { mode: STRICT } }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: reviews, namespace: shop }
+spec:
+  selector: { matchLabels: { app: reviews } }
+  portLevelMtls: { "8081": { mode: DISABLE } }
+`);
+  const node = (labels: Record<string, string>) => ({
+    id: 'sidecar~10.0.0.7~reviews-1.shop~shop.svc.cluster.local',
+    metadata: { NAMESPACE: 'shop', SERVICE: 'reviews', INBOUND_PORTS: '9080:8080,9081:8081', LABELS: labels },
+  });
+  const chainsOf = (labels: Record<string, string>, port: number) => {
+    const l = translate(buildSnapshot(c.resources), proxyFromNode(node(labels))).listeners.find((x) => (x as { name: string }).name === `10.0.0.7_${port}`) as {
+      filter_chains: { filter_chain_match?: { transport_protocol?: string }; transport_socket?: unknown }[];
+    };
+    return l.filter_chains.map((fc) => `${fc.filter_chain_match?.transport_protocol ?? 'any'}${fc.transport_socket ? '+tls' : ''}`);
+  };
+  const mtls = { app: 'reviews', 'security.istio.io/tlsMode': 'istio' };
+  assert.deepEqual(chainsOf(mtls, 9080), ['tls+tls'], 'STRICT: the mTLS chain only');
+  assert.deepEqual(chainsOf(mtls, 9081), ['any'], 'DISABLE on app port 8081: plaintext only');
+  // a sidecar without a workload certificate cannot terminate mTLS: plaintext whatever the mode
+  assert.deepEqual(chainsOf({ app: 'reviews' }, 9080), ['any']);
+});
+
 test('Sidecar scoping shrinks a proxy\'s config: fewer clusters, listeners and routes than without it', () => {
   const c = load('sidecar-scoping');
   const scoped = translate(buildSnapshot(c.resources), c.proxy);
