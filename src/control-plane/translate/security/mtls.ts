@@ -27,15 +27,15 @@ export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 /** Endpoint metadata auto-mTLS matches on (Envoy's envoy.transport_socket_match namespace). */
 export const TLS_MODE_MATCH = 'envoy.transport_socket_match';
 
-/** The CommonTlsContext of both sides: the workload certificate, and the trust bundle from SDS. With `sans`,
- *  the peer's URI SAN must be one of them. A proxy without a certificate presents none (and so fails closed
- *  against a server that requires one). */
-function commonTls(proxy: Proxy, sans: readonly string[], alpn: readonly string[]): Json {
+/** The CommonTlsContext of both sides: the workload certificate, and the trust bundle from SDS; the peer's URI
+ *  SAN must satisfy one of `san` (StringMatchers; none: any). A proxy without a certificate presents none (and so
+ *  fails closed against a server that requires one). */
+function commonTls(proxy: Proxy, san: readonly Json[], alpn: readonly string[]): Json {
   return {
     ...(alpn.length ? { alpn_protocols: [...alpn] } : {}),
     ...(proxy.mtls ? { tls_certificate_sds_secret_configs: [{ name: WORKLOAD_SECRET }] } : {}),
     combined_validation_context: {
-      default_validation_context: sans.length ? { match_typed_subject_alt_names: sans.map((exact) => ({ san_type: 'URI', matcher: { exact } })) } : {},
+      default_validation_context: san.length ? { match_typed_subject_alt_names: san.map((matcher) => ({ san_type: 'URI', matcher })) } : {},
       validation_context_sds_secret_config: { name: ROOT_CA_SECRET, sds_config: adsSource() },
     },
   };
@@ -52,7 +52,7 @@ export function serviceIdentities(proxy: Proxy, namespace: string, endpoints: It
 export function istioMutualTransport(proxy: Proxy, sans: readonly string[], sni: string): Json {
   return {
     name: 'envoy.transport_sockets.tls',
-    typed_config: { '@type': TYPE.UPSTREAM_TLS, common_tls_context: commonTls(proxy, sans, []), sni },
+    typed_config: { '@type': TYPE.UPSTREAM_TLS, common_tls_context: commonTls(proxy, sans.map((exact) => ({ exact })), []), sni },
   };
 }
 
@@ -75,14 +75,8 @@ export function inboundMtlsTransport(proxy: Proxy, alpn: readonly string[]): Jso
     typed_config: {
       '@type': TYPE.DOWNSTREAM_TLS,
       require_client_certificate: true,
-      common_tls_context: {
-        ...commonTls(proxy, [], alpn),
-        // the trust domain, as a prefix: a certificate from the mesh CA for another trust domain is refused
-        combined_validation_context: {
-          default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `spiffe://${proxy.trustDomain}/` } }] },
-          validation_context_sds_secret_config: { name: ROOT_CA_SECRET, sds_config: adsSource() },
-        },
-      },
+      // the trust domain, as a prefix: a certificate from the mesh CA for another trust domain is refused
+      common_tls_context: commonTls(proxy, [{ prefix: `spiffe://${proxy.trustDomain}/` }], alpn),
     },
   };
 }
