@@ -26,6 +26,7 @@ export const EXTENSION_PROTO_FILES: readonly string[] = [
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/network/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/cors/v3/cors.proto',

@@ -1069,6 +1069,20 @@ const TABLE: Record<string, MessageSupport> = {
       decoder_header_mutation_rules: later(NOT_YET),
     },
   },
+  'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz': {
+    extension: true,
+    note: 'checked when the connection reaches the filter (Envoy: on its first bytes); held until the answer',
+    fields: {
+      stat_prefix: okNote('ext_authz.<stat_prefix>.{total,ok,denied,error,failure_mode_allowed,cx_closed,disabled,active}'),
+      grpc_service: okNote('envoy_grpc only: envoy.service.auth.v3.Authorization/Check through the cluster (which must speak HTTP/2); default timeout 200 ms'),
+      failure_mode_allow: ok,
+      transport_api_version: only('V3'),
+      filter_enabled_metadata: okNote('matched against empty metadata: no network filter writes connection metadata'),
+      include_tls_session: okNote('tls_session.sni'),
+      include_peer_certificate: later('the peer certificate is not kept after the handshake; its principal is always sent'),
+      bootstrap_metadata_labels_key: later(NOT_YET),
+    },
+  },
   [`${extAuthz}.BufferSettings`]: {
     note: 'past max_request_bytes without allow_partial_message the client gets 413 and nothing is checked',
     fields: { max_request_bytes: ok, allow_partial_message: ok, pack_as_bytes: okNote('gRPC only: raw_body instead of body') },

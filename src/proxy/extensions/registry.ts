@@ -33,6 +33,7 @@ import { extAuthzFilter } from './http-filters/ext-authz/index.js';
 import { previousPriorities } from './retry-priorities/previous-priorities/index.js';
 import { rbacFilter } from './http-filters/rbac/index.js';
 import { networkRbacFilter } from './network-filters/rbac/index.js';
+import { networkExtAuthzFilter } from './network-filters/ext-authz/index.js';
 import { retryPriorities } from '../router/retry-priority.js';
 
 class Registry<T> {
@@ -79,6 +80,7 @@ clusterTypes.register(dfpCluster.types, dfpCluster);
 httpFilters.register(dynamicForwardProxyFilter.typeUrls, dynamicForwardProxyFilter);
 httpFilters.register(rbacFilter.typeUrls, rbacFilter);
 networkFilters.register(networkRbacFilter.typeUrls, networkRbacFilter);
+networkFilters.register(networkExtAuthzFilter.typeUrls, networkExtAuthzFilter);
 httpFilters.register(jwtAuthnFilter.typeUrls, jwtAuthnFilter);
 httpFilters.register(extAuthzFilter.typeUrls, extAuthzFilter);
 /** RetryPolicy.retry_priority, by type URL and name (the table lives in router/retry-priority.ts) */

@@ -14,8 +14,9 @@
 //    timeout default 600 s (Istio's), failOpen → failure_mode_allow, statusOnError, includeRequestBodyInCheck →
 //    with_request_body; "*"-prefixed / suffixed header names become suffix / prefix matches, all ignore_case.
 //  - A CUSTOM action that cannot be served (no such provider, several providers, a broken provider, or a gRPC
-//    provider on a TCP port — Meshwork has no network ext_authz yet) fails closed: the caller's deny fallback
-//    (Istio: an RBAC deny-all). An HTTP provider on a TCP port is ignored, as in Istio.
+//    provider on a TCP port: the proxy has envoy.filters.network.ext_authz, but Istio gates it by the network RBAC
+//    shadow result in connection metadata, which Meshwork's network RBAC does not write yet) fails closed: the
+//    caller's deny fallback (Istio: an RBAC deny-all). An HTTP provider on a TCP port is ignored, as in Istio.
 //
 // The providers are the control plane's mesh config, read once at start (configureExtensionProviders); Istio's
 // equivalent is the push context's global mesh config. The model snapshot does not carry them (yet): they do not
