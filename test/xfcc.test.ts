@@ -1,5 +1,5 @@
 // x-forwarded-client-cert through a real `meshwork proxy`: SANITIZE (the default) strips a client's header,
-// APPEND_FORWARD adds this hop's element (By, Hash, Subject, URI, DNS in Envoy's order) to what an mTLS client
+// APPEND_FORWARD adds this hop's element (By, Hash, Cert, Chain, Subject, URI, DNS in Envoy's order) to what an mTLS client
 // sent, SANITIZE_SET replaces it, ALWAYS_FORWARD_ONLY passes it untouched, and without mTLS the modes that need
 // a client certificate strip it.
 import { after, before, test } from 'node:test';
@@ -44,6 +44,7 @@ before(async () => {
         listener('append', [mtls('APPEND_FORWARD', details)]),
         listener('set', [mtls('SANITIZE_SET', details)]),
         listener('sanitize_tls', [mtls('SANITIZE')]),
+        listener('with_cert', [mtls('SANITIZE_SET', { set_current_client_cert_details: { cert: true, chain: true, uri: true } })]),
         listener('plain_default', [{ filters: [hcmFilter({ statPrefix: 'plain_default', cluster: 'echo' })] }]),
         listener('plain_append', [{ filters: [hcmFilter({ statPrefix: 'plain_append', cluster: 'echo', extra: { forward_client_cert_details: 'APPEND_FORWARD', ...details } })] }]),
         listener('plain_always', [{ filters: [hcmFilter({ statPrefix: 'plain_always', cluster: 'echo', extra: { forward_client_cert_details: 'ALWAYS_FORWARD_ONLY' } })] }]),
@@ -51,7 +52,7 @@ before(async () => {
       [staticCluster('echo', (upstream.address() as net.AddressInfo).port)],
     ),
   );
-  for (const n of ['append', 'set', 'sanitize_tls', 'plain_default', 'plain_append', 'plain_always']) ports[n] = await listenerPort(proxy, n);
+  for (const n of ['append', 'set', 'sanitize_tls', 'with_cert', 'plain_default', 'plain_append', 'plain_always']) ports[n] = await listenerPort(proxy, n);
 });
 
 after(async () => {
@@ -80,6 +81,17 @@ test('APPEND_FORWARD and SANITIZE_SET add this hop\'s element for an mTLS client
   assert.equal(await get(ports.append!, true), `${SENT},${element}`);
   assert.equal(await get(ports.set!, true), element);
   assert.equal(await get(ports.sanitize_tls!, true), '<none>');
+});
+
+test('Cert and Chain: the client certificate and its verified chain, URL-encoded PEM, between Hash and URI', async () => {
+  const xfcc = await get(ports.with_cert!, true);
+  const m = /^By=[^;]+;Hash=[0-9a-f]{64};Cert="([^"]+)";Chain="([^"]+)";URI=(.+)$/.exec(xfcc);
+  assert.ok(m, xfcc);
+  const pem = new crypto.X509Certificate(client.certPem).toString();
+  assert.equal(decodeURIComponent(m[1]!), pem);
+  // Node gives the verified chain: the client's leaf, then the CA it chains to (Envoy sends what the client sent)
+  assert.equal(decodeURIComponent(m[2]!), pem + new crypto.X509Certificate(pki.ca.certPem).toString());
+  assert.equal(m[3], CLIENT_ID);
 });
 
 test('without mTLS: the default and APPEND_FORWARD strip a client\'s header, ALWAYS_FORWARD_ONLY keeps it', async () => {

@@ -64,6 +64,11 @@ export interface TlsInfo {
   localUriSan?: string[];
   peerCertificatePresented?: boolean;
   peerCertificateValidated?: boolean;
+  /** the peer's certificate as PEM, made on first call (x-forwarded-client-cert Cert, ext_authz
+   *  include_peer_certificate); absent without one */
+  peerCertificatePem?: () => string;
+  /** the peer's verified chain, leaf first up to the trusted CA, as PEM (x-forwarded-client-cert Chain) */
+  peerChainPem?: () => string;
 }
 
 export class StreamInfo {

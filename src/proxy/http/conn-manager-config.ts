@@ -88,7 +88,7 @@ export interface HcmConfig {
   readonly statPrefix: string;
   readonly xfcc: XfccMode;
   /** set_current_client_cert_details: which fields of the client certificate the new XFCC element carries */
-  readonly xfccDetails: { readonly subject: boolean; readonly uri: boolean; readonly dns: boolean };
+  readonly xfccDetails: { readonly subject: boolean; readonly uri: boolean; readonly dns: boolean; readonly cert: boolean; readonly chain: boolean };
   readonly stats: HcmStats;
   readonly codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
   readonly routeTable: RouteTable;
@@ -259,13 +259,10 @@ export function buildAccessLogger(al: any, path: string): AccessLogger {
 
 const XFCC_MODES: readonly XfccMode[] = ['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'];
 
-/** forward_client_cert_details and set_current_client_cert_details (Cert and Chain are not produced: rejected). */
+/** forward_client_cert_details and set_current_client_cert_details. */
 function compileXfcc(cfg: any, path: string): Pick<HcmConfig, 'xfcc' | 'xfccDetails'> {
   const mode: XfccMode = cfg.forward_client_cert_details ?? 'SANITIZE';
   if (!XFCC_MODES.includes(mode)) throw new ConfigError('MW_CONFIG_INVALID', `${path}.forward_client_cert_details`, `must be one of ${XFCC_MODES.join(', ')}`);
   const d = cfg.set_current_client_cert_details ?? {};
-  for (const f of ['cert', 'chain'] as const) {
-    if (d[f]) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.set_current_client_cert_details.${f}`, `the ${f === 'cert' ? 'Cert' : 'Chain'} field of x-forwarded-client-cert is not produced`);
-  }
-  return { xfcc: mode, xfccDetails: { subject: d.subject === true, uri: d.uri === true, dns: d.dns === true } };
+  return { xfcc: mode, xfccDetails: { subject: d.subject === true, uri: d.uri === true, dns: d.dns === true, cert: d.cert === true, chain: d.chain === true } };
 }

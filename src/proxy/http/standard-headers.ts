@@ -262,12 +262,14 @@ export function mutateRequestHeaders(h: HeaderMap, cfg: HcmConfig, ctx: RequestC
 const XFCC = 'x-forwarded-client-cert';
 
 /** This hop's XFCC element, fields in Envoy's order: By (our URI SAN), Hash (SHA-256 of the client's certificate),
- *  then Subject, URI and DNS as set_current_client_cert_details asks. */
+ *  then Cert and Chain (URL-encoded PEM), Subject, URI and DNS as set_current_client_cert_details asks. */
 function xfccElement(t: TlsInfo, d: HcmConfig['xfccDetails']): string {
   const parts: string[] = [];
   const by = t.localUriSan?.[0];
   if (by) parts.push(`By=${by}`);
   if (t.peerFingerprint256) parts.push(`Hash=${t.peerFingerprint256}`);
+  if (d.cert && t.peerCertificatePem) parts.push(`Cert="${encodeURIComponent(t.peerCertificatePem())}"`);
+  if (d.chain && t.peerChainPem) parts.push(`Chain="${encodeURIComponent(t.peerChainPem())}"`);
   if (d.subject) parts.push(`Subject="${(t.peerSubject ?? '').replace(/"/g, '\\"')}"`);
   if (d.uri) parts.push(`URI=${t.peerUriSan?.[0] ?? ''}`);
   if (d.dns) for (const dns of t.peerDnsSan ?? []) parts.push(`DNS=${dns}`);

@@ -566,6 +566,20 @@ function rfc2253(subject: string | undefined): string {
 }
 
 /** TlsInfo of a finished handshake, in Envoy's formats (lowercase hex fingerprint and serial, RFC 2253 subjects). */
+/** The peer's verified chain, leaf first, as PEM: Node links it by issuerCertificate up to the trusted CA (a
+ *  self-signed one links to itself), so the root is included where Envoy gives only what the peer sent. */
+function peerChainPem(socket: tls.TLSSocket): string {
+  let c: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate;
+  let out = '';
+  const seen = new Set<string>();
+  while (c?.raw && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    out += new crypto.X509Certificate(c.raw).toString();
+    c = c.issuerCertificate;
+  }
+  return out;
+}
+
 export function describeTls(socket: tls.TLSSocket, peer: PeerVerification, sni: string | undefined): TlsInfo {
   const info: TlsInfo = {
     sni,
@@ -582,6 +596,9 @@ export function describeTls(socket: tls.TLSSocket, peer: PeerVerification, sni: 
     info.peerDnsSan = sans.dns;
     info.peerFingerprint256 = x.fingerprint256.replace(/:/g, '').toLowerCase();
     info.peerSerial = x.serialNumber.toLowerCase().replace(/^0+(?=.)/, '');
+    // PEM only on demand: most connections never ask, and the certificate object is kept for the socket anyway
+    info.peerCertificatePem = () => x.toString();
+    info.peerChainPem = () => peerChainPem(socket);
   }
   const local = socket.getX509Certificate();
   if (local) {

@@ -13,7 +13,7 @@
 //  - context_extensions (a route's CheckSettings), metadata_context (the dynamic metadata namespaces named in
 //    metadata_context_namespaces), tls_session.sni (include_tls_session).
 import type { HeaderMap } from '../../../http/headers.js';
-import type { StreamInfo } from '../../../stream-info.js';
+import type { StreamInfo, TlsInfo } from '../../../stream-info.js';
 import type { HeaderKeyMatcher } from './matchers.js';
 
 export type Json = Record<string, unknown>;
@@ -75,7 +75,25 @@ export interface CheckRequestOptions {
   readonly disallowedHeaders: HeaderKeyMatcher | undefined;
   readonly packAsBytes: boolean;
   readonly includeTlsSession: boolean;
+  /** include_peer_certificate: the client's certificate, URL-encoded PEM, in source.certificate */
+  readonly includePeerCertificate: boolean;
   readonly metadataContextNamespaces: readonly string[];
+}
+
+/** The source and destination peers of a check (HTTP or TCP): addresses, the principals of both certificates
+ *  (the client's first URI SAN, else DNS SAN, else subject; ours: URI SAN, else subject), and with
+ *  `includeCertificate` the client's certificate as URL-encoded PEM, as Envoy fills AttributeContext.Peer. */
+export function peerAttributes(remote: string, local: string, tls: TlsInfo | undefined, includeCertificate: boolean): { source: Json; destination: Json } {
+  const source: Json = { address: socketAddress(remote) };
+  const destination: Json = { address: socketAddress(local) };
+  if (tls) {
+    const peer = tls.peerUriSan?.[0] ?? tls.peerDnsSan?.[0] ?? tls.peerSubject;
+    if (peer) source.principal = peer;
+    if (includeCertificate && tls.peerCertificatePem) source.certificate = encodeURIComponent(tls.peerCertificatePem());
+    const ours = tls.localUriSan?.[0] ?? tls.localSubject;
+    if (ours) destination.principal = ours;
+  }
+  return { source, destination };
 }
 
 /** "ip:port" or "[v6]:port" → a config.core.v3.Address. */
@@ -90,14 +108,7 @@ export function socketAddress(hostPort: string): Json {
 export function createCheckRequest(input: CheckInput, o: CheckRequestOptions): Json {
   const { headers, info } = input;
   const tls = info.downstreamTls;
-  const source: Json = { address: socketAddress(info.downstreamRemoteAddress) };
-  const destination: Json = { address: socketAddress(info.downstreamLocalAddress) };
-  if (tls) {
-    const peer = tls.peerUriSan?.[0] ?? tls.peerDnsSan?.[0] ?? tls.peerSubject;
-    if (peer) source.principal = peer;
-    const local = tls.localUriSan?.[0] ?? tls.localSubject;
-    if (local) destination.principal = local;
-  }
+  const { source, destination } = peerAttributes(info.downstreamRemoteAddress, info.downstreamLocalAddress, tls, o.includePeerCertificate);
   const service = headers.get('x-envoy-downstream-service-cluster');
   if (service) source.service = service;
 

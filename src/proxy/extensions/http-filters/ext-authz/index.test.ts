@@ -19,10 +19,9 @@ const GRPC = { grpc_service: { envoy_grpc: { cluster_name: 'authz' } } };
 
 const ok = (extra: Partial<AuthzResponse> = {}): AuthzResponse => ({ ...errorResponse(), status: 'ok', statusCode: 200, ...extra });
 
-test('config: a service is required; google_grpc, include_peer_certificate and other API versions are refused', () => {
+test('config: a service is required; google_grpc and other API versions are refused', () => {
   assert.throws(() => compileExtAuthz(decodeMessage(TYPE, {}), ctx()), /one of grpc_service or http_service/);
   assert.throws(() => compileExtAuthz(decodeMessage(TYPE, { grpc_service: { google_grpc: { target_uri: 'x', stat_prefix: 'y' } } }), ctx()), /MW_CONFIG_UNSUPPORTED|envoy_grpc/);
-  assert.throws(() => compileExtAuthz(decodeMessage(TYPE, { ...GRPC, include_peer_certificate: true }), ctx()), /peer certificate/);
   assert.throws(() => compileExtAuthz(decodeMessage(TYPE, { ...GRPC, with_request_body: { max_request_bytes: 0 } }), ctx()));
   const c = compileExtAuthz(decodeMessage(TYPE, { ...GRPC, status_on_error: { code: 'ServiceUnavailable' }, stat_prefix: 'waf' }), ctx());
   assert.equal(c.statusOnError, 503);
@@ -32,13 +31,15 @@ test('config: a service is required; google_grpc, include_peer_certificate and o
 test('CheckRequest: addresses, principal from the peer URI SAN, http attributes, joined headers, allowed/disallowed headers', () => {
   const info = new StreamInfo({ remote: '10.0.0.9:5000', local: '[::1]:80', id: 1 });
   info.protocol = 'HTTP/2';
-  info.downstreamTls = { sni: 'api.test', peerUriSan: ['spiffe://cluster.local/ns/a/sa/b'], peerDnsSan: ['x.test'], localUriSan: ['spiffe://cluster.local/ns/z/sa/srv'] };
+  info.downstreamTls = { sni: 'api.test', peerUriSan: ['spiffe://cluster.local/ns/a/sa/b'], peerDnsSan: ['x.test'], localUriSan: ['spiffe://cluster.local/ns/z/sa/srv'], peerCertificatePem: () => '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n' };
   const h = HeaderMap.from({ ':method': 'POST', ':path': '/p?q=1', ':authority': 'api.test', ':scheme': 'https', 'x-a': ['1', '2'], cookie: 'secret', 'content-length': '4' });
   const req = createCheckRequest(
     { headers: h, info, streamId: 7, contextExtensions: { k: 'v' }, body: Buffer.from('body'), partialBody: false },
-    { allowedHeaders: undefined, disallowedHeaders: compileHeaderKeyMatcher({ patterns: [{ exact: 'cookie' }] }, 'p'), packAsBytes: false, includeTlsSession: true, metadataContextNamespaces: [] },
+    { allowedHeaders: undefined, disallowedHeaders: compileHeaderKeyMatcher({ patterns: [{ exact: 'cookie' }] }, 'p'), packAsBytes: false, includeTlsSession: true, includePeerCertificate: true, metadataContextNamespaces: [] },
   ) as any;
   const a = req.attributes;
+  // include_peer_certificate: URL-encoded PEM, as Envoy sends it
+  assert.equal(a.source.certificate, '-----BEGIN%20CERTIFICATE-----%0AAA%3D%3D%0A-----END%20CERTIFICATE-----%0A');
   assert.deepEqual(a.source.address, { socket_address: { address: '10.0.0.9', port_value: 5000 } });
   assert.deepEqual(a.destination.address, { socket_address: { address: '::1', port_value: 80 } });
   assert.equal(a.source.principal, 'spiffe://cluster.local/ns/a/sa/b');

@@ -95,9 +95,6 @@ export function compileExtAuthz(cfg: any, ctx: Pick<FilterFactoryContext, 'stats
   if (cfg.transport_api_version !== undefined && cfg.transport_api_version !== 'V3') {
     throw invalid(`${path}.transport_api_version`, `only V3 is served (envoy.service.auth.v3), not ${cfg.transport_api_version}`);
   }
-  if (cfg.include_peer_certificate === true) {
-    throw unsupported(`${path}.include_peer_certificate`, 'the peer certificate is not kept after the handshake; its principal (URI SAN) is always sent');
-  }
   const prefix = cfg.stat_prefix ? `${ctx.statPrefix}ext_authz.${cfg.stat_prefix}.` : `${ctx.statPrefix}ext_authz.`;
   const scope = ctx.stats.scope(prefix);
   const stats: ExtAuthzStats = {
@@ -178,6 +175,7 @@ export function compileExtAuthz(cfg: any, ctx: Pick<FilterFactoryContext, 'stats
       disallowedHeaders: disallowed,
       packAsBytes: cfg.with_request_body?.pack_as_bytes === true,
       includeTlsSession: cfg.include_tls_session === true,
+      includePeerCertificate: cfg.include_peer_certificate === true,
       metadataContextNamespaces: Object.freeze([...(cfg.metadata_context_namespaces ?? [])]),
     }),
     failureModeAllow: cfg.failure_mode_allow === true,

@@ -57,12 +57,11 @@ async function connection() {
 
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
-test('config: stat_prefix and an envoy_grpc service are required; V2, google_grpc, include_peer_certificate are refused', () => {
+test('config: stat_prefix and an envoy_grpc service are required; V2 and google_grpc are refused', () => {
   const compile = (cfg: object) => compileNetworkExtAuthz(decode(cfg), ctx());
   assert.throws(() => compileNetworkExtAuthz(decodeMessage(TYPE, { grpc_service: GRPC }), ctx()), /MW_CONFIG_INVALID.*stat_prefix|stat_prefix.*required/s);
   assert.throws(() => compileNetworkExtAuthz(decodeMessage(TYPE, { stat_prefix: 'tcp' }), ctx()), /grpc_service/);
   assert.throws(() => compile({ grpc_service: { google_grpc: { target_uri: 'x:1', stat_prefix: 'g' } } }), /google_grpc/);
-  assert.throws(() => compile({ include_peer_certificate: true }), /include_peer_certificate/);
   assert.throws(() => compile({ transport_api_version: 'V2' }), /transport_api_version/);
   assert.doesNotThrow(() => compile({ transport_api_version: 'V3', failure_mode_allow: true }));
 });

@@ -27,7 +27,7 @@ import { logger } from '../../../../common/log.js';
 import type { DownstreamConnectionContext, NetworkFilter, NetworkFilterContext, NetworkFilterFactory } from '../../../listener/network-filter.js';
 import type { Counter, Gauge } from '../../../observability/stats.js';
 import { compileMetadataMatcher, type DynamicMetadata } from '../../common/rbac/metadata-matcher.js';
-import { socketAddress, type AuthzResponse, type Json, type PendingCheck } from '../../http-filters/ext-authz/check-request.js';
+import { peerAttributes, type AuthzResponse, type Json, type PendingCheck } from '../../http-filters/ext-authz/check-request.js';
 import { GrpcAuthzClient } from '../../http-filters/ext-authz/grpc-client.js';
 
 const log = logger('ext_authz');
@@ -58,6 +58,7 @@ export interface NetworkExtAuthzConfig {
   readonly client: ConnectionAuthzClient;
   readonly failureModeAllow: boolean;
   readonly includeTlsSession: boolean;
+  readonly includePeerCertificate: boolean;
   /** filter_enabled_metadata, or undefined: always check */
   readonly enabled: boolean;
   readonly stats: NetworkExtAuthzStats;
@@ -68,9 +69,6 @@ export function compileNetworkExtAuthz(cfg: any, ctx: Pick<NetworkFilterContext,
   if (!cfg.stat_prefix) throw invalid(`${path}.stat_prefix`, 'a stat prefix is required');
   if (cfg.transport_api_version !== undefined && cfg.transport_api_version !== 'V3') {
     throw invalid(`${path}.transport_api_version`, `only V3 is served (envoy.service.auth.v3), not ${cfg.transport_api_version}`);
-  }
-  if (cfg.include_peer_certificate === true) {
-    throw unsupported(`${path}.include_peer_certificate`, 'the peer certificate is not kept after the handshake; its principal (URI SAN) is always sent');
   }
   if (cfg.bootstrap_metadata_labels_key) {
     throw unsupported(`${path}.bootstrap_metadata_labels_key`, 'destination labels from the node metadata are not sent');
@@ -94,6 +92,7 @@ export function compileNetworkExtAuthz(cfg: any, ctx: Pick<NetworkFilterContext,
     client: c,
     failureModeAllow: cfg.failure_mode_allow === true,
     includeTlsSession: cfg.include_tls_session === true,
+    includePeerCertificate: cfg.include_peer_certificate === true,
     enabled,
     stats: Object.freeze({
       total: s.counter('total'),
@@ -109,17 +108,9 @@ export function compileNetworkExtAuthz(cfg: any, ctx: Pick<NetworkFilterContext,
 }
 
 /** Envoy's createTcpCheck: the peers of the connection, no request. */
-export function createTcpCheckRequest(conn: Pick<DownstreamConnectionContext, 'peer' | 'local' | 'tls' | 'sni'>, includeTlsSession: boolean): Json {
-  const source: Json = { address: socketAddress(conn.peer) };
-  const destination: Json = { address: socketAddress(conn.local) };
+export function createTcpCheckRequest(conn: Pick<DownstreamConnectionContext, 'peer' | 'local' | 'tls' | 'sni'>, includeTlsSession: boolean, includePeerCertificate = false): Json {
   const tls = conn.tls;
-  if (tls) {
-    const peer = tls.peerUriSan?.[0] ?? tls.peerDnsSan?.[0] ?? tls.peerSubject;
-    if (peer) source.principal = peer;
-    const local = tls.localUriSan?.[0] ?? tls.localSubject;
-    if (local) destination.principal = local;
-  }
-  const attributes: Json = { source, destination };
+  const attributes: Json = peerAttributes(conn.peer, conn.local, tls, includePeerCertificate);
   const sni = conn.sni ?? tls?.sni;
   if (includeTlsSession && sni) attributes.tls_session = { sni };
   return { attributes };
@@ -142,7 +133,7 @@ export function networkExtAuthz(c: NetworkExtAuthzConfig): NetworkFilter {
       st.total.inc();
       st.active.inc();
       let settled = false;
-      const pending = c.client.check(createTcpCheckRequest(conn, c.includeTlsSession));
+      const pending = c.client.check(createTcpCheckRequest(conn, c.includeTlsSession, c.includePeerCertificate));
       // the client went away first: nothing to decide, stop the call
       const onClose = () => {
         if (settled) return;
