@@ -75,8 +75,8 @@ test('locality load balancing: same-zone first, failover on ejection, retries to
   await z1.start();
   await z2.start();
   try {
-    await mesh.sidecar({ id: 'ratings-zone1', service: 'ratings', labels: 'app=ratings', ports: [`${servicePort}:${z1.port}:${await freePort()}`], args: ['--locality', 'region1/zone1'] });
-    await mesh.sidecar({ id: 'ratings-zone2', service: 'ratings', labels: 'app=ratings', ports: [`${servicePort}:${z2.port}:${await freePort()}`], args: ['--locality', 'region1/zone2'] });
+    const s1 = await mesh.sidecar({ id: 'ratings-zone1', service: 'ratings', labels: 'app=ratings', ports: [`${servicePort}:${z1.port}:${await freePort()}`], args: ['--locality', 'region1/zone1'] });
+    const s2 = await mesh.sidecar({ id: 'ratings-zone2', service: 'ratings', labels: 'app=ratings', ports: [`${servicePort}:${z2.port}:${await freePort()}`], args: ['--locality', 'region1/zone2'] });
     const client = await mesh.sidecar({ id: 'client', args: ['--locality', 'region1/zone1'] });
     const call = () => tryRequest(servicePort, { host: client.outboundBind, path: '/r', headers: { host: `ratings:${servicePort}` } });
     const fail = (e: Error) => {
@@ -84,6 +84,10 @@ test('locality load balancing: same-zone first, failover on ejection, retries to
     };
     const both = async () => (await mesh.registered()).filter((r) => r.service.startsWith('ratings')).length === 2;
     await waitFor(both, 'both ratings sidecars to register', 30_000).catch(fail);
+    // A sidecar registers when its xDS stream opens, before its inbound listener serves: a request in between
+    // fails, and with this DestinationRule's outlier detection it would eject zone1 for the ejection time. Wait
+    // until both sidecars are LIVE (their listeners up) before any traffic.
+    await waitFor(async () => (await s1.admin('/ready')).status === 200 && (await s2.admin('/ready')).status === 200, 'both ratings sidecars LIVE', 30_000).catch(fail);
 
     // 1. both endpoints known, zone1 is P0 for this client: all traffic stays in its zone
     await waitFor(async () => (await tally(4, call)).zone1 === 4, 'the client to reach zone1', 30_000).catch(fail);

@@ -144,7 +144,11 @@ test('mTLS: a client certificate from the trusted CA with the right SAN is accep
     const v = verdicts[0];
     assert.ok(v.ok, JSON.stringify(v));
     const x = new crypto.X509Certificate(pki.read(pki.client.cert));
-    assert.deepEqual(v.info, {
+    // the peer's PEM is made on demand (x-forwarded-client-cert Cert, ext_authz include_peer_certificate)
+    const { peerCertificatePem, peerChainPem, ...info } = v.info;
+    assert.equal(peerCertificatePem?.(), x.toString());
+    assert.equal(typeof peerChainPem, 'function');
+    assert.deepEqual(info, {
       sni: 'server.example.com',
       version: 'TLSv1.3',
       cipher: v.info.cipher,
