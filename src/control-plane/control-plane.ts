@@ -13,7 +13,6 @@ import { MeshFileStore } from './sources/file/mesh-store.js';
 import type { CaOptions, CertificateAuthority } from './ca/authority.js';
 import type { CaCounters } from './ca/certificate-service.js';
 import { MeshGenerator, type TrustBundle } from './xds/mesh-generator.js';
-import { tcpServingProbe } from './xds/serving-probe.js';
 import { loadMeshConfigFile } from '../api/mesh/mesh-config.js';
 import { configureExtensionProviders } from './translate/security/ext-authz.js';
 import { XdsServer, type Generator } from './xds/server.js';
@@ -73,8 +72,7 @@ function meshBackend(dir: string, push: (reason: string) => void, trustBundle?: 
   const credentials = new FileCredentialStore({ dir: credentialsDir, onChange: (names) => generator.credentialsChanged(names) });
   // RequestAuthentication jwksUri keys, fetched here and inlined into listeners (Istio's default mode)
   const jwks = new JwksResolver({ onChange: (reason) => generator.jwksChanged(reason) });
-  // a registering sidecar's workload joins the mesh once its inbound listener answers (xds/serving-probe.ts)
-  const generator = new MeshGenerator({ store, onChange: push, trustBundle, jwks, credentials, whenServing: tcpServingProbe() });
+  const generator = new MeshGenerator({ store, onChange: push, trustBundle, jwks, credentials });
   return {
     generator,
     async start() {

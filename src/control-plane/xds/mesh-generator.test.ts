@@ -55,7 +55,6 @@ async function setup() {
   const gen = new MeshGenerator({ store, onChange: (r) => changes.push(r) });
   gen.start();
   return {
-    store,
     gen,
     changes,
     write: async (text: string) => {
@@ -132,44 +131,6 @@ test('a sidecar with a service registers its workload while connected; the last 
     // a proxy without a service registers nothing
     s.gen.proxyConnected(client('c'));
     assert.equal(s.changes.length, 2);
-  } finally {
-    s.close();
-  }
-});
-
-test('with whenServing, a sidecar registers once it serves, not when its stream opens; leaving first cancels it', async () => {
-  const s = await setup();
-  try {
-    const deferred = () => {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      return { promise, resolve };
-    };
-    let serving = deferred();
-    const gated = new MeshGenerator({ store: s.store, onChange: (r) => s.changes.push(r), whenServing: () => serving.promise });
-    gated.start();
-    const a = client('a');
-    const v2 = sidecar('reviews-v2', 'v2', 15102);
-    const subset = 'outbound|9080|v2|reviews.default.svc.cluster.local';
-    const endpointsOf = () => JSON.stringify(gated.generate(a, TYPE_URL.ENDPOINT, new Set([subset])).get(subset)?.json ?? null);
-    s.changes.length = 0;
-    gated.proxyConnected(v2);
-    await new Promise((r) => setImmediate(r));
-    assert.ok(!endpointsOf().includes('15102'), 'not an endpoint while its listener is not up');
-    serving.resolve();
-    await new Promise((r) => setImmediate(r));
-    assert.match(endpointsOf(), /"port_value":15102/, 'an endpoint once it serves');
-    assert.equal(s.changes.length, 1);
-    gated.proxyDisconnected(v2);
-    // connects and leaves before it serves: never registered
-    serving = deferred();
-    const v3 = sidecar('reviews-v3', 'v3', 15103);
-    gated.proxyConnected(v3);
-    gated.proxyDisconnected(v3);
-    serving.resolve();
-    await new Promise((r) => setImmediate(r));
-    assert.ok(!JSON.stringify([...gated.generate(a, TYPE_URL.ENDPOINT, '*').values()].map((e) => e.json)).includes('15103'));
-    gated.close();
   } finally {
     s.close();
   }

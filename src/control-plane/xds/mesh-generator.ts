@@ -12,7 +12,6 @@
 import { TYPE_URL, packAny } from '../../api/xds/index.js';
 import { logger } from '../../common/log.js';
 import { buildSnapshot, instanceOfProxy, proxyFromNode, type MeshSnapshot, type Proxy } from '../model/index.js';
-import type { RegisteredInstance } from '../model/instances.js';
 import type { MeshConfigStore } from '../sources/store.js';
 import type { CredentialSource } from '../credentials/file-credentials.js';
 import { caSecretName, credentialSecretName } from '../credentials/names.js';
@@ -30,9 +29,6 @@ export interface MeshGeneratorOptions {
   store: MeshConfigStore;
   /** the mesh changed: push */
   onChange: (reason: string) => void;
-  /** resolves once a registering sidecar serves (its inbound listener accepts connections): its endpoint joins the
-   *  mesh then, not when its xDS stream opens, so no request reaches it before it can answer (absent: at once) */
-  whenServing?: (inst: RegisteredInstance) => Promise<void>;
   /** the CA's trust bundle, served over SDS as the secret ROOTCA (absent: no CA, no ROOTCA) */
   trustBundle?: () => TrustBundle;
   /** fetches the key sets RequestAuthentication rules name by jwksUri (listeners inline them); told what the
@@ -54,8 +50,6 @@ export const ROOT_CA_SECRET = 'ROOTCA';
 
 export class MeshGenerator implements Generator {
   private snapshot: MeshSnapshot;
-  /** node id → the registration waiting for its sidecar to serve (opts.whenServing) */
-  private readonly pending = new Map<string, object>();
   /** node id → open streams of that proxy (a proxy may open several, e.g. standalone LDS/CDS services) */
   private readonly streams = new Map<string, number>();
   /** each stream's proxy, and per type the key of what its sets depend on (dependencyKey), worked out once */
@@ -102,19 +96,6 @@ export class MeshGenerator implements Generator {
     if (n > 1) return;
     const inst = instanceOfProxy(this.known(p).proxy);
     if (!inst) return;
-    const whenServing = this.opts.whenServing;
-    if (!whenServing) return this.register(id, inst);
-    const pending = {};
-    this.pending.set(id, pending);
-    void whenServing(inst).then(() => {
-      // still the same connection's registration (it may have left, or left and come back, meanwhile)
-      if (this.pending.get(id) !== pending) return;
-      this.pending.delete(id);
-      this.register(id, inst);
-    });
-  }
-
-  private register(id: string, inst: RegisteredInstance): void {
     this.setSnapshot(this.snapshot.withInstance(inst));
     log.info({ proxy: id, service: inst.service, address: inst.address, ports: inst.ports }, 'workload registered');
     this.opts.onChange(`workload ${id} registered`);
@@ -128,7 +109,6 @@ export class MeshGenerator implements Generator {
       return;
     }
     this.streams.delete(id);
-    this.pending.delete(id);
     if (!this.snapshot.registered.has(id)) return;
     this.setSnapshot(this.snapshot.withoutInstance(id));
     log.info({ proxy: id }, 'workload unregistered');
