@@ -11,24 +11,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { makePki, type CertFiles } from './helpers/certs.js';
+import { handshakeSerial, makePki, serialOf, type CertFiles } from './helpers/certs.js';
 import { debugJson, TestMesh } from './helpers/mesh.js';
 import { curl } from './helpers/protocols.js';
 import { freePort, tmpDir, waitFor } from './helpers/proxy.js';
 
-const serialOf = (c: CertFiles) => new crypto.X509Certificate(c.certPem).serialNumber.toUpperCase();
-
-/** The serial of the certificate a new handshake gets for `servername`, as `openssl s_client` sees it. */
-function handshakeSerial(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', servername], { timeout: 10_000 }, (err, stdout) => {
-      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stdout)?.[0];
-      if (!pem) return reject(new Error(`s_client got no certificate${err ? `: ${err.message}` : ''}`));
-      resolve(new crypto.X509Certificate(pem).serialNumber.toUpperCase());
-    });
-    child.stdin!.end();
-  });
-}
 
 /** A Kubernetes secret volume: tls.crt/tls.key/ca.crt are symlinks into `..data`, swapped atomically. */
 function volume(dir: string) {

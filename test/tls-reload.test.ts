@@ -14,7 +14,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { DOWNSTREAM_TLS, makePki, type CertFiles, type Pki } from './helpers/certs.js';
+import { DOWNSTREAM_TLS, handshakeSerial, makePki, serialOf, type CertFiles, type Pki } from './helpers/certs.js';
 import { bootstrap, curl, hcmFilter, listener, staticCluster } from './helpers/protocols.js';
 import { listenerPort, startProxy, stat, tmpDir, waitFor, type RunningProxy } from './helpers/proxy.js';
 
@@ -34,19 +34,6 @@ before(async () => {
 
 after(() => new Promise<void>((r) => app.close(() => r())));
 
-const serialOf = (c: CertFiles) => new crypto.X509Certificate(c.certPem).serialNumber.toUpperCase();
-
-/** The serial of the certificate a new handshake gets, as `openssl s_client` sees it. */
-function handshakeSerial(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', servername], { timeout: 10_000 }, (err, stdout) => {
-      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stdout)?.[0];
-      if (!pem) return reject(new Error(`s_client got no certificate${err ? `: ${err.message}` : ''}`));
-      resolve(new crypto.X509Certificate(pem).serialNumber.toUpperCase());
-    });
-    child.stdin!.end();
-  });
-}
 
 /** Replace `dest` whole: written beside it, then moved over it (what rotation tools do). */
 function moveOver(dest: string, content: string): void {

@@ -1,7 +1,8 @@
 // Test PKI made with the openssl CLI: a root CA, a second unrelated CA (the "wrong" one), and leaf
 // certificates with SANs (DNS names, a spiffe:// URI) signed by either. EC P-256 keys keep generation fast.
 // Files land in a temp dir; each leaf is { cert, key } paths plus the PEM text for in-process servers.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tmpDir } from './proxy.js';
@@ -75,3 +76,26 @@ export function tlsCertificate(c: CertFiles): object {
 
 export const DOWNSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 export const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+
+/** A self-signed EC certificate and its key (PEM), written as `<dir>/<name>.crt` and `.key` by openssl. */
+export function selfSignedPair(dir: string, name: string): { cert: string; key: string } {
+  const key = path.join(dir, `${name}.key`);
+  const cert = path.join(dir, `${name}.crt`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-subj', `/CN=${name}`, '-days', '2'], { stdio: 'ignore' });
+  return { cert: fs.readFileSync(cert, 'utf8'), key: fs.readFileSync(key, 'utf8') };
+}
+
+/** A certificate's serial in openssl's form (upper-case hex). */
+export const serialOf = (c: CertFiles) => new crypto.X509Certificate(c.certPem).serialNumber.toUpperCase();
+
+/** The serial of the certificate a new handshake gets for `servername`, as `openssl s_client` sees it. */
+export function handshakeSerial(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', servername], { timeout: 10_000 }, (err, stdout) => {
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stdout)?.[0];
+      if (!pem) return reject(new Error(`s_client got no certificate${err ? `: ${err.message}` : ''}`));
+      resolve(new crypto.X509Certificate(pem).serialNumber.toUpperCase());
+    });
+    child.stdin!.end();
+  });
+}

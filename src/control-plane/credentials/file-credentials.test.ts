@@ -1,30 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { selfSignedPair } from '../../../test/helpers/certs.js';
+import { tmpDir, waitFor } from '../../../test/helpers/proxy.js';
 import { FileCredentialStore, readCredential } from './file-credentials.js';
 import { caSecretName, credentialSecretName } from './names.js';
 
-function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'meshwork-credentials-'));
-}
-
-function pair(dir: string, name: string): { cert: string; key: string } {
-  const key = path.join(dir, `${name}.key`);
-  const cert = path.join(dir, `${name}.crt`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-subj', `/CN=${name}`, '-days', '2'], { stdio: 'ignore' });
-  return { cert: fs.readFileSync(cert, 'utf8'), key: fs.readFileSync(key, 'utf8') };
-}
-
-const until = async (ok: () => boolean, what: string) => {
-  const end = Date.now() + 5000;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const tmp = () => tmpDir('meshwork-credentials-');
+/** (boolean polls, as the tests below write them) */
+const until = (ok: () => boolean, what: string) => waitFor(ok, what);
 
 test('Istio names: kubernetes://<name> and kubernetes://<name>-cacert', () => {
   assert.equal(credentialSecretName('shop'), 'kubernetes://shop');
@@ -33,8 +18,8 @@ test('Istio names: kubernetes://<name> and kubernetes://<name>-cacert', () => {
 
 test('readCredential: Kubernetes TLS secret keys (and the generic ones); a mismatched pair is refused', () => {
   const keys = tmp();
-  const a = pair(keys, 'a');
-  const b = pair(keys, 'b');
+  const a = selfSignedPair(keys, 'a');
+  const b = selfSignedPair(keys, 'b');
   const dir = tmp();
   assert.equal(readCredential('x', dir), undefined, 'an empty directory is no credential');
   fs.writeFileSync(path.join(dir, 'tls.crt'), a.cert);
@@ -55,8 +40,8 @@ test('readCredential: Kubernetes TLS secret keys (and the generic ones); a misma
 
 test('FileCredentialStore: added, replaced (a bad pair keeps the old one) and removed credentials are reported', async () => {
   const keys = tmp();
-  const a = pair(keys, 'a');
-  const b = pair(keys, 'b');
+  const a = selfSignedPair(keys, 'a');
+  const b = selfSignedPair(keys, 'b');
   const root = path.join(tmp(), 'credentials');
   const changes: string[][] = [];
   const store = new FileCredentialStore({ dir: root, onChange: (n) => changes.push(n), debounceMs: 20, pollMs: 50 });

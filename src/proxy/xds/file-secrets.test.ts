@@ -1,31 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { selfSignedPair } from '../../../test/helpers/certs.js';
+import { tmpDir, waitFor } from '../../../test/helpers/proxy.js';
 import { FileBackedSecret, FileSdsSource, constantSource, materialize, readSdsFile, readsFiles } from './file-secrets.js';
 import { validateSecret } from './secrets.js';
 
-function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'meshwork-file-secrets-'));
-}
-
-/** A self-signed EC certificate and its key, made with openssl. */
-function pair(dir: string, name: string): { cert: string; key: string } {
-  const key = path.join(dir, `${name}.key`);
-  const cert = path.join(dir, `${name}.crt`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-subj', `/CN=${name}`, '-days', '2'], { stdio: 'ignore' });
-  return { cert: fs.readFileSync(cert, 'utf8'), key: fs.readFileSync(key, 'utf8') };
-}
-
-const until = async (ok: () => boolean, what: string) => {
-  const end = Date.now() + 5000;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const tmp = () => tmpDir('meshwork-file-secrets-');
+/** (boolean polls, as the tests below write them) */
+const until = (ok: () => boolean, what: string) => waitFor(ok, what);
 
 test('readsFiles: only filename DataSources count', () => {
   assert.equal(readsFiles({ tls_certificate: { certificate_chain: { inline_string: 'x' } } }), false);
@@ -49,8 +33,8 @@ test('materialize: bytes inlined; watched directories as Envoy picks them', () =
 
 test('FileBackedSecret: a changed pair is published; a mismatched one keeps the old and is counted', async () => {
   const dir = tmp();
-  const a = pair(dir, 'a');
-  const b = pair(dir, 'b');
+  const a = selfSignedPair(dir, 'a');
+  const b = selfSignedPair(dir, 'b');
   const cert = path.join(dir, 'tls.crt');
   const key = path.join(dir, 'tls.key');
   fs.writeFileSync(cert, a.cert);
@@ -95,7 +79,7 @@ test('readSdsFile: one Secret, the one named', () => {
 
 test('FileSdsSource: reloads when the file is moved over; a bad file is rejected and keeps the secret', async () => {
   const dir = tmp();
-  const { cert } = pair(dir, 'ca');
+  const { cert } = selfSignedPair(dir, 'ca');
   const file = path.join(dir, 'sds.yaml');
   const doc = (ca: string) => `resources:\n- "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\n  name: ca\n  validation_context:\n    trusted_ca:\n      inline_string: |\n${ca.trim().split('\n').map((l) => `        ${l}`).join('\n')}\n`;
   fs.writeFileSync(file, doc(cert));
@@ -103,7 +87,7 @@ test('FileSdsSource: reloads when the file is moved over; a bad file is rejected
   const counter = (k: keyof typeof counts) => ({ inc: () => counts[k]++ });
   const s = new FileSdsSource('ca', { path: file }, 'p', validateSecret, { update_attempt: counter('update_attempt'), update_success: counter('update_success'), update_rejected: counter('update_rejected') });
   assert.equal(s.revision, 1);
-  const other = pair(dir, 'other');
+  const other = selfSignedPair(dir, 'other');
   fs.writeFileSync(`${file}.tmp`, doc(other.cert));
   fs.renameSync(`${file}.tmp`, file);
   await until(() => s.revision === 2, 'the moved file to load');
