@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import {
   TYPE_URL,
   adsBootstrap,
@@ -28,6 +29,7 @@ import {
 import { listenerPort, startProxy, stat, waitFor, type RunningProxy } from './helpers/proxy.js';
 import { staticCluster } from './helpers/bootstrap.js';
 import { makePki } from './helpers/certs.js';
+import { readAll } from './helpers/protocols.js';
 
 const ALL = ['lds', 'rds', 'cds', 'eds'];
 // Generous waits for a change to reach the proxy: other suites share this 2-core machine.
@@ -239,6 +241,37 @@ test('a listener update drains the old listener: its in-flight request completes
   assert.equal(listeners.dynamic_listeners.length, 1);
   assert.equal(listeners.dynamic_listeners[0].active_state.listener.filter_chains[0].filters[0].typed_config.rds.route_config_name, 'routes-v2');
   await waitSynced(xds, ALL);
+});
+
+test('a listener update while a connection is still in its listener filters: its request is answered (Connection: close), not lost', async (t) => {
+  const xds = await startXds();
+  const up = await namedUpstream('up-a');
+  t.after(() => Promise.all([xds.close(), up.close()]));
+  const inspector = [{ name: 'envoy.filters.listener.http_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector' } }];
+  xds.set(TYPE_URL.CLUSTER, [edsCluster('svc-a')], false);
+  xds.set(TYPE_URL.ENDPOINT, [assignment('svc-a', [up.port])], false);
+  xds.set(TYPE_URL.LISTENER, [{ ...rdsListener('ingress', 'routes'), listener_filters: inspector }], false);
+  xds.set(TYPE_URL.ROUTE, [routeTo('routes', 'svc-a', 'v1')]);
+  const proxy = await startProxy(adsBootstrap(xds.port));
+  t.after(() => proxy.stop());
+  const port = await listenerPort(proxy, 'ingress');
+
+  // two bytes of a request line: the HTTP inspector waits for more, so no connection manager owns it yet
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.write('GE');
+  const reply = readAll(sock, PROPAGATE_MS);
+  xds.set(TYPE_URL.LISTENER, [{ ...rdsListener('ingress', 'routes-v2'), listener_filters: inspector }], false);
+  xds.set(TYPE_URL.ROUTE, [routeTo('routes', 'svc-a', 'v1'), routeTo('routes-v2', 'svc-a', 'v2')]);
+  await waitFor(async () => (await get(port)).headers['x-route'] === 'v2', 'new connections on the new listener', PROPAGATE_MS);
+
+  // the rest of the request: the old listener's config answers it, and closes the connection after
+  sock.write('T /late HTTP/1.1\r\nHost: svc-a\r\n\r\n');
+  const text = (await reply).toString();
+  assert.match(text, /^HTTP\/1\.1 200 /);
+  assert.match(text, /\r\nx-route: v1\r\n/i);
+  assert.match(text, /\r\nconnection: close\r\n/i);
+  assert.ok(text.endsWith('up-a'), text);
 });
 
 test('a route update reaches the next request on an existing keep-alive connection; no request fails', async (t) => {

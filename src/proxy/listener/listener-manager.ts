@@ -55,6 +55,10 @@ interface TrackedConn {
   socket: net.Socket;
   runtime: ListenerRuntime;
   drain?: { drain(listenerAccepting?: boolean): void; activeStreams(): number };
+  /** its network filters have started (before that it is in listener filters or its TLS handshake) */
+  dispatched?: boolean;
+  /** a drain that arrived before its HTTP connection manager did: applied when the manager registers */
+  pendingDrain?: boolean;
 }
 
 export function addressKey(sa: any): string {
@@ -243,9 +247,11 @@ class ActiveListener {
       ...base,
       setDrainHandler: (h) => {
         tracked.drain = h;
+        if (tracked.pendingDrain !== undefined) h.drain(tracked.pendingDrain);
       },
       closed: () => {},
     };
+    tracked.dispatched = true;
     const filters = chain.filters;
     let i = 0;
     const next = (): void => {
@@ -264,7 +270,12 @@ class ActiveListener {
     for (const c of this.conns) {
       if (onlyOlderThan && c.runtime === onlyOlderThan) continue;
       // an in-place update (onlyOlderThan) keeps the listener accepting; removal and shutdown do not
-      if (c.drain) c.drain.drain(onlyOlderThan !== undefined);
+      const accepting = onlyOlderThan !== undefined;
+      if (c.drain) c.drain.drain(accepting);
+      // A connection still in its listener filters or TLS handshake may already carry a request: ending it now
+      // loses the response while the request goes upstream anyway. Its connection manager drains it instead
+      // (the request is answered with Connection: close). A TCP proxy chain never registers, and keeps going.
+      else if (!c.dispatched || c.pendingDrain !== undefined) c.pendingDrain = accepting;
       else c.socket.end();
     }
   }
