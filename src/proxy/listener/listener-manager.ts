@@ -242,7 +242,7 @@ class ActiveListener {
     });
   }
 
-  private runFilters(chain: ChainRuntime, tracked: TrackedConn, base: Omit<DownstreamConnectionContext, 'setDrainHandler' | 'closed'>): void {
+  private runFilters(chain: ChainRuntime, tracked: TrackedConn, base: Omit<DownstreamConnectionContext, 'setDrainHandler' | 'closed' | 'dynamicMetadata'>): void {
     const ctx: DownstreamConnectionContext = {
       ...base,
       setDrainHandler: (h) => {
@@ -250,6 +250,7 @@ class ActiveListener {
         if (tracked.pendingDrain !== undefined) h.drain(tracked.pendingDrain);
       },
       closed: () => {},
+      dynamicMetadata: undefined,
     };
     tracked.dispatched = true;
     const filters = chain.filters;

@@ -20,6 +20,9 @@ export interface DownstreamConnectionContext {
   setDrainHandler(h: { drain(listenerAccepting?: boolean): void; activeStreams(): number }): void;
   /** Called by the terminal filter when it is done with the connection. */
   closed(): void;
+  /** the connection's dynamic metadata, by filter namespace: what one network filter tells the next (network RBAC's
+   *  shadow result, which gates ext_authz); created by the first writer */
+  dynamicMetadata: Record<string, Record<string, unknown>> | undefined;
 }
 
 export interface NetworkFilterContext {

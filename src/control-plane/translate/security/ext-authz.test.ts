@@ -34,7 +34,7 @@ test('CUSTOM → a shadow RBAC naming istio-ext-authz-* policies, then ext_authz
   decodeMessage('envoy.extensions.filters.http.rbac.v3.RBAC', strip(shadow.typed_config));
 });
 
-test('gRPC provider: envoy_grpc with a valid authority; HTTP provider on TCP is ignored, gRPC on TCP and bad providers fail closed', () => {
+test('gRPC provider: envoy_grpc with a valid authority; HTTP provider on TCP is ignored, gRPC on TCP is a network RBAC shadow + network ext_authz; bad providers fail closed', () => {
   configureExtensionProviders([
     { name: 'grpc', envoyExtAuthzGrpc: { service: 'foo/opa.foo.svc.cluster.local', port: 9191, timeout: '250ms' } },
     { name: 'http', envoyExtAuthzHttp: { service: 'a.b.svc.cluster.local', port: 80 } },
@@ -43,7 +43,16 @@ test('gRPC provider: envoy_grpc with a valid authority; HTTP provider on TCP is 
   assert.deepEqual(g.grpc_service, { envoy_grpc: { cluster_name: 'outbound|9191||opa.foo.svc.cluster.local', authority: 'outbound_.9191_._.opa.foo.svc.cluster.local' }, timeout: '0.25s' });
   decodeMessage('envoy.extensions.filters.http.ext_authz.v3.ExtAuthz', strip(g));
   assert.deepEqual(extAuthzFilters([policy('p', 'http')], true, rbac), []);
-  assert.equal(extAuthzFilters([policy('p', 'grpc')], true, rbac), undefined);
+  const tcp = extAuthzFilters([policy('p', 'grpc')], true, rbac) as any[];
+  assert.deepEqual(
+    tcp.map((f) => f.name),
+    ['envoy.filters.network.rbac', 'envoy.filters.network.ext_authz'],
+  );
+  assert.deepEqual(Object.keys(tcp[0].typed_config.shadow_rules.policies), ['istio-ext-authz-ns[default]-policy[p]-rule[0]']);
+  assert.equal(tcp[1].typed_config.grpc_service.envoy_grpc.cluster_name, 'outbound|9191||opa.foo.svc.cluster.local');
+  assert.deepEqual(tcp[1].typed_config.filter_enabled_metadata.filter, 'envoy.filters.network.rbac');
+  decodeMessage('envoy.extensions.filters.network.rbac.v3.RBAC', strip(tcp[0].typed_config));
+  decodeMessage('envoy.extensions.filters.network.ext_authz.v3.ExtAuthz', strip(tcp[1].typed_config));
   assert.equal(extAuthzFilters([policy('p', 'nowhere')], false, rbac), undefined);
   assert.equal(extAuthzFilters([policy('p', 'grpc'), policy('q', 'http')], false, rbac), undefined, 'one provider per workload');
   assert.deepEqual(extAuthzFilters([], false, rbac), []);

@@ -13,10 +13,12 @@
 //    client headers), envoyExtAuthzGrpc → grpc_service (envoy_grpc, authority = cluster name with "|" → "_.");
 //    timeout default 600 s (Istio's), failOpen → failure_mode_allow, statusOnError, includeRequestBodyInCheck →
 //    with_request_body; "*"-prefixed / suffixed header names become suffix / prefix matches, all ignore_case.
-//  - A CUSTOM action that cannot be served (no such provider, several providers, a broken provider, or a gRPC
-//    provider on a TCP port: the proxy has envoy.filters.network.ext_authz, but Istio gates it by the network RBAC
-//    shadow result in connection metadata, which Meshwork's network RBAC does not write yet) fails closed: the
-//    caller's deny fallback (Istio: an RBAC deny-all). An HTTP provider on a TCP port is ignored, as in Istio.
+//  - On a TCP port (Istio's buildTCP): the same shadow engine as an envoy.filters.network.rbac filter (it writes the
+//    matched policy to the connection metadata envoy.filters.network.rbac), then envoy.filters.network.ext_authz
+//    with the gRPC provider, enabled by that metadata; a connection no CUSTOM rule matches is not checked. Rules
+//    with HTTP-only fields do not apply to TCP. An HTTP provider on a TCP port is ignored, as in Istio.
+//  - A CUSTOM action that cannot be served (no such provider, several providers, a broken provider) fails
+//    closed: the caller's deny fallback (Istio: an RBAC deny-all).
 //
 // The providers are the control plane's mesh config, read once at start (configureExtensionProviders); Istio's
 // equivalent is the push context's global mesh config. The model snapshot does not carry them (yet): they do not
@@ -29,6 +31,10 @@ import { outboundClusterName, type Json } from '../common.js';
 export const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 const TYPE_EXT_AUTHZ = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
 const TYPE_HTTP_RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+const TYPE_NETWORK_RBAC = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
+const TYPE_NETWORK_EXT_AUTHZ = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
+/** the stat prefix of Istio's TCP authorization filters */
+const TCP_STAT_PREFIX = 'tcp.';
 /** Istio's names (authz/model/model.go, builder/extauthz.go) */
 export const EXT_AUTHZ_POLICY_PREFIX = 'istio-ext-authz';
 export const EXT_AUTHZ_SHADOW_PREFIX = 'istio_ext_authz_';
@@ -56,15 +62,37 @@ export function extAuthzFilters(policies: readonly AuthorizationPolicy[], forTcp
   if (!provider) return undefined;
   const built = buildExtAuthz(provider);
   if (!built) return undefined;
-  if (forTcp) return provider.envoyExtAuthzHttp ? [] : undefined;
+  if (forTcp && provider.envoyExtAuthzHttp) return [];
   const enforced = policies.filter((p) => !p.dryRun);
   if (enforced.length === 0) return [];
   const rules = buildRbac(enforced, 'DENY')?.rules as { action: string; policies: Record<string, Json> } | undefined;
   const shadow = { action: 'DENY', policies: Object.fromEntries(Object.entries(rules?.policies ?? {}).map(([k, v]) => [`${EXT_AUTHZ_POLICY_PREFIX}-${k}`, v])) };
+  if (!forTcp) {
+    return [
+      { name: 'envoy.filters.http.rbac', typed_config: { '@type': TYPE_HTTP_RBAC, shadow_rules: shadow, shadow_rules_stat_prefix: EXT_AUTHZ_SHADOW_PREFIX } },
+      { name: EXT_AUTHZ_FILTER, typed_config: built },
+    ];
+  }
+  // the network filter takes the gRPC service, the failure mode and the gate; it has no HTTP settings
   return [
-    { name: 'envoy.filters.http.rbac', typed_config: { '@type': TYPE_HTTP_RBAC, shadow_rules: shadow, shadow_rules_stat_prefix: EXT_AUTHZ_SHADOW_PREFIX } },
-    { name: EXT_AUTHZ_FILTER, typed_config: built },
+    { name: 'envoy.filters.network.rbac', typed_config: { '@type': TYPE_NETWORK_RBAC, stat_prefix: TCP_STAT_PREFIX, shadow_rules: shadow, shadow_rules_stat_prefix: EXT_AUTHZ_SHADOW_PREFIX } },
+    {
+      name: 'envoy.filters.network.ext_authz',
+      typed_config: {
+        '@type': TYPE_NETWORK_EXT_AUTHZ,
+        stat_prefix: TCP_STAT_PREFIX,
+        transport_api_version: 'V3',
+        grpc_service: built.grpc_service,
+        ...(built.failure_mode_allow ? { failure_mode_allow: true } : {}),
+        filter_enabled_metadata: enabledBy('envoy.filters.network.rbac'),
+      },
+    },
   ];
+}
+
+/** The gate of Istio's ext_authz filters: the RBAC shadow engine (of `filter`) matched a CUSTOM policy. */
+function enabledBy(filter: string): Json {
+  return { filter, path: [{ key: `${EXT_AUTHZ_SHADOW_PREFIX}shadow_effective_policy_id` }], value: { string_match: { prefix: EXT_AUTHZ_POLICY_PREFIX } } };
 }
 
 /** "<ns>/<host>" or "<host>" → the host (Istio's LookupCluster accepts both). */
@@ -98,11 +126,7 @@ export function buildExtAuthz(p: ExtensionProvider): Json | undefined {
     ...(c.statusOnError ? { status_on_error: { code: Number(c.statusOnError) } } : {}),
     ...(c.failOpen ? { failure_mode_allow: true } : {}),
     ...(c.clearRouteCache ? { clear_route_cache: true } : {}),
-    filter_enabled_metadata: {
-      filter: 'envoy.filters.http.rbac',
-      path: [{ key: `${EXT_AUTHZ_SHADOW_PREFIX}shadow_effective_policy_id` }],
-      value: { string_match: { prefix: EXT_AUTHZ_POLICY_PREFIX } },
-    },
+    filter_enabled_metadata: enabledBy('envoy.filters.http.rbac'),
   };
   const body = withBody(c.includeRequestBodyInCheck);
   if (body) common.with_request_body = body;

@@ -152,17 +152,30 @@ test('a client that goes away while the check is out cancels it; a late answer d
   await c.close();
 });
 
-test('filter_enabled_metadata sees no connection metadata: a matcher that needs a value skips the check', async () => {
+test('filter_enabled_metadata is matched against the connection metadata the filters before it wrote', async () => {
   const stats = new StatsStore();
   const client = fakeClient();
   const mm = { filter: 'envoy.filters.network.rbac', path: [{ key: 'k' }], value: { string_match: { exact: 'v' } } };
   const filter = networkExtAuthz(compileNetworkExtAuthz(decode({ filter_enabled_metadata: mm }), ctx(stats), client));
+  // no metadata, then another value: not checked
+  for (const md of [undefined, { 'envoy.filters.network.rbac': { k: 'w' } }]) {
+    const c = await connection();
+    let passed = false;
+    filter.onConnection({ ...c.ctx, dynamicMetadata: md }, () => (passed = true));
+    assert.equal(passed, true);
+    await c.close();
+  }
+  assert.equal(client.requests.length, 0);
+  assert.equal(stats.counter('ext_authz.tcp.disabled').value, 2);
+  // the value it names: checked
   const c = await connection();
   let passed = false;
-  filter.onConnection(c.ctx, () => (passed = true));
+  filter.onConnection({ ...c.ctx, dynamicMetadata: { 'envoy.filters.network.rbac': { k: 'v' } } }, () => (passed = true));
+  assert.equal(client.requests.length, 1);
+  client.reply(answer('ok'));
+  await tick();
   assert.equal(passed, true);
-  assert.equal(client.requests.length, 0);
-  assert.equal(stats.counter('ext_authz.tcp.disabled').value, 1);
+  assert.equal(stats.counter('ext_authz.tcp.ok').value, 1);
   await c.close();
   assert.deepEqual(networkExtAuthzFilter.typeUrls, ['type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz']);
 });

@@ -11,9 +11,9 @@
 //  - OK: the connection goes on to the next filter (counted `ok`). Denied: closed without flushing (`denied`,
 //    `cx_closed`). Error (unreachable, timeout, gRPC failure): closed (`error`, `cx_closed`), or with
 //    failure_mode_allow passed on (`error`, `failure_mode_allowed`).
-//  - filter_enabled_metadata is matched against the connection's dynamic metadata, which no Meshwork network
-//    filter writes: the matcher sees empty metadata, and a connection it does not match is passed unchecked
-//    (`disabled`), as in Envoy.
+//  - filter_enabled_metadata is matched against the connection's dynamic metadata (what the filters before it
+//    wrote, e.g. network RBAC's shadow result, which Istio's CUSTOM action uses); a connection it does not match
+//    is passed unchecked (`disabled`), as in Envoy.
 // Statistics: ext_authz.<stat_prefix>.{total,ok,denied,error,failure_mode_allowed,cx_closed,disabled} and the
 // gauge ext_authz.<stat_prefix>.active (checks in flight).
 //
@@ -32,8 +32,6 @@ import { GrpcAuthzClient } from '../../http-filters/ext-authz/grpc-client.js';
 
 const log = logger('ext_authz');
 const DEFAULT_TIMEOUT_MS = 200;
-/** a connection carries no dynamic metadata (see above) */
-const NO_METADATA: DynamicMetadata = Object.freeze({});
 
 const invalid = (path: string, reason: string) => new ConfigError('MW_CONFIG_INVALID', path, reason);
 const unsupported = (path: string, reason: string) => new ConfigError('MW_CONFIG_UNSUPPORTED', path, reason);
@@ -60,7 +58,7 @@ export interface NetworkExtAuthzConfig {
   readonly includeTlsSession: boolean;
   readonly includePeerCertificate: boolean;
   /** filter_enabled_metadata, or undefined: always check */
-  readonly enabled: boolean;
+  readonly enabled: ((metadata: DynamicMetadata) => boolean) | undefined;
   readonly stats: NetworkExtAuthzStats;
 }
 
@@ -85,8 +83,7 @@ export function compileNetworkExtAuthz(cfg: any, ctx: Pick<NetworkFilterContext,
   });
   const c =
     client ?? new GrpcAuthzClient(ctx.clusterManager, { cluster, authority: g.envoy_grpc.authority || cluster, timeoutMs: g.timeout ?? DEFAULT_TIMEOUT_MS, metadata });
-  // The matcher can only ever see empty metadata, so its answer is fixed: decide it once here.
-  const enabled = cfg.filter_enabled_metadata ? compileMetadataMatcher(cfg.filter_enabled_metadata, `${path}.filter_enabled_metadata`)(NO_METADATA) : true;
+  const enabled = cfg.filter_enabled_metadata ? compileMetadataMatcher(cfg.filter_enabled_metadata, `${path}.filter_enabled_metadata`) : undefined;
   const s = ctx.stats.scope(`ext_authz.${cfg.stat_prefix}.`);
   return Object.freeze({
     client: c,
@@ -121,7 +118,7 @@ export function networkExtAuthz(c: NetworkExtAuthzConfig): NetworkFilter {
   return {
     terminal: false,
     onConnection(conn, next) {
-      if (!c.enabled) {
+      if (c.enabled !== undefined && !c.enabled(conn.dynamicMetadata)) {
         st.disabled.inc();
         next();
         return;

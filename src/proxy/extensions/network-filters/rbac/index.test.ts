@@ -17,7 +17,7 @@ const create = (cfg: object, stats = new StatsStore()) =>
 const policy = (permission: object) => ({ p: { permissions: [permission], principals: [{ any: true }] } });
 
 /** One real accepted connection through the filter: did it go on, and was the socket closed? */
-async function through(filter: ReturnType<typeof create>, extra: Partial<DownstreamConnectionContext> = {}): Promise<{ passed: boolean; destroyed: boolean }> {
+async function through(filter: ReturnType<typeof create>, extra: Partial<DownstreamConnectionContext> = {}): Promise<{ passed: boolean; destroyed: boolean; metadata?: unknown }> {
   let accepted: net.Socket | undefined;
   const server = net.createServer((s) => (accepted = s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -26,13 +26,13 @@ async function through(filter: ReturnType<typeof create>, extra: Partial<Downstr
   client.on('error', () => {});
   while (!accepted) await new Promise((r) => setTimeout(r, 5));
   let passed = false;
-  const ctx = { socket: accepted, id: 1, peer: `127.0.0.1:${client.localPort}`, local: `127.0.0.1:${port}`, tls: undefined, sni: undefined, alpn: undefined, ...extra };
+  const ctx = { socket: accepted, id: 1, peer: `127.0.0.1:${client.localPort}`, local: `127.0.0.1:${port}`, tls: undefined, sni: undefined, alpn: undefined, dynamicMetadata: undefined, ...extra };
   filter.onConnection(ctx as DownstreamConnectionContext, () => (passed = true));
   const destroyed = accepted.destroyed;
   client.destroy();
   accepted.destroy();
   await new Promise((r) => server.close(r));
-  return { passed, destroyed };
+  return { passed, destroyed, ...(ctx.dynamicMetadata ? { metadata: ctx.dynamicMetadata } : {}) };
 }
 
 test('DENY on the destination port closes the connection; others go on; <stat_prefix>.rbac.* counts them', async () => {
@@ -62,8 +62,16 @@ test('ALLOW by SNI and peer identity; header rules see no headers on a connectio
 test('shadow rules only count; no rules lets everything through; both enforcement types are accepted', async () => {
   const stats = new StatsStore();
   const f = create({ shadow_rules: { action: 'DENY', policies: policy({ any: true }) }, shadow_rules_stat_prefix: 'dry_', enforcement_type: 'CONTINUOUS' }, stats);
-  assert.deepEqual(await through(f), { passed: true, destroyed: false });
+  // the shadow result goes to the connection's metadata, where a later filter (ext_authz) can read it
+  assert.deepEqual(await through(f), { passed: true, destroyed: false, metadata: { 'envoy.filters.network.rbac': { dry_shadow_effective_policy_id: 'p', dry_shadow_engine_result: 'denied' } } });
   assert.equal(stats.counter('tcp.rbac.dry_shadow_denied').value, 1);
+  // the enforced engine reads it: a metadata rule sees what the shadow engine just wrote
+  const onShadow = create({
+    shadow_rules: { action: 'DENY', policies: policy({ any: true }) },
+    shadow_rules_stat_prefix: 'x_',
+    rules: { action: 'DENY', policies: policy({ metadata: { filter: 'envoy.filters.network.rbac', path: [{ key: 'x_shadow_engine_result' }], value: { string_match: { exact: 'denied' } } } }) },
+  });
+  assert.equal((await through(onShadow)).passed, false);
   assert.equal(stats.counter('tcp.rbac.allowed').value, 0);
 });
 
