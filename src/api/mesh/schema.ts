@@ -430,11 +430,11 @@ export const MESSAGES: Readonly<Record<string, MessageSpec>> = {
     minHealthPercent: ok(int),
   } satisfies Fields<OutlierDetection>,
   ClientTLSSettings: {
-    mode: partial(en('DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'), 'DISABLE, SIMPLE, MUTUAL', { ISTIO_MUTUAL: 'ISTIO_MUTUAL needs the mesh certificate authority, which is not built yet' }),
+    mode: ok(en('DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'), 'ISTIO_MUTUAL: the workload certificate from the mesh CA, and the server\'s SPIFFE identity checked (control plane with --data-dir); absent: auto mTLS'),
     clientCertificate: ok(str, 'a file path'),
     privateKey: ok(str, 'a file path'),
     caCertificates: ok(str, 'a file path'),
-    credentialName: no(str, 'not yet for client TLS (Gateway servers have it): use clientCertificate, privateKey and caCertificates, which are followed when the files change'),
+    credentialName: ok(str, 'gateways only (as in Istio before 1.20; sidecars use the file fields): the credential `<credentials-dir>/<name>/` over SDS, `kubernetes://<name>` (MUTUAL: tls.crt, tls.key) and `kubernetes://<name>-cacert` (the `<name>-cacert` credential\'s ca.crt, else its own); wins over the file fields'),
     subjectAltNames: ok(strs),
     sni: ok(str),
     insecureSkipVerify: ok(bool),

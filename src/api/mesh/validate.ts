@@ -1039,8 +1039,8 @@ function checkClientTLS(rep: Report, path: string, tls: ClientTLSSettings | unde
     if (mode === 'SIMPLE' && (tls.caCertificates || tls.subjectAltNames?.length)) rep.error(`${path}.insecureSkipVerify`, 'insecureSkipVerify cannot be set with caCertificates or subjectAltNames');
     if (mode === 'MUTUAL' && (tls.caCertificates || tls.subjectAltNames?.length)) rep.error(`${path}.insecureSkipVerify`, 'insecureSkipVerify cannot be set with caCertificates or subjectAltNames');
   }
-  if (tls.credentialName) return; // reported by the support table
-  if (mode === 'MUTUAL') {
+  // a credential holds the certificate and key (gateways; a sidecar falls back to the files)
+  if (mode === 'MUTUAL' && !tls.credentialName) {
     if (!tls.clientCertificate) rep.error(`${path}.clientCertificate`, 'MUTUAL TLS needs clientCertificate (a file path)');
     if (!tls.privateKey) rep.error(`${path}.privateKey`, 'MUTUAL TLS needs privateKey (a file path)');
   }

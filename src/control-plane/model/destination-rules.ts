@@ -53,6 +53,11 @@ export class DestinationRuleIndex {
     }
   }
 
+  /** Every rule, in no particular order. */
+  *all(): IterableIterator<DestinationRule> {
+    for (const list of this.byNamespace.values()) yield* list;
+  }
+
   /** The rule for `hostname` (a service of `serviceNamespace`) as seen by a proxy of `proxyNamespace` with `labels`. */
   lookup(hostname: string, serviceNamespace: string, proxyNamespace: string, labels: Labels): DestinationRule | undefined {
     const found = this.sameHost(hostname, serviceNamespace, proxyNamespace);

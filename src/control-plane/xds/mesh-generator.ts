@@ -13,6 +13,7 @@ import { TYPE_URL, packAny } from '../../api/xds/index.js';
 import { logger } from '../../common/log.js';
 import { buildSnapshot, instanceOfProxy, proxyFromNode, type MeshSnapshot, type Proxy } from '../model/index.js';
 import type { MeshConfigStore } from '../sources/store.js';
+import type { DestinationRuleSpec } from '../../api/mesh/types.js';
 import type { CredentialSource } from '../credentials/file-credentials.js';
 import { caSecretName, credentialSecretName } from '../credentials/names.js';
 import { jwksTargets, type JwksResolver } from '../jwks/resolver.js';
@@ -172,8 +173,10 @@ export class MeshGenerator implements Generator {
     this.opts.onChange(`credentials changed: ${names.join(', ')}`);
   }
 
-  /** The credentialNames of the SIMPLE/MUTUAL servers of the Gateways that select this proxy, if it is a
-   *  gateway: a gateway gets only the keys its own servers use, sidecars none. Sorted, M/S-prefixed by mode. */
+  /** The credentialNames of the SIMPLE/MUTUAL servers of the Gateways that select this proxy, and of the
+   *  DestinationRules' SIMPLE/MUTUAL client TLS, if it is a gateway: a gateway gets only the keys its servers and
+   *  the rules use, sidecars none (Istio: credentialName in a DestinationRule is for gateways). Sorted; prefixed
+   *  by use: M (server, MUTUAL), S (server, SIMPLE), C (client). */
   private gatewayCredentials(proxy: Proxy): string[] {
     if (proxy.type !== 'router' || !this.opts.credentials) return [];
     const out = new Set<string>();
@@ -183,11 +186,12 @@ export class MeshGenerator implements Generator {
         if (t?.credentialName && (t.mode === 'SIMPLE' || t.mode === 'MUTUAL')) out.add(`${t.mode === 'MUTUAL' ? 'M' : 'S'}${t.credentialName}`);
       }
     }
+    for (const dr of this.snapshot.destinationRules.all()) for (const name of clientCredentials(dr.spec)) out.add(`C${name}`);
     return [...out].sort();
   }
 
-  /** `kubernetes://<name>` (certificate and key) and, for MUTUAL servers, `kubernetes://<name>-cacert` (the
-   *  `<name>-cacert` credential's CA, else `<name>`'s own ca.crt), as Istio's SDS serves them. A missing
+  /** `kubernetes://<name>` (certificate and key) and, for MUTUAL servers and client TLS, `kubernetes://<name>-cacert`
+   *  (the `<name>-cacert` credential's CA, else `<name>`'s own ca.crt), as Istio's SDS serves them. A missing
    *  credential is not served: the gateway's listener waits for it (initial_fetch_timeout), then refuses
    *  handshakes, as with any SDS secret that never arrives. */
   private credentialResources(creds: string[]): Json[] {
@@ -199,7 +203,7 @@ export class MeshGenerator implements Generator {
       if (cred?.certPem && cred.keyPem) {
         out.push({ name: credentialSecretName(name), tls_certificate: { certificate_chain: { inline_string: cred.certPem }, private_key: { inline_string: cred.keyPem } } });
       }
-      if (c[0] === 'M') {
+      if (c[0] === 'M' || c[0] === 'C') {
         const ca = store.get(`${name}-cacert`)?.caPem ?? cred?.caPem;
         if (ca) out.push({ name: caSecretName(name), validation_context: { trusted_ca: { inline_string: ca } } });
       }
@@ -268,4 +272,16 @@ function dependencyKey(typeUrl: string, p: Proxy): string {
 function resourceName(typeUrl: string, json: Json): string {
   const j = json as { name?: string; cluster_name?: string };
   return (typeUrl === TYPE_URL.ENDPOINT ? j.cluster_name : j.name) ?? '';
+}
+
+/** The credentialNames a DestinationRule's SIMPLE/MUTUAL client TLS settings name, at every level. */
+function clientCredentials(spec: DestinationRuleSpec): string[] {
+  const out: string[] = [];
+  const policies = [spec.trafficPolicy, ...(spec.subsets ?? []).map((s) => s.trafficPolicy)];
+  for (const p of policies) {
+    for (const tls of [p?.tls, ...(p?.portLevelSettings ?? []).map((l) => l.tls)]) {
+      if (tls?.credentialName && (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL')) out.push(tls.credentialName);
+    }
+  }
+  return out;
 }

@@ -29,7 +29,7 @@ function dnsEndpoints(snapshot: MeshSnapshot, s: Service, port: ServicePort, sub
   return [{ address: s.hostname, port: port.targetPort ?? port.number, labels: {}, weight: 1, health: 'HEALTHY', instanceId: s.source }];
 }
 
-export function outboundCluster(snapshot: MeshSnapshot, s: Service, port: ServicePort, dr: DestinationRule | undefined, subset?: Subset, client?: LocalityClient & Partial<Pick<Proxy, 'mtls' | 'trustDomain'>>): Json | undefined {
+export function outboundCluster(snapshot: MeshSnapshot, s: Service, port: ServicePort, dr: DestinationRule | undefined, subset?: Subset, client?: LocalityClient & Partial<Pick<Proxy, 'mtls' | 'trustDomain' | 'type'>>): Json | undefined {
   const name = outboundClusterName(port.number, subset?.name, s.hostname);
   const policy = trafficPolicyFor(dr, port.number, subset);
   const c: Json = { name };
@@ -48,7 +48,7 @@ export function outboundCluster(snapshot: MeshSnapshot, s: Service, port: Servic
     c.load_assignment = loadAssignment(name, eps, client, policy);
   }
   c.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-  applyTrafficPolicy(c, policy, port.protocol, s.hostname);
+  applyTrafficPolicy(c, policy, port.protocol, s.hostname, client?.type === 'router');
   if (client?.trustDomain !== undefined) applyMtls(c, client as Proxy, snapshot, s, port, subset, policy.tls?.mode);
   return c;
 }

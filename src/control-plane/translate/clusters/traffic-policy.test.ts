@@ -59,3 +59,19 @@ test('client TLS: MUTUAL with files, SNI defaults to the host, ISTIO_MUTUAL and 
   assert.equal(upstreamTls({ mode: 'ISTIO_MUTUAL' }, 'h'), undefined);
   assert.equal(upstreamTls({ mode: 'DISABLE' }, 'h'), undefined);
 });
+
+test('client TLS with credentialName: SDS secrets kubernetes://<name>(-cacert) on a gateway; a sidecar uses the files', () => {
+  const tls = { mode: 'MUTUAL' as const, credentialName: 'partner', clientCertificate: '/c.crt', privateKey: '/c.key', subjectAltNames: ['api.example.com'] };
+  const common = upstreamTls(tls, 'api.example.com', true)!.typed_config.common_tls_context;
+  assert.deepEqual(common.tls_certificate_sds_secret_configs, [{ name: 'kubernetes://partner', sds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' } }]);
+  assert.deepEqual(common.combined_validation_context, {
+    default_validation_context: { match_subject_alt_names: [{ exact: 'api.example.com' }] },
+    validation_context_sds_secret_config: { name: 'kubernetes://partner-cacert', sds_config: { ads: {}, initial_fetch_timeout: '0s', resource_api_version: 'V3' } },
+  });
+  assert.equal(common.tls_certificates, undefined);
+  // SIMPLE: only the CA
+  const simple = upstreamTls({ mode: 'SIMPLE', credentialName: 'partner' }, 'h', true)!.typed_config.common_tls_context;
+  assert.deepEqual(Object.keys(simple), ['combined_validation_context']);
+  // a sidecar ignores credentialName
+  assert.deepEqual(upstreamTls(tls, 'api.example.com', false)!.typed_config.common_tls_context.tls_certificates, [{ certificate_chain: { filename: '/c.crt' }, private_key: { filename: '/c.key' } }]);
+});

@@ -6,7 +6,8 @@ import type { ClientTLSSettings, ConnectionPoolSettings, LoadBalancerSettings, O
 import type { EffectivePolicy } from '../../model/destination-rules.js';
 import { parseDuration, toProtoDuration } from '../../model/duration.js';
 import { isHttp, isHttp2, type Protocol } from '../../model/protocol.js';
-import { FILTER, TYPE, type Json } from '../common.js';
+import { caSecretName, credentialSecretName } from '../../credentials/names.js';
+import { adsSource, FILTER, TYPE, type Json } from '../common.js';
 import { needsLocalityWeights } from '../endpoints/locality.js';
 
 const MAX_UINT32 = 4294967295;
@@ -119,18 +120,27 @@ function applyOutlierDetection(c: Json, od: OutlierDetection | undefined): void 
   c.common_lb_config = { ...(c.common_lb_config ?? {}), healthy_panic_threshold: { value: od.minHealthPercent ?? 0 } };
 }
 
-/** SIMPLE / MUTUAL with certificate files → an UpstreamTlsContext. ISTIO_MUTUAL belongs to the security work
- *  (the mesh CA) and DISABLE means plaintext: both give no transport socket here. */
-export function upstreamTls(tls: ClientTLSSettings | undefined, hostname: string): Json | undefined {
+/** SIMPLE / MUTUAL → an UpstreamTlsContext: certificate files, or on a gateway a `credentialName` (Istio's
+ *  applyTLS: the client certificate from SDS `kubernetes://<name>` for MUTUAL, the CA from
+ *  `kubernetes://<name>-cacert`, both served by the control plane's credential store; sidecars ignore it, as Istio's
+ *  did before 1.20, and use the file fields). ISTIO_MUTUAL belongs to the security work (the mesh CA) and DISABLE
+ *  means plaintext: both give no transport socket here. */
+export function upstreamTls(tls: ClientTLSSettings | undefined, hostname: string, gateway = false): Json | undefined {
   if (!tls || (tls.mode !== 'SIMPLE' && tls.mode !== 'MUTUAL')) return undefined;
   const common: Json = {};
-  if (tls.mode === 'MUTUAL' && tls.clientCertificate && tls.privateKey) {
+  const credential = gateway ? tls.credentialName : undefined;
+  if (credential) {
+    if (tls.mode === 'MUTUAL') common.tls_certificate_sds_secret_configs = [{ name: credentialSecretName(credential), sds_config: adsSource() }];
+  } else if (tls.mode === 'MUTUAL' && tls.clientCertificate && tls.privateKey) {
     common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
   }
   if (!tls.insecureSkipVerify) {
-    const vc: Json = tls.caCertificates ? { trusted_ca: { filename: tls.caCertificates } } : { system_root_certs: {} };
-    if (tls.subjectAltNames?.length) vc.match_subject_alt_names = tls.subjectAltNames.map((exact) => ({ exact }));
-    common.validation_context = vc;
+    const sans = tls.subjectAltNames?.length ? { match_subject_alt_names: tls.subjectAltNames.map((exact) => ({ exact })) } : {};
+    if (credential) {
+      common.combined_validation_context = { default_validation_context: sans, validation_context_sds_secret_config: { name: caSecretName(credential), sds_config: adsSource() } };
+    } else {
+      common.validation_context = { ...(tls.caCertificates ? { trusted_ca: { filename: tls.caCertificates } } : { system_root_certs: {} }), ...sans };
+    }
   }
   const sni = tls.sni ?? (hostname.startsWith('*') ? undefined : hostname);
   return {
@@ -153,7 +163,7 @@ function protocolOptions(protocol: Protocol, pool: ConnectionPoolSettings | unde
 }
 
 /** Apply `policy` to cluster `c` of a port with `protocol`. */
-export function applyTrafficPolicy(c: Json, policy: EffectivePolicy, protocol: Protocol, hostname: string): void {
+export function applyTrafficPolicy(c: Json, policy: EffectivePolicy, protocol: Protocol, hostname: string, gateway = false): void {
   applyLoadBalancer(c, policy.loadBalancer);
   const common: Json = {};
   applyConnectionPool(c, policy.connectionPool, common);
@@ -161,7 +171,7 @@ export function applyTrafficPolicy(c: Json, policy: EffectivePolicy, protocol: P
   // Istio's cluster-side applyLocalityLoadBalancer: the per-locality weights EDS sends only count with
   // locality_weighted_lb_config (without it Envoy balances over all hosts of a priority alike)
   if (needsLocalityWeights(policy)) c.common_lb_config = { ...(c.common_lb_config ?? {}), locality_weighted_lb_config: {} };
-  const ts = upstreamTls(policy.tls, hostname);
+  const ts = upstreamTls(policy.tls, hostname, gateway);
   if (ts) c.transport_socket = ts;
   const po = protocolOptions(protocol, policy.connectionPool, common);
   if (po) c.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': po };
