@@ -180,7 +180,8 @@ const TABLE: Record<string, MessageSupport> = {
   [`${core}.Locality`]: { fields: { region: ok, zone: ok, sub_zone: ok } },
 
   // ---- addresses, data sources, matchers
-  [`${core}.Address`]: { fields: { socket_address: ok } },
+  [`${core}.Address`]: { fields: { socket_address: ok, pipe: okNote('cluster endpoints (STATIC, EDS) and xDS servers: a Unix domain socket path; listeners bind socket addresses only') } },
+  [`${core}.Pipe`]: { fields: { path: okNote('a filesystem path; abstract sockets (@name) are not supported'), mode: later('the socket is made by its server, not the proxy') } },
   [`${core}.SocketAddress`]: {
     fields: {
       protocol: only('TCP'),

@@ -256,7 +256,7 @@ export class AdminServer {
         name: c.name,
         added_via_api: this.addedViaApi(c.name),
         host_statuses: c.hosts.map((h) => ({
-          address: { socket_address: { address: h.address, port_value: h.port } },
+          address: h.pipe !== undefined ? { pipe: { path: h.pipe } } : { socket_address: { address: h.address, port_value: h.port } },
           stats: [
             { name: 'cx_active', type: 'GAUGE', value: String(h.activeConnections) },
             { name: 'cx_connect_fail', value: String(h.cxConnectFail) },

@@ -15,6 +15,8 @@ export interface EndpointSpec {
   healthy: boolean;
   metadata: Record<string, unknown> | undefined;
   path: string;
+  /** `address` is a Unix domain socket path (Address.pipe); port is 0 */
+  pipe?: boolean;
 }
 
 // EDS health statuses that take a host out of rotation (Envoy: UNHEALTHY, DRAINING, TIMEOUT, DEGRADED is
@@ -30,8 +32,15 @@ export function endpointSpecs(cluster: any, path: string): EndpointSpec[] {
     const priority = lle.priority ?? 0;
     (lle.lb_endpoints ?? []).forEach((lbe: any, j: number) => {
       const ep = `${lp}.lb_endpoints[${j}]`;
+      const pipe = lbe.endpoint?.address?.pipe;
+      if (pipe) {
+        if (!pipe.path) throw new ConfigError('MW_CONFIG_INVALID', `${ep}.endpoint.address.pipe.path`, 'a pipe needs a path');
+        if (pipe.path.startsWith('@')) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${ep}.endpoint.address.pipe.path`, 'abstract sockets (@name) are not supported');
+        out.push({ address: pipe.path, port: 0, pipe: true, weight: lbe.load_balancing_weight ?? 1, priority, locality: lle.locality, localityWeight: lle.load_balancing_weight, hostname: lbe.endpoint.hostname, healthy: !UNHEALTHY.has(lbe.health_status ?? 'UNKNOWN'), metadata: lbe.metadata?.filter_metadata, path: ep });
+        return;
+      }
       const sa = lbe.endpoint?.address?.socket_address;
-      if (!sa) throw new ConfigError('MW_CONFIG_INVALID', `${ep}.endpoint.address`, 'an endpoint needs a socket_address (pipe and envoy_internal_address are not supported)');
+      if (!sa) throw new ConfigError('MW_CONFIG_INVALID', `${ep}.endpoint.address`, 'an endpoint needs a socket_address or a pipe (envoy_internal_address is not supported)');
       if (sa.named_port !== undefined || sa.port_value === undefined) {
         throw new ConfigError('MW_CONFIG_INVALID', `${ep}.endpoint.address.socket_address.port_value`, 'a port_value is required');
       }
@@ -54,7 +63,13 @@ export function endpointSpecs(cluster: any, path: string): EndpointSpec[] {
 }
 
 export function hostFromSpec(spec: EndpointSpec, address = spec.address, hostname = spec.hostname): Host {
-  const h = new Host(address, spec.port, { weight: spec.weight, priority: spec.priority, locality: spec.locality, localityWeight: spec.localityWeight, hostname, metadata: spec.metadata });
+  const h = new Host(address, spec.port, { weight: spec.weight, priority: spec.priority, locality: spec.locality, localityWeight: spec.localityWeight, hostname, metadata: spec.metadata, pipe: spec.pipe === true });
   h.healthy = spec.healthy;
   return h;
+}
+
+/** DNS clusters resolve names: a pipe endpoint there is a config error (Envoy: only STATIC and EDS take pipes). */
+export function refusePipes(specs: readonly EndpointSpec[], clusterType: string): void {
+  const p = specs.find((s) => s.pipe);
+  if (p) throw new ConfigError('MW_CONFIG_INVALID', `${p.path}.endpoint.address.pipe`, `a ${clusterType} cluster resolves host names; a pipe endpoint belongs in a STATIC or EDS cluster`);
 }

@@ -8,9 +8,11 @@ export interface Locality {
 }
 
 export class Host {
-  readonly address: string; // IP literal (or a hostname for LOGICAL_DNS before resolution)
+  readonly address: string; // IP literal (or a hostname for LOGICAL_DNS before resolution; a pipe's path)
   readonly port: number;
-  readonly id: string; // "address:port" ([v6]:port for IPv6)
+  readonly id: string; // "address:port" ([v6]:port for IPv6; the path for a pipe, as Envoy prints it)
+  /** Envoy's Address.pipe: a Unix domain socket path to connect to instead of address:port */
+  readonly pipe: string | undefined;
   /** load_balancing_weight (1 when unset) */
   weight: number;
   priority: number;
@@ -39,10 +41,11 @@ export class Host {
   rqSuccess = 0;
   cxConnectFail = 0;
 
-  constructor(address: string, port: number, opts?: { weight?: number; priority?: number; locality?: Locality; localityWeight?: number; hostname?: string; metadata?: Record<string, unknown> }) {
+  constructor(address: string, port: number, opts?: { weight?: number; priority?: number; locality?: Locality; localityWeight?: number; hostname?: string; metadata?: Record<string, unknown>; pipe?: boolean }) {
     this.address = address;
     this.port = port;
-    this.id = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    this.pipe = opts?.pipe ? address : undefined;
+    this.id = opts?.pipe ? address : address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
     this.weight = opts?.weight ?? 1;
     this.priority = opts?.priority ?? 0;
     this.locality = opts?.locality;
@@ -50,4 +53,9 @@ export class Host {
     this.hostname = opts?.hostname;
     this.metadata = opts?.metadata;
   }
+}
+
+/** What net.connect / tls.connect take to reach a host: its socket address, or its pipe's path. */
+export function connectTarget(h: Host): { host: string; port: number } | { path: string } {
+  return h.pipe !== undefined ? { path: h.pipe } : { host: h.address, port: h.port };
 }

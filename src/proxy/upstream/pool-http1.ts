@@ -10,7 +10,7 @@ import { HeaderMap } from '../http/headers.js';
 import { encodeChunk, encodeTrailers, LAST_CHUNK, ResponseParser, writeRequestHead, type ResponseHead } from '../http/http1/index.js';
 import { RequestSlot, type ResourceManager } from './circuit-breakers.js';
 import type { ClusterStats } from './cluster.js';
-import type { Host } from './host.js';
+import { connectTarget, type Host } from './host.js';
 import type { ConnPool, UpstreamCallbacks, UpstreamStream, UpstreamTransport } from './pool.js';
 import { applySocketOptions, type ConnectionOptions } from './connection-options.js';
 
@@ -162,8 +162,8 @@ class Http1Connection {
     host.activeConnections++;
     pool.res.connections.inc();
     const s = transport.tls
-      ? tls.connect({ ...transport.tls.connectOptions, host: host.address, port: host.port })
-      : net.connect({ host: host.address, port: host.port });
+      ? tls.connect({ ...transport.tls.connectOptions, ...connectTarget(host) })
+      : net.connect(connectTarget(host));
     this.socket = s;
     s.setNoDelay(true);
     applySocketOptions(s, transport.conn);

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { HeaderMap } from '../http/headers.js';
 import { RequestSlot, type ResourceManager } from './circuit-breakers.js';
 import type { ClusterStats } from './cluster.js';
-import type { Host } from './host.js';
+import { connectTarget, type Host } from './host.js';
 import type { ConnPool, UpstreamCallbacks, UpstreamStream } from './pool.js';
 import { applySocketOptions } from './connection-options.js';
 import type { PoolTransport } from './pool-http1.js';
@@ -94,22 +94,24 @@ export class Http2Pool implements ConnPool {
     host.activeConnections++;
     if (!this.res.connections.canCreate()) this.res.stats.upstream_cx_overflow.inc();
     this.res.connections.inc();
-    const authority = `${transport.tls ? 'https' : 'http'}://${host.id}`;
+    // a pipe has no host:port for the URL node:http2 wants; the connection is made by createConnection
+    const authority = `${transport.tls ? 'https' : 'http'}://${host.pipe !== undefined ? 'localhost' : host.id}`;
     const opts = transport.conn;
     const session = http2.connect(authority, {
       ...(transport.tls
         ? {
             createConnection: () => {
-              const s = tls.connect({ ALPNProtocols: ['h2'], ...transport.tls!.connectOptions, host: host.address, port: host.port });
+              const s = tls.connect({ ALPNProtocols: ['h2'], ...transport.tls!.connectOptions, ...connectTarget(host) });
               applySocketOptions(s, opts);
               return s;
             },
           }
-        : opts?.keepalive
+        : opts?.keepalive || host.pipe !== undefined
           ? {
-              // only to reach the socket before it connects (TCP keepalive); node:http2 would open the same one
+              // to reach the socket before it connects (TCP keepalive), or to reach a pipe; node:http2 would
+              // otherwise open the same TCP connection itself
               createConnection: () => {
-                const s = net.connect({ host: host.address, port: host.port });
+                const s = net.connect(connectTarget(host));
                 applySocketOptions(s, opts);
                 return s;
               },

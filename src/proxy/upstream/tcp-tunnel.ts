@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { HeaderMap } from '../http/headers.js';
 import type { ClusterStats, ClusterTransport } from './cluster.js';
 import { applySocketOptions } from './connection-options.js';
-import type { Host } from './host.js';
+import { connectTarget, type Host } from './host.js';
 import type { UpstreamCallbacks, UpstreamResetReason, UpstreamStream } from './pool.js';
 
 export class TcpTunnelStream implements UpstreamStream {
@@ -30,7 +30,7 @@ export class TcpTunnelStream implements UpstreamStream {
     stats.upstream_cx_total.inc();
     stats.upstream_cx_active.inc();
     host.activeConnections++;
-    const s = t.tls ? tls.connect({ ...t.tls.connectOptions, host: host.address, port: host.port }) : net.connect({ host: host.address, port: host.port });
+    const s = t.tls ? tls.connect({ ...t.tls.connectOptions, ...connectTarget(host) }) : net.connect(connectTarget(host));
     applySocketOptions(s, t.conn); // TCP keepalive, as on the pools' connections
     this.socket = s;
     const timer = setTimeout(() => {

@@ -5,16 +5,16 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ConfigError } from '../../../common/errors.js';
 import type { CheckResult, HealthCheckerContext, HealthCheckSession } from '../../upstream/health-check-manager.js';
-import type { Host } from '../../upstream/host.js';
+import { connectTarget, type Host } from '../../upstream/host.js';
 import type { UpstreamTransport } from '../../upstream/pool.js';
 
 /** `alpn` overrides the TLS ALPN list (HTTP/2 and gRPC checks need h2). */
 export function openConnection(host: Host, clusterTransport: UpstreamTransport, alpn?: string[]): net.Socket {
   // a host's transport_socket_matches entry applies to its health checks too
   const transport = host.transport ?? clusterTransport;
-  if (!transport.tls) return net.connect({ host: host.address, port: host.port });
+  if (!transport.tls) return net.connect(connectTarget(host));
   const cfg = transport.tls;
-  const s = tls.connect({ ...cfg.connectOptions, ...(alpn ? { ALPNProtocols: alpn } : {}), host: host.address, port: host.port });
+  const s = tls.connect({ ...cfg.connectOptions, ...(alpn ? { ALPNProtocols: alpn } : {}), ...connectTarget(host) });
   s.once('secureConnect', () => {
     const reason = cfg.verify(s);
     if (reason) s.destroy(new Error(reason));

@@ -2,13 +2,14 @@
 // existing connections stay on the address they were opened to (Envoy's semantics for large web services).
 import { ConfigError } from '../../../../common/errors.js';
 import type { ClusterTypeFactory } from '../../../upstream/cluster.js';
-import { endpointSpecs, hostFromSpec } from '../../../upstream/endpoints.js';
+import { endpointSpecs, hostFromSpec, refusePipes } from '../../../upstream/endpoints.js';
 import { lookupFamily, refreshLoop, refreshRate, resolveName } from '../dns.js';
 
 export const logicalDnsCluster: ClusterTypeFactory = {
   types: ['LOGICAL_DNS'],
   create(config, ctx, path) {
     const specs = endpointSpecs(config, path);
+    refusePipes(specs, 'LOGICAL_DNS');
     if (specs.length !== 1) {
       throw new ConfigError('MW_CONFIG_INVALID', `${path}.load_assignment`, 'LOGICAL_DNS clusters must have exactly one endpoint');
     }

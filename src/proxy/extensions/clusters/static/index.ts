@@ -1,4 +1,4 @@
-// STATIC clusters: the hosts are the IP literals listed in load_assignment.
+// STATIC clusters: the hosts are the IP literals (or pipe paths) listed in load_assignment.
 import net from 'node:net';
 import { ConfigError } from '../../../../common/errors.js';
 import type { ClusterTypeFactory } from '../../../upstream/cluster.js';
@@ -9,7 +9,7 @@ export const staticCluster: ClusterTypeFactory = {
   create(config, ctx, path) {
     const specs = endpointSpecs(config, path);
     for (const s of specs) {
-      if (net.isIP(s.address) === 0) {
+      if (!s.pipe && net.isIP(s.address) === 0) {
         throw new ConfigError('MW_CONFIG_INVALID', `${s.path}.endpoint.address.socket_address.address`, `"${s.address}" is not an IP address; a STATIC cluster needs IP literals (use STRICT_DNS for names)`);
       }
     }

@@ -2,13 +2,14 @@
 // (Envoy's semantics: the cluster's hosts are exactly the union of the current answers).
 import type { ClusterTypeFactory } from '../../../upstream/cluster.js';
 import type { Host } from '../../../upstream/host.js';
-import { endpointSpecs, hostFromSpec } from '../../../upstream/endpoints.js';
+import { endpointSpecs, hostFromSpec, refusePipes } from '../../../upstream/endpoints.js';
 import { lookupFamily, refreshLoop, refreshRate, resolveName } from '../dns.js';
 
 export const strictDnsCluster: ClusterTypeFactory = {
   types: ['STRICT_DNS'],
-  create(config, ctx) {
-    const specs = endpointSpecs(config, '');
+  create(config, ctx, path) {
+    const specs = endpointSpecs(config, path);
+    refusePipes(specs, 'STRICT_DNS');
     const family = lookupFamily(config);
     const rate = refreshRate(config);
     // last good answer per endpoint, so one failing name does not drop the others' hosts

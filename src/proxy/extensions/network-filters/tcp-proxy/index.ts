@@ -8,6 +8,7 @@ import { buildAccessLogger } from '../../../http/conn-manager-config.js';
 import { applySocketOptions } from '../../../upstream/connection-options.js';
 import type { NetworkFilterFactory } from '../../../listener/network-filter.js';
 import { ResponseFlag, StreamInfo } from '../../../stream-info.js';
+import { connectTarget } from '../../../upstream/host.js';
 
 export const tcpProxy: NetworkFilterFactory = {
   typeUrls: ['type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy'],
@@ -86,7 +87,7 @@ export const tcpProxy: NetworkFilterFactory = {
           cluster.stats.upstream_cx_total.inc();
           cluster.stats.upstream_cx_active.inc();
           host.activeConnections++;
-          const up = t.tls ? tls.connect({ ...t.tls.connectOptions, host: host.address, port: host.port }) : net.connect({ host: host.address, port: host.port });
+          const up = t.tls ? tls.connect({ ...t.tls.connectOptions, ...connectTarget(host) }) : net.connect(connectTarget(host));
           applySocketOptions(up, t.conn); // the cluster's TCP keepalive
           up.allowHalfOpen = true;
           let connected = false;
