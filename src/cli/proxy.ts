@@ -44,6 +44,10 @@ Joining a mesh (no config file: the bootstrap is generated and the rest comes fr
                                spiffe://<trust domain>/ns/<namespace>/sa/<service account> from the control
                                plane's CA with this token (docs/security.md); the key never leaves the proxy
       --trust-domain <td>      the CA's trust domain (default cluster.local)
+      --workload-sds-socket <path>
+                               with --join-token-file: also serve the workload certificate (\`default\`) and the
+                               trust bundle (\`ROOTCA\`) over SDS on this Unix socket, as istio-agent does for
+                               Envoy (made 0600; docs/security.md)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -78,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
         delta: { type: 'boolean', default: false },
         'join-token-file': { type: 'string' },
         'trust-domain': { type: 'string', default: 'cluster.local' },
+        'workload-sds-socket': { type: 'string' },
       },
       strict: true,
     }));
@@ -145,6 +150,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const server = new ProxyServer(opts);
   const log = logger('main');
+  if (values['workload-sds-socket'] !== undefined && values['join-token-file'] === undefined) {
+    process.stderr.write('meshwork proxy: --workload-sds-socket serves the workload certificate: it needs --join-token-file\n');
+    return 2;
+  }
   if (values['join-token-file'] !== undefined) {
     if (meshYaml === undefined) {
       process.stderr.write('meshwork proxy: --join-token-file is for mesh proxies (--sidecar, --gateway)\n');
@@ -164,6 +173,17 @@ export async function run(argv: string[]): Promise<number> {
     server.workloadCerts = agent;
     // The listeners and clusters the control plane sends name the certificate: it comes first.
     await agent.start();
+    if (values['workload-sds-socket'] !== undefined) {
+      const { WorkloadSdsServer } = await import('../proxy/security/sds-server.js');
+      const sds = new WorkloadSdsServer(server.secrets);
+      try {
+        await sds.listen(values['workload-sds-socket']);
+      } catch (err) {
+        process.stderr.write(`meshwork proxy: cannot serve SDS on ${values['workload-sds-socket']}: ${(err as Error).message}\n`);
+        return 2;
+      }
+      server.workloadSds = sds;
+    }
   }
   let stopping = false;
   const stop = (sig: string) => {

@@ -13,7 +13,7 @@ import { ListenerManager, type ListenerRuntime } from '../listener/listener-mana
 import { StatsStore, type Counter, type Gauge } from '../observability/stats.js';
 import { flushAll, reopenAll } from '../observability/access-log.js';
 import { ClusterManager, type PreparedCluster } from '../upstream/cluster-manager.js';
-import { nodeJson } from '../xds/config-sources.js';
+import { needsDiscovery, nodeJson } from '../xds/config-sources.js';
 import type { DynamicConfig } from '../xds/dynamic-config.js';
 import { EndpointRegistry } from '../xds/endpoints.js';
 import { RouteConfigRegistry } from '../xds/route-configs.js';
@@ -96,6 +96,8 @@ export class ProxyServer {
   readonly secrets = new SecretRegistry(this.stats);
   /** the workload certificate agent of a mesh proxy that joined the mesh's mTLS (src/proxy/security) */
   workloadCerts: import('../security/workload-certs.js').WorkloadCertAgent | undefined;
+  /** its SDS socket for co-located consumers (--workload-sds-socket) */
+  workloadSds: import('../security/sds-server.js').WorkloadSdsServer | undefined;
   /** EDS assignments */
   readonly endpoints = new EndpointRegistry(this.stats);
   readonly clusterManager = new ClusterManager(this.stats, { endpoints: this.endpoints, secrets: this.secrets });
@@ -184,7 +186,7 @@ export class ProxyServer {
       this.admin = new AdminServer(this, bootstrap.admin);
       await this.admin.listen();
     }
-    if (bootstrap.dynamic_resources) {
+    if (needsDiscovery(bootstrap)) {
       const { DynamicConfig } = await import('../xds/dynamic-config.js');
       this.dynamic = new DynamicConfig(bootstrap, this.dynamicHost(), nodeJson(node));
       // the stream opens now: static listeners that use RDS or SDS warm on it
@@ -350,6 +352,7 @@ export class ProxyServer {
       // no more configuration from the control plane while draining
       this.dynamic?.close();
       this.workloadCerts?.stop();
+      this.workloadSds?.close();
       this.listenerManager.stopAccepting();
       this.listenerManager.drainAll();
       const deadline = Date.now() + this.opts.drainTimeMs;

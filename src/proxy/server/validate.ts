@@ -5,7 +5,7 @@ import { ListenerManager, type ListenerRuntime } from '../listener/listener-mana
 import { StatsStore } from '../observability/stats.js';
 import { Cluster } from '../upstream/cluster.js';
 import { ClusterManager, lbFactoryOf } from '../upstream/cluster-manager.js';
-import { planDynamicResources } from '../xds/config-sources.js';
+import { needsDiscovery, planDynamicResources } from '../xds/config-sources.js';
 import { EndpointRegistry } from '../xds/endpoints.js';
 import { RouteConfigRegistry } from '../xds/route-configs.js';
 import { SecretRegistry } from '../xds/secrets.js';
@@ -17,7 +17,7 @@ export async function validateBootstrap(bootstrap: any): Promise<void> {
   const endpoints = new EndpointRegistry(stats);
   const cm = new ClusterManager(stats, { endpoints, secrets });
   const routeConfigs = new RouteConfigRegistry({ stats, clusterManager: cm });
-  if (bootstrap.dynamic_resources) {
+  if (needsDiscovery(bootstrap)) {
     const plan = planDynamicResources(bootstrap);
     secrets.resolver = endpoints.resolver = routeConfigs.resolver = plan.resolve;
   }

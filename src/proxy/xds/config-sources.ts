@@ -34,6 +34,12 @@ export interface DynamicResourcesPlan {
 /** Envoy's default ConfigSource.initial_fetch_timeout */
 const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
 
+/** Whether the proxy discovers anything: dynamic_resources, or static resources naming an api_config_source
+ *  (Istio's bootstrap: static listeners and clusters whose certificates come from the agent's SDS socket). */
+export function needsDiscovery(bootstrap: any): boolean {
+  return bootstrap.dynamic_resources !== undefined || JSON.stringify(bootstrap.static_resources ?? {}).includes('"api_config_source"');
+}
+
 /** Reads bootstrap.dynamic_resources; throws ConfigError naming the field. */
 export function planDynamicResources(bootstrap: any): DynamicResourcesPlan {
   const dr = bootstrap.dynamic_resources ?? {};
@@ -99,8 +105,11 @@ function grpcTarget(gs: any, path: string, staticClusters: any[]): string {
   const c = staticClusters.find((x) => x.name === name);
   if (!c) throw new ConfigError('MW_CONFIG_REFERENCE', p, `"${name}" is not a cluster of static_resources.clusters (the discovery server's cluster must be static)`);
   if (c.transport_socket) throw new ConfigError('MW_CONFIG_UNSUPPORTED', p, `cluster "${name}" uses a transport socket; TLS to the discovery server is not supported`);
-  const sa = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address;
-  if (!sa?.address || sa.port_value === undefined) throw new ConfigError('MW_CONFIG_INVALID', p, `static cluster "${name}" has no endpoint with an address and port_value`);
+  const address = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address;
+  // a pipe: Istio's sds-grpc cluster (the agent's SDS socket) is one
+  if (address?.pipe?.path) return `unix:${address.pipe.path}`;
+  const sa = address?.socket_address;
+  if (!sa?.address || sa.port_value === undefined) throw new ConfigError('MW_CONFIG_INVALID', p, `static cluster "${name}" has no endpoint with an address and port_value, or a pipe`);
   return sa.address.includes(':') ? `[${sa.address}]:${sa.port_value}` : `${sa.address}:${sa.port_value}`;
 }
 

@@ -50,7 +50,10 @@ export interface SecretSource {
 
 export class SecretRegistry implements SecretSource {
   /** SDS secrets, by name */
-  readonly entries = new ResourceSet<SecretConfig>((w) => this.statsOf(w.name).init_fetch_timeout.inc());
+  readonly entries = new ResourceSet<SecretConfig>(
+    (w) => this.statsOf(w.name).init_fetch_timeout.inc(),
+    (w) => this.follow(w),
+  );
   resolver: SourceResolver = NO_DISCOVERY;
   private statics = new Map<string, Watched<SecretConfig>>();
   private readonly provided = new Map<string, Watched<SecretConfig>>();
@@ -59,6 +62,8 @@ export class SecretRegistry implements SecretSource {
   private readonly following = new WeakMap<Watched<SecretConfig>, FileBackedSecret>();
   /** file-based SDS secrets and inline pieces, by what they read; held weakly: the contexts using them own them */
   private readonly byKey = new Map<string, WeakRef<FileBackedSecret>>();
+  /** watchName's callbacks, by secret name */
+  private readonly nameWatchers = new Map<string, Set<() => void>>();
 
   constructor(private readonly store: StatsStore) {}
 
@@ -92,8 +97,33 @@ export class SecretRegistry implements SecretSource {
   provide(secret: SecretConfig, version: string): void {
     validateSecret(secret, `provided secret "${secret.name}"`);
     let w = this.provided.get(secret.name!);
-    if (!w) this.provided.set(secret.name!, (w = new Watched<SecretConfig>(secret.name!, undefined)));
+    if (!w) {
+      this.provided.set(secret.name!, (w = new Watched<SecretConfig>(secret.name!, undefined)));
+      this.follow(w);
+    }
     w.set(secret, version);
+  }
+
+  /** The current value of secret `name` and its version, from wherever it comes (static, provided, SDS), as a
+   *  TLS context would resolve a reference to it; undefined while it has none. */
+  current(name: string): { value: SecretConfig; version: string } | undefined {
+    const w = [this.statics.get(name), this.provided.get(name), this.entries.get(name)].find((x) => x?.value !== undefined);
+    return w ? { value: w.value!, version: `${w.version}/${w.revision}` } : undefined;
+  }
+
+  /** Call `fn` whenever secret `name` gets a value, wherever from, including entries made later (the workload
+   *  SDS socket serves `ROOTCA` as the control plane updates it). Returns the unsubscribe function. */
+  watchName(name: string, fn: () => void): () => void {
+    let set = this.nameWatchers.get(name);
+    if (!set) this.nameWatchers.set(name, (set = new Set()));
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  private follow(w: Watched<SecretConfig>): void {
+    w.watch(() => {
+      for (const fn of this.nameWatchers.get(w.name) ?? []) fn();
+    });
   }
 
   providedSecrets(): Watched<SecretConfig>[] {

@@ -82,7 +82,11 @@ export class Watched<T> {
 /** The entries of one resource type, by name. */
 export class ResourceSet<T> {
   private readonly entries = new Map<string, Watched<T>>();
-  constructor(private readonly onTimeout?: (w: Watched<T>) => void) {}
+  constructor(
+    private readonly onTimeout?: (w: Watched<T>) => void,
+    /** told of every entry made (a consumer that follows a name across the entries made for it) */
+    private readonly onCreate?: (w: Watched<T>) => void,
+  ) {}
 
   get(name: string): Watched<T> | undefined {
     return this.entries.get(name);
@@ -91,7 +95,10 @@ export class ResourceSet<T> {
   /** The entry for `name`, made on first use (which starts its initial fetch timeout). */
   want(name: string, source: SourceRef): Watched<T> {
     let e = this.entries.get(name);
-    if (!e) this.entries.set(name, (e = new Watched<T>(name, source, this.onTimeout)));
+    if (!e) {
+      this.entries.set(name, (e = new Watched<T>(name, source, this.onTimeout)));
+      this.onCreate?.(e);
+    }
     return e;
   }
 
