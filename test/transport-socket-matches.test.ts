@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { DOWNSTREAM_TLS, UPSTREAM_TLS, makePki, tlsCertificate, type CertFiles, type Pki } from './helpers/certs.js';
-import { bootstrap, hcmFilter, listener } from './helpers/protocols.js';
+import { bootstrap, fileLog, hcmFilter, listener } from './helpers/protocols.js';
 import { listenerPort, startProxy, tmpDir, type RunningProxy } from './helpers/proxy.js';
 
 x509.cryptoProvider.set(crypto.webcrypto as unknown as Crypto);
@@ -26,6 +26,7 @@ let secure: https.Server;
 let proxy: RunningProxy;
 const seen = { plain: 0, secure: 0, secureSni: [] as (string | false | null)[] };
 const ports: Record<string, number> = {};
+let accessLog: string;
 
 /** A CRL signed by the test CA listing `revoked` (made with @peculiar/x509: openssl ca needs a database). */
 async function makeCrl(ca: CertFiles, revoked: CertFiles[]): Promise<string> {
@@ -107,7 +108,9 @@ before(async () => {
     },
     filters: [hcmFilter({ statPrefix: 'crl', cluster: 'mixed' })],
   };
-  proxy = await startProxy(bootstrap([listener('http', [{ filters: [hcmFilter({ statPrefix: 'http', cluster: 'mixed' })] }]), listener('crl', [revocationChecked])], [mixed]));
+  accessLog = path.join(tmpDir('meshwork-tsm-log-'), 'access.log');
+  const log = [fileLog(accessLog, '%RESPONSE_CODE% [%UPSTREAM_PEER_SUBJECT%] [%UPSTREAM_TLS_VERSION%]')];
+  proxy = await startProxy(bootstrap([listener('http', [{ filters: [hcmFilter({ statPrefix: 'http', cluster: 'mixed', accessLog: log })] }]), listener('crl', [revocationChecked])], [mixed]));
   for (const n of ['http', 'crl']) ports[n] = await listenerPort(proxy, n);
 });
 
@@ -141,6 +144,14 @@ test('transport_socket_matches: TLS to the endpoint whose metadata matches, plai
   assert.deepEqual(bodies.filter((b) => b === 'secure').length, 3);
   assert.deepEqual(bodies.filter((b) => b === 'plain').length, 3);
   assert.ok(seen.secureSni.every((s) => s === 'upstream.internal'), `the TLS endpoint got the match's SNI: ${seen.secureSni}`);
+  // the upstream connection's TLS reaches the access log: the TLS endpoint's certificate, none for the plain one
+  let lines: string[] = [];
+  for (let i = 0; i < 50 && lines.length < 6; i++) {
+    lines = fs.existsSync(accessLog) ? fs.readFileSync(accessLog, 'utf8').trim().split('\n') : [];
+    if (lines.length < 6) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(lines.filter((l) => /^200 \[CN=upstream\.internal,O=Meshwork Tests\] \[TLSv1\.[23]\]$/.test(l)).length, 3, lines.join('\n'));
+  assert.equal(lines.filter((l) => l === '200 [-] [-]').length, 3, lines.join('\n'));
 });
 
 function mtlsGet(port: number, client: CertFiles): Promise<number> {

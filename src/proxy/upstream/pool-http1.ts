@@ -13,6 +13,7 @@ import type { ClusterStats } from './cluster.js';
 import { connectTarget, type Host } from './host.js';
 import type { ConnPool, UpstreamCallbacks, UpstreamStream, UpstreamTransport } from './pool.js';
 import { applySocketOptions, type ConnectionOptions } from './connection-options.js';
+import type { TlsInfo } from '../stream-info.js';
 
 /** A pool's transport: the cluster's (ClusterTransport), whose connection options are optional here so that a
  *  transport built without them (tests, health checks) means none. */
@@ -148,6 +149,7 @@ class Http1Connection {
   private pendingWrites: (string | Buffer)[] = [];
   private responseBytes = 0;
   localAddress: string | undefined;
+  tlsInfo: TlsInfo | undefined;
   /** requests this connection may still take (max_requests_per_connection); Infinity when unlimited */
   private remaining: number;
   /** took its last request: closed when that one finishes, never back to idle */
@@ -193,7 +195,10 @@ class Http1Connection {
     this.stream = stream;
     this.responseBytes = 0;
     stream.conn = this;
-    if (this.ready) stream.localAddress = this.localAddress;
+    if (this.ready) {
+      stream.localAddress = this.localAddress;
+      stream.tls = this.tlsInfo;
+    }
   }
 
   /** Tell the parser which method the next response answers (HEAD responses have no body). */
@@ -249,7 +254,11 @@ class Http1Connection {
     }
     this.ready = true;
     this.localAddress = `${this.socket.localAddress}:${this.socket.localPort}`;
-    if (this.stream) this.stream.localAddress = this.localAddress;
+    if (tlsCfg) this.tlsInfo = tlsCfg.info(this.socket as tls.TLSSocket);
+    if (this.stream) {
+      this.stream.localAddress = this.localAddress;
+      this.stream.tls = this.tlsInfo;
+    }
     const pending = this.pendingWrites;
     this.pendingWrites = [];
     if (pending.length > 0) {
@@ -399,6 +408,7 @@ class Http1Stream implements UpstreamStream {
   /** what the router sent while the request waited for a connection, replayed once it has one */
   private deferred: (() => void)[] | null = null;
   localAddress: string | undefined;
+  tls: TlsInfo | undefined;
   private chunked = false;
   requestDone = false;
   responseDone = false;

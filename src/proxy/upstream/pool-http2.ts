@@ -12,6 +12,7 @@ import { connectTarget, type Host } from './host.js';
 import type { ConnPool, UpstreamCallbacks, UpstreamStream } from './pool.js';
 import { applySocketOptions } from './connection-options.js';
 import type { PoolTransport } from './pool-http1.js';
+import type { TlsInfo } from '../stream-info.js';
 
 // Connection-specific headers are illegal in HTTP/2 (RFC 9113 §8.2.2); node:http2 throws on them.
 const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -52,7 +53,7 @@ export function h2ToHeaderMap(obj: http2.IncomingHttpHeaders | Record<string, un
 
 export class Http2Pool implements ConnPool {
   readonly host: Host;
-  private readonly transport: PoolTransport;
+  readonly transport: PoolTransport;
   private readonly stats: ClusterStats;
   private session: http2.ClientHttp2Session | null = null;
   private active = 0;
@@ -207,9 +208,13 @@ export class Http2Pool implements ConnPool {
   }
 }
 
+/** a session's TLS, read once */
+const sessionTls = new WeakMap<http2.Http2Session, TlsInfo>();
+
 class Http2Stream implements UpstreamStream {
   readonly host: Host;
   localAddress: string | undefined;
+  tls: TlsInfo | undefined;
   private readonly pool: Http2Pool;
   private readonly cb: UpstreamCallbacks;
   private req: http2.ClientHttp2Stream | null = null;
@@ -243,8 +248,15 @@ class Http2Stream implements UpstreamStream {
     this.req = req;
     const cb = this.cb;
     req.once('ready', () => {
-      const sock = req.session?.socket;
+      const session = req.session;
+      const sock = session?.socket;
       if (sock) this.localAddress = `${sock.localAddress}:${sock.localPort}`;
+      const t = this.pool.transport.tls;
+      if (t && session && sock) {
+        let info = sessionTls.get(session);
+        if (!info) sessionTls.set(session, (info = t.info(sock as unknown as tls.TLSSocket)));
+        this.tls = info;
+      }
     });
     req.on('response', (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, _flags: number, raw: string[]) => {
       const map = h2ToHeaderMap(h, raw as unknown as string[]);

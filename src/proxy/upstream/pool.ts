@@ -30,6 +30,9 @@ export interface UpstreamStream {
   readonly host: Host;
   /** local address of the upstream connection once connected ("ip:port") */
   localAddress: string | undefined;
+  /** the upstream connection's TLS (peer certificate, versions) once connected, for %UPSTREAM_PEER_*% and the
+   *  metrics; read once per connection */
+  tls: import('../stream-info.js').TlsInfo | undefined;
   /** Headers carry pseudo-headers :method, :path, :authority, :scheme. */
   sendHeaders(headers: HeaderMap, endStream: boolean): void;
   /** false when the connection's write buffer is above its limit: stop reading downstream until onWritable */
@@ -47,7 +50,11 @@ export interface UpstreamTransport {
   idleTimeoutMs: number;
   perConnectionBufferLimit: number;
   h2MaxConcurrentStreams: number;
-  tls?: { connectOptions: import('node:tls').ConnectionOptions; verify(socket: import('node:tls').TLSSocket): string | null };
+  tls?: {
+    connectOptions: import('node:tls').ConnectionOptions;
+    verify(socket: import('node:tls').TLSSocket): string | null;
+    info(socket: import('node:tls').TLSSocket): import('../stream-info.js').TlsInfo;
+  };
   onConnectFail(): void;
 }
 

@@ -10,9 +10,11 @@ import type { ClusterStats, ClusterTransport } from './cluster.js';
 import { applySocketOptions } from './connection-options.js';
 import { connectTarget, type Host } from './host.js';
 import type { UpstreamCallbacks, UpstreamResetReason, UpstreamStream } from './pool.js';
+import type { TlsInfo } from '../stream-info.js';
 
 export class TcpTunnelStream implements UpstreamStream {
   localAddress: string | undefined;
+  tls: TlsInfo | undefined = undefined;
   private socket: net.Socket | null = null;
   private connected = false;
   private done = false;
@@ -46,6 +48,7 @@ export class TcpTunnelStream implements UpstreamStream {
       }
       this.connected = true;
       this.localAddress = `${s.localAddress}:${s.localPort}`;
+      if (t.tls) this.tls = t.tls.info(s as tls.TLSSocket);
       if (!this.cb.onUpgrade) return this.fail('local-reset', 'no tunnel');
       this.cb.onUpgrade(new HeaderMap([':status', '200']), s, Buffer.alloc(0));
     });

@@ -626,7 +626,10 @@ class Router implements HttpFilter {
       st.upstream_rq_completed.inc();
       st.upstream_rq_time.record((now ?? performance.now()) - this.upstreamStart);
     }
-    if (this.upstream) this.cb.streamInfo.upstreamLocalAddress = this.upstream.localAddress;
+    if (this.upstream) {
+      this.cb.streamInfo.upstreamLocalAddress = this.upstream.localAddress;
+      this.cb.streamInfo.upstreamTls = this.upstream.tls;
+    }
   }
 
   onDestroy(): void {
