@@ -2,7 +2,7 @@
 // claim more (or less) than the decoder enforces. scripts/gen-envoy-compat.mjs writes it; compat-doc.test.ts
 // fails when the committed page is stale.
 import { lookupType } from './protos.js';
-import { supportTable, type FieldSupport } from './support.js';
+import { STRUCT_CONFIGURED_EXTENSIONS, supportTable, type FieldSupport } from './support.js';
 
 const STATUS_LABEL: Record<FieldSupport['status'], string> = {
   supported: 'supported',
@@ -32,6 +32,14 @@ export function renderCompatDoc(): string {
     '',
   ];
   for (const [name, entry] of table) if (entry.extension) out.push(`- \`${name}\``);
+  out.push(
+    '',
+    'Any of them may also be written as a `TypedStruct` (`xds.type.v3.TypedStruct` or `udpa.type.v1.TypedStruct`:',
+    '`type_url` and the config as `value`), as Envoy accepts. These extensions are configured only that way, with',
+    'plain JSON, because their protos are Istio\'s, not Envoy\'s:',
+    '',
+  );
+  for (const [name, note] of STRUCT_CONFIGURED_EXTENSIONS) out.push(`- \`${name}\`: ${note}`);
   out.push('', '## Messages', '');
   for (const [name, entry] of table) {
     const type = lookupType(name);

@@ -440,3 +440,38 @@ http_filters:
   const ok = decode(type, hcm('is_optional: true').replace(', nonsense: 1', ''));
   assert.deepEqual(ok.http_filters[0], { name: 'envoy.filters.http.lua', is_optional: true, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua' } });
 });
+
+test('TypedStruct: an Envoy type decodes as if written with its @type; an Istio filter keeps its Struct; an unknown type_url is reported', () => {
+  const filter = (typed: string) => `static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 0.0.0.0, port_value: 80 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": ${HCM}
+          stat_prefix: http
+          route_config: { virtual_hosts: [ { name: v, domains: ["*"], routes: [ { match: { prefix: / }, route: { cluster: c } } ] } ] }
+          http_filters:
+          - name: f
+            typed_config: ${typed}
+          - name: envoy.filters.http.router
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+  - { name: c, type: STATIC, load_assignment: { cluster_name: c, endpoints: [] } }
+`;
+  const first = (yaml: string) => (loadBootstrapText(yaml, 'ts.yaml').static_resources!.listeners![0].filter_chains![0].filters![0].typed_config as HttpConnectionManager).http_filters![0].typed_config as unknown as Record<string, unknown>;
+  const fault = first(filter('{ "@type": type.googleapis.com/xds.type.v3.TypedStruct, type_url: type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault, value: { max_active_faults: 3 } }'));
+  assert.deepEqual(fault, { '@type': T + 'envoy.extensions.filters.http.fault.v3.HTTPFault', max_active_faults: 3 });
+  const stats = first(filter('{ "@type": type.googleapis.com/udpa.type.v1.TypedStruct, type_url: type.googleapis.com/stats.PluginConfig, value: { reporter: SOURCE, labels: { app: a } } }'));
+  assert.deepEqual(stats, { '@type': T + 'stats.PluginConfig', reporter: 'SOURCE', labels: { app: 'a' } });
+  const errors = errorsOf(() => loadBootstrapText(filter('{ "@type": type.googleapis.com/xds.type.v3.TypedStruct, type_url: type.googleapis.com/acme.Nope, value: {} }'), 'ts.yaml'));
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.path]),
+    [['MW_CONFIG_UNKNOWN_EXTENSION', 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.type_url']],
+  );
+  // an Envoy type inside is checked as usual: a bad field is reported under value
+  const bad = errorsOf(() => loadBootstrapText(filter('{ "@type": type.googleapis.com/xds.type.v3.TypedStruct, type_url: type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault, value: { max_active_faults: -1 } }'), 'ts.yaml'));
+  assert.ok(bad.some((e) => e.path.endsWith('typed_config.value.max_active_faults')), bad.map((e) => e.path).join('\n'));
+});

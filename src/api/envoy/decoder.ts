@@ -10,7 +10,7 @@ import { ConfigError, ConfigErrors, type ErrorCode } from '../../common/errors.j
 import { hasSource, rawLocation } from './source.js';
 import { lookupType, resolveType, type EnumSchema, type FieldSchema, type MessageSchema, type ScalarKind } from './protos.js';
 import { compileRules, type FieldRules } from './rules.js';
-import { messageSupport, type FieldSupport, type MessageSupport } from './support.js';
+import { messageSupport, STRUCT_CONFIGURED_EXTENSIONS, type FieldSupport, type MessageSupport } from './support.js';
 
 interface FieldInfo extends FieldSchema {
   readonly compiled?: FieldRules;
@@ -35,6 +35,7 @@ const REMOVED_FIELD_HINTS: Record<string, string> = {
 };
 
 export const TYPE_URL_PREFIX = 'type.googleapis.com/';
+const TYPED_STRUCTS = new Set(['xds.type.v3.TypedStruct', 'udpa.type.v1.TypedStruct']);
 
 const typeInfos = new Map<string, TypeInfo>();
 
@@ -285,6 +286,7 @@ class Decoder {
       return undefined;
     }
     const schema = resolveType(url);
+    if (schema && TYPED_STRUCTS.has(schema.name)) return this.typedStruct(v, path, check, parent, key, optional);
     // An optional filter Meshwork lacks: keep only its type, for the filter chain to skip it.
     if (optional && !messageSupport(schema?.name ?? '')?.extension) return this.finish({ '@type': schema ? TYPE_URL_PREFIX + schema.name : url }, v);
     if (!schema) {
@@ -305,6 +307,36 @@ class Decoder {
     }
     // The canonical URL, whatever host prefix was written, so that registries can key on it.
     return this.message(ti, v, path, check, parent, key, TYPE_URL_PREFIX + ti.name);
+  }
+
+  /**
+   * A TypedStruct (xds.type.v3 / udpa.type.v1): the config of the extension `type_url` as a Struct. An Envoy
+   * message type is decoded as if written with that @type; an extension Meshwork configures with plain JSON
+   * (STRUCT_CONFIGURED_EXTENSIONS: Istio's own filters, whose protos Envoy's API does not hold) keeps its Struct,
+   * under its @type, for the extension to validate.
+   */
+  private typedStruct(v: Record<string, unknown>, path: string, check: boolean, parent: object, key: string | number, optional: boolean): object | undefined {
+    const inner = v.type_url;
+    if (typeof inner !== 'string' || !inner) {
+      this.fail('MW_CONFIG_INVALID', join(path, 'type_url'), 'a TypedStruct needs the type_url of the config it holds', v);
+      return undefined;
+    }
+    const value = v.value ?? {};
+    if (!isObject(value)) {
+      this.fail('MW_CONFIG_INVALID', join(path, 'value'), `expected an object (google.protobuf.Struct), got ${describe(value)}`, value, v, 'value');
+      return undefined;
+    }
+    const canonical = inner.includes('/') ? inner : `${TYPE_URL_PREFIX}${inner}`;
+    if (STRUCT_CONFIGURED_EXTENSIONS.has(canonical.slice(canonical.lastIndexOf('/') + 1))) {
+      return this.finish({ ...(plainJson(value) as Record<string, unknown>), '@type': TYPE_URL_PREFIX + canonical.slice(canonical.lastIndexOf('/') + 1) }, v);
+    }
+    if (!resolveType(canonical)) {
+      if (optional) return this.finish({ '@type': canonical }, v);
+      this.fail('MW_CONFIG_UNKNOWN_EXTENSION', join(path, 'type_url'), `unknown extension type "${inner}"`, undefined, v, 'type_url');
+      return undefined;
+    }
+    this.optionalAny = optional;
+    return this.any({ ...value, '@type': canonical }, join(path, 'value'), check, parent, key);
   }
 
   private enumValue(e: EnumSchema, v: unknown, path: string, parent: object, key: string | number): string | undefined {

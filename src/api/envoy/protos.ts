@@ -46,6 +46,9 @@ export const EXTENSION_PROTO_FILES: readonly string[] = [
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/filters/http/dynamic_forward_proxy/v3/dynamic_forward_proxy.proto',
   'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
+  // TypedStruct: an extension's config as a Struct under its type URL (how Istio configures its own filters)
+  'xds/type/v3/typed_struct.proto',
+  'udpa/type/v1/typed_struct.proto',
   // The HTTP/TCP/gRPC health checkers are core (config/core/v3/health_check.proto, already imported by the
   // cluster); only Redis and Thrift live in extensions and Meshwork has neither.
 ];

@@ -37,6 +37,15 @@ const only = (...values: string[]): FieldSupport => ({ status: 'supported', valu
 const ignore = (note: string): FieldSupport => ({ status: 'ignored', note });
 const later = (note: string): FieldSupport => ({ status: 'unsupported', note });
 
+/**
+ * Extensions whose config is written as a TypedStruct (xds.type.v3 / udpa.type.v1) under their type name, kept as
+ * plain JSON for the extension to validate: Istio's own filters, whose protos are not part of Envoy's API. By
+ * message name; the value says what it is.
+ */
+export const STRUCT_CONFIGURED_EXTENSIONS: ReadonlyMap<string, string> = new Map([
+  ['stats.PluginConfig', "the HTTP filter istio.stats: Istio's standard metrics (istio_requests_total, ...) with its metadata exchange (x-envoy-peer-metadata); fields in docs/observability.md"],
+]);
+
 const NOT_YET = 'not implemented yet';
 const METADATA = ignore('accepted; no Meshwork feature reads metadata yet');
 

@@ -263,7 +263,8 @@ function dependencyKey(typeUrl: string, p: Proxy): string {
     case TYPE_URL.ENDPOINT:
       return `${scope}|${p.locality ?? ''}`;
     case TYPE_URL.LISTENER:
-      return `${scope}|${p.ip}|${p.outboundBind}|${p.httpProxyPort}|${JSON.stringify(p.inbound)}|${p.service ?? ''}`;
+      // the workload name: Istio's metrics filter in every connection manager names it (observability/istio-stats.ts)
+      return `${scope}|${p.ip}|${p.outboundBind}|${p.httpProxyPort}|${JSON.stringify(p.inbound)}|${p.service ?? ''}|${p.workloadName ?? ''}`;
     default:
       return scope;
   }

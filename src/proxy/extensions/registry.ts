@@ -30,6 +30,7 @@ import { dfpCluster } from './clusters/dynamic-forward-proxy/index.js';
 import { dynamicForwardProxyFilter } from './http-filters/dynamic-forward-proxy/index.js';
 import { jwtAuthnFilter } from './http-filters/jwt-authn/index.js';
 import { extAuthzFilter } from './http-filters/ext-authz/index.js';
+import { istioStatsFilter } from './http-filters/istio-stats/index.js';
 import { previousPriorities } from './retry-priorities/previous-priorities/index.js';
 import { rbacFilter } from './http-filters/rbac/index.js';
 import { networkRbacFilter } from './network-filters/rbac/index.js';
@@ -83,6 +84,7 @@ networkFilters.register(networkRbacFilter.typeUrls, networkRbacFilter);
 networkFilters.register(networkExtAuthzFilter.typeUrls, networkExtAuthzFilter);
 httpFilters.register(jwtAuthnFilter.typeUrls, jwtAuthnFilter);
 httpFilters.register(extAuthzFilter.typeUrls, extAuthzFilter);
+httpFilters.register(istioStatsFilter.typeUrls, istioStatsFilter);
 /** RetryPolicy.retry_priority, by type URL and name (the table lives in router/retry-priority.ts) */
 export { retryPriorities };
 retryPriorities.register(previousPriorities.names, previousPriorities);

@@ -200,7 +200,45 @@ class StatRegistry {
   readonly counters = new Map<string, Counter>();
   readonly gauges = new Map<string, Gauge>();
   readonly histograms = new Map<string, Histogram>();
+  readonly labelled = new LabelledRegistry();
   constructor(readonly buckets: readonly number[]) {}
+}
+
+/** One series of a labelled counter family. */
+export interface LabelledCounter {
+  value: number;
+}
+
+/** One series of a labelled histogram family: plain buckets, sum and count (what Prometheus reads). */
+export class LabelledHistogram {
+  count = 0;
+  sum = 0;
+  readonly buckets: number[];
+  constructor(readonly bounds: readonly number[]) {
+    this.buckets = bounds.map(() => 0);
+  }
+  record(v: number): void {
+    if (!(v >= 0)) v = 0;
+    this.count++;
+    this.sum += v;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]!) {
+        this.buckets[i]!++;
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * Families with explicit Prometheus labels, for metrics whose labels are not in their names (Istio's standard
+ * metrics: istio_requests_total{reporter=...,response_code=...}). A series is keyed by its rendered label text
+ * (`a="x",b="y"`), which its user builds once per label set and caches.
+ */
+class LabelledRegistry {
+  readonly counters = new Map<string, Map<string, LabelledCounter>>();
+  readonly histograms = new Map<string, { bounds: readonly number[]; series: Map<string, LabelledHistogram> }>();
 }
 
 export type StatType = 'All' | 'Counters' | 'Gauges' | 'Histograms';
@@ -264,6 +302,24 @@ export class StatsStore {
 
   histograms(): Histogram[] {
     return [...this.reg.histograms.values()];
+  }
+
+  /** The series `labels` (rendered label text) of counter family `family` (a full Prometheus name). */
+  labelledCounter(family: string, labels: string): LabelledCounter {
+    let f = this.reg.labelled.counters.get(family);
+    if (!f) this.reg.labelled.counters.set(family, (f = new Map()));
+    let c = f.get(labels);
+    if (!c) f.set(labels, (c = { value: 0 }));
+    return c;
+  }
+
+  /** The series `labels` of histogram family `family`, whose buckets are `bounds` (fixed by its first use). */
+  labelledHistogram(family: string, bounds: readonly number[], labels: string): LabelledHistogram {
+    let f = this.reg.labelled.histograms.get(family);
+    if (!f) this.reg.labelled.histograms.set(family, (f = { bounds, series: new Map() }));
+    let h = f.series.get(labels);
+    if (!h) f.series.set(labels, (h = new LabelledHistogram(f.bounds)));
+    return h;
   }
 
   /** Close the current histogram interval everywhere; call every stats_flush_interval (Envoy: 5 s). */
@@ -333,6 +389,37 @@ export class StatsStore {
         out += `${family}_bucket{${labels}${sep}le="+Inf"} ${h.count}\n`;
         out += `${family}_sum{${labels}} ${promNumber(h.sum)}\n`;
         out += `${family}_count{${labels}} ${h.count}\n`;
+      }
+    }
+    return out + this.renderLabelled(q);
+  }
+
+  /** The labelled families, after Envoy's own (a `filter` applies to the family name). */
+  private renderLabelled(q: StatsQuery): string {
+    if (q.type === 'Gauges') return '';
+    const keep = (family: string) => !q.filter || q.filter.test(family);
+    let out = '';
+    if (q.type !== 'Histograms') {
+      for (const [family, series] of [...this.reg.labelled.counters].sort((a, b) => cmp(a[0], b[0]))) {
+        if (!keep(family) || series.size === 0) continue;
+        out += `# TYPE ${family} counter\n`;
+        for (const [labels, c] of series) out += `${family}{${labels}} ${promNumber(c.value)}\n`;
+      }
+    }
+    if (q.type !== 'Counters') {
+      for (const [family, f] of [...this.reg.labelled.histograms].sort((a, b) => cmp(a[0], b[0]))) {
+        if (!keep(family) || f.series.size === 0) continue;
+        out += `# TYPE ${family} histogram\n`;
+        for (const [labels, h] of f.series) {
+          let cum = 0;
+          for (let i = 0; i < f.bounds.length; i++) {
+            cum += h.buckets[i]!;
+            out += `${family}_bucket{${labels},le="${promNumber(f.bounds[i]!)}"} ${cum}\n`;
+          }
+          out += `${family}_bucket{${labels},le="+Inf"} ${h.count}\n`;
+          out += `${family}_sum{${labels}} ${promNumber(h.sum)}\n`;
+          out += `${family}_count{${labels}} ${h.count}\n`;
+        }
       }
     }
     return out;

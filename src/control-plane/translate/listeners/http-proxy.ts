@@ -28,6 +28,7 @@ import { MESH_GATEWAY } from '../../model/virtual-services.js';
 import { DEFAULT_CONNECT_TIMEOUT, FILTER, outboundClusterName, socketAddress, TYPE, type Json } from '../common.js';
 import { defaultRoute, translateHttpRoute, type RouteContext } from '../routes/http-route.js';
 import { corsHttpFilter, serviceDomains } from '../routes/index.js';
+import { istioStatsFilter } from '../observability/istio-stats.js';
 
 export const HTTP_PROXY_LISTENER = 'http_proxy';
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
@@ -133,6 +134,7 @@ export function httpProxyListeners(snapshot: MeshSnapshot, proxy: Proxy, scope: 
                 stat_prefix: `outbound_${HTTP_PROXY_LISTENER}`,
                 route_config: { name: HTTP_PROXY_LISTENER, virtual_hosts: [...serviceVirtualHosts(snapshot, proxy, scope), catchAll(mode, egress)], validate_clusters: false },
                 http_filters: [
+                  istioStatsFilter(proxy, 'SOURCE'),
                   ...(dfp ? [{ name: 'envoy.filters.http.dynamic_forward_proxy', typed_config: { '@type': DFP_FILTER_TYPE, dns_cache_config: DNS_CACHE } }] : []),
                   { name: FILTER.FAULT, typed_config: { '@type': TYPE.FAULT } },
                   corsHttpFilter(),

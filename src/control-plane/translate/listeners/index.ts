@@ -36,6 +36,7 @@ import { httpProxyListeners } from './http-proxy.js';
 import { inboundChains, peerAuthenticationMode, type MtlsMode } from '../security/mtls.js';
 import { jwtAuthnFilters, type JwksSource } from '../security/jwt.js';
 import { AUTHZ_PATH_NORMALIZATION, authzHttpFilters, authzNetworkFilters } from '../security/authz.js';
+import { istioStatsFilter } from '../observability/istio-stats.js';
 
 const WILDCARD = '0.0.0.0';
 
@@ -49,7 +50,7 @@ export interface SecurityInputs {
   workloadPort?: number;
 }
 
-function httpConnectionManager(statPrefix: string, routes: Json, opts: { fault: boolean; remote: boolean; security?: SecurityInputs; xfcc?: boolean }): Json {
+function httpConnectionManager(statPrefix: string, routes: Json, opts: { fault: boolean; remote: boolean; stats: Json; security?: SecurityInputs; xfcc?: boolean }): Json {
   // AuthorizationPolicy (security/authz.ts): CUSTOM, AUDIT, DENY, ALLOW RBAC filters
   const authz = opts.security ? authzHttpFilters(opts.security.snapshot, opts.security.proxy, opts.security.workloadPort) : [];
   return {
@@ -59,6 +60,8 @@ function httpConnectionManager(statPrefix: string, routes: Json, opts: { fault: 
       stat_prefix: statPrefix,
       ...routes,
       http_filters: [
+        // Istio's metrics and metadata exchange (observability/istio-stats.ts) see every response
+        opts.stats,
         // authentication first (security/jwt.ts: RequestAuthentication), then authorization, which reads it
         ...(opts.security ? jwtAuthnFilters(opts.security.snapshot, opts.security.proxy, opts.security.jwks) : []),
         ...authz,
@@ -165,7 +168,7 @@ function outboundListeners(proxy: Proxy, scope: ProxyScope): Json[] {
     const common = { name, address: socketAddress(o.bind ?? proxy.outboundBind, port), traffic_direction: 'OUTBOUND' };
     // HTTP wins a port both use
     if (o.services.some((s) => isHttp(protocolOn(s, port)!))) {
-      out.push({ ...common, filter_chains: [{ filters: [httpConnectionManager(`outbound_${name}`, rds(String(port)), { fault: true, remote: false })] }] });
+      out.push({ ...common, filter_chains: [{ filters: [httpConnectionManager(`outbound_${name}`, rds(String(port)), { fault: true, remote: false, stats: istioStatsFilter(proxy, 'SOURCE') })] }] });
       continue;
     }
     const tlsServices = o.services.filter((s) => carriesTls(s, port));
@@ -201,7 +204,7 @@ function inboundListener(proxy: Proxy, p: InboundPort, mtlsMode: MtlsMode, secur
             validate_clusters: false,
           },
         },
-        { fault: false, remote: false, security: { ...security, workloadPort: p.targetPort }, xfcc: true },
+        { fault: false, remote: false, stats: istioStatsFilter(proxy, 'DESTINATION'), security: { ...security, workloadPort: p.targetPort }, xfcc: true },
       )
     : tcpProxy(cluster, [{ name: cluster, weight: 100 }]);
   const alpn = http ? ['h2', 'http/1.1'] : [];
@@ -271,12 +274,12 @@ function gatewayChains(snapshot: MeshSnapshot, gw: Gateway, server: Server, secu
   const routeName = gatewayRouteName(gw, server);
   // TCP chains: AuthorizationPolicy as network RBAC filters before tcp_proxy (security/authz.ts)
   const l4 = (clusters: { name: string; weight: number }[]) => [...authzNetworkFilters(snapshot, security.proxy), tcpProxy(statPrefix, clusters)];
-  if (routeName && proto !== 'HTTPS') return [{ filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true, security })] }];
+  if (routeName && proto !== 'HTTPS') return [{ filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true, stats: istioStatsFilter(security.proxy, 'SOURCE'), security })] }];
   if (routeName) {
     const ts = downstreamTls(server.tls, ['h2', 'http/1.1']);
     if (!ts) return [];
     const names = sniNames(gw, server);
-    return [{ ...(names.length ? { filter_chain_match: { server_names: names } } : {}), transport_socket: ts, filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true, security })] }];
+    return [{ ...(names.length ? { filter_chain_match: { server_names: names } } : {}), transport_socket: ts, filters: [httpConnectionManager(statPrefix, rds(routeName), { fault: true, remote: true, stats: istioStatsFilter(security.proxy, 'SOURCE'), security })] }];
   }
   const hosts = serverHosts(server, gw.namespace);
   const bound = snapshot.virtualServices.forGateway(gw.key).filter((vs) => vs.hosts.some((h) => hosts.some((sh) => (sh.namespace === '*' || sh.namespace === vs.namespace) && intersects(sh.host, h))));
