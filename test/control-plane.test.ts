@@ -162,6 +162,11 @@ test('control plane: serves the config dir over ADS, pushes edits, reports on it
     assert.match(text, /^meshwork_config_errors 1$/m);
     assert.match(text, /^meshwork_xds_connected_proxies 1$/m);
     assert.match(text, /^meshwork_xds_pushes_total(\{[^}]*\})? [1-9]\d*$/m);
+    // the edit's CDS response was ACKed: one convergence sample (change → ACK), within the test's time
+    assert.match(text, /^meshwork_xds_convergence_seconds_count 1$/m);
+    const sum = Number(/^meshwork_xds_convergence_seconds_sum (\S+)$/m.exec(text)?.[1]);
+    assert.ok(sum > 0 && sum < 30, `convergence ${sum}s`);
+    assert.match(text, /^meshwork_xds_convergence_seconds_bucket\{le="\+Inf"\} 1$/m);
     const check = await promtool(text);
     assert.equal(check.code, 0, `promtool check metrics:\n${check.output}`);
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { MeshworkError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { DebugServer } from './debug/debug-server.js';
-import type { MetricFamily } from './debug/prometheus.js';
+import { histogramSamples, type MetricFamily } from './debug/prometheus.js';
 import { FileSource } from './sources/file/file-source.js';
 import { DEFAULT_FETCH_TIMEOUT_MS, JwksResolver } from './jwks/resolver.js';
 import { FileCredentialStore } from './credentials/file-credentials.js';
@@ -253,6 +253,12 @@ export class ControlPlane {
       counter('meshwork_xds_responses_total', 'Discovery responses sent', x.responses),
       counter('meshwork_xds_acks_total', 'ACKs received', x.acks),
       counter('meshwork_xds_nacks_total', 'NACKs received', x.nacks),
+      {
+        name: 'meshwork_xds_convergence_seconds',
+        help: 'From a config change to the ACK of the response that carried it, per proxy and xDS type: how long until a change is live (Istio: pilot_proxy_convergence_time, up to sending)',
+        type: 'histogram',
+        samples: histogramSamples(this.xds.convergence),
+      },
       counter('meshwork_xds_hold_timeouts_total', 'Routes sent without the answer to a CDS response that added clusters (after the hold timeout)', x.holdTimeouts),
       gauge('meshwork_config_errors', 'Configuration errors currently active (what they replaced keeps being served)', this.backend.errorCount()),
       counter('meshwork_config_rejected_total', 'Config edits rejected since start', this.backend.rejectedTotal()),

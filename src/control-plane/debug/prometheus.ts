@@ -4,13 +4,15 @@
 export interface MetricSample {
   labels?: Readonly<Record<string, string>>;
   value: number;
+  /** a histogram's `_bucket` / `_sum` / `_count` line */
+  suffix?: '_bucket' | '_sum' | '_count';
 }
 
 export interface MetricFamily {
   /** full name; counters end in _total (promtool's lint wants it) */
   name: string;
   help: string;
-  type: 'counter' | 'gauge';
+  type: 'counter' | 'gauge' | 'histogram';
   samples: readonly MetricSample[];
 }
 
@@ -30,7 +32,7 @@ export function formatPrometheus(families: readonly MetricFamily[]): string {
   let out = '';
   for (const f of merged.values()) {
     out += `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`;
-    for (const s of f.samples) out += `${f.name}${labels(s.labels)} ${number(s.value)}\n`;
+    for (const s of f.samples) out += `${f.name}${s.suffix ?? ''}${labels(s.labels)} ${number(s.value)}\n`;
   }
   return out;
 }
@@ -50,4 +52,16 @@ function number(v: number): string {
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
   return String(v);
+}
+
+/** The samples of a histogram: cumulative `le` buckets, +Inf, sum and count. */
+export function histogramSamples(h: { bounds: readonly number[]; counts: readonly number[]; sum: number; count: number }): MetricSample[] {
+  const out: MetricSample[] = [];
+  let cum = 0;
+  h.bounds.forEach((b, i) => {
+    cum += h.counts[i]!;
+    out.push({ suffix: '_bucket', labels: { le: String(b) }, value: cum });
+  });
+  out.push({ suffix: '_bucket', labels: { le: '+Inf' }, value: h.count }, { suffix: '_sum', value: h.sum }, { suffix: '_count', value: h.count });
+  return out;
 }

@@ -108,6 +108,10 @@ export class XdsServer {
   private readonly ctx: StreamContext;
   private nextConnection = 0;
   private closing: Promise<void> | undefined;
+  /** when the oldest config change not yet pushed was asked for */
+  private firstUnpushedChange: number | undefined;
+  /** config change → ACK per (proxy, type) response, seconds */
+  readonly convergence = new SecondsHistogram(CONVERGENCE_BUCKETS);
 
   constructor(opts: XdsServerOptions) {
     this.generator = opts.generator;
@@ -122,6 +126,8 @@ export class XdsServer {
       holdTimeoutMs: opts.holdTimeoutMs ?? 5000,
       shared: new Shared(controlPlane),
       flow: new Flow(FLOW_LIMIT_BYTES),
+      changeSince: undefined,
+      convergence: this.convergence,
     };
     // Server-side keepalive notices proxies that vanished without closing their connection, so that syncz
     // does not list them forever.
@@ -150,6 +156,7 @@ export class XdsServer {
   /** Input changed: regenerate for every connected proxy and push what changed (debounced). */
   requestPush(reason: string): void {
     this.counters.pushRequests++;
+    this.firstUnpushedChange ??= performance.now();
     this.queue.request(reason);
   }
 
@@ -219,10 +226,18 @@ export class XdsServer {
 
   private async pushAll(reasons: string[]): Promise<void> {
     const start = performance.now();
+    // the change this push carries: every response it sends is tagged with when it was asked for
+    const since = this.firstUnpushedChange ?? start;
+    this.firstUnpushedChange = undefined;
     let n = 0;
     for (const s of [...this.streams]) {
       if (s.closed || !s.proxy) continue;
-      s.push();
+      this.ctx.changeSince = since;
+      try {
+        s.push();
+      } finally {
+        this.ctx.changeSince = undefined;
+      }
       // Let requests and other work in between on a large fleet.
       if (++n % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -295,5 +310,24 @@ export class XdsServer {
       log.error({ err, proxy: proxy.node.id, type: typeUrl }, 'generator failed');
       cb({ code: grpc.status.INTERNAL, details: `Cannot generate ${typeUrl}: ${(err as Error).message}` });
     }
+  }
+}
+
+/** Istio's pilot_proxy_convergence_time buckets, and finer ones below 100 ms (a Meshwork push on loopback). */
+const CONVERGENCE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3, 5, 10, 20, 30];
+
+/** A Prometheus histogram of seconds: per-bucket counts, sum and count. */
+export class SecondsHistogram {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = bounds.map(() => 0);
+  }
+  record(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    const i = this.bounds.findIndex((b) => seconds <= b);
+    if (i >= 0) this.counts[i]!++;
   }
 }

@@ -34,6 +34,11 @@ export interface StreamContext {
   readonly flow: Flow;
   /** longest LDS/RDS wait for the client's answer to a CDS response that added clusters (see XdsStream.hold) */
   readonly holdTimeoutMs: number;
+  /** While a push for a config change runs: when that change was first asked for (performance.now()). A
+   *  response sent then is tagged with it, and its ACK tells how long the change took to be live there. */
+  changeSince: number | undefined;
+  /** change → ACK, in seconds, per (proxy, type) response (meshwork_xds_convergence_seconds) */
+  readonly convergence: { record(seconds: number): void };
 }
 
 /** The state of one type URL on one stream. */
@@ -51,8 +56,8 @@ export class TypeState {
   version = '';
   nonce = '';
   sentAt?: Date;
-  /** responses not yet ACKed or NACKed, oldest first */
-  pending: { nonce: string; version: string }[] = [];
+  /** responses not yet ACKed or NACKed, oldest first; `since`: the config change a push sent it for */
+  pending: { nonce: string; version: string; since?: number }[] = [];
   acked?: string;
   ackedAt?: Date;
   nacked?: { version: string; message: string; at: Date };
@@ -214,9 +219,11 @@ export abstract class XdsStream<Req extends Request = Request> {
   protected settle(st: TypeState, nonce: string, error: Status | undefined): boolean {
     const i = st.pending.findIndex((p) => p.nonce === nonce);
     if (i < 0) return false;
-    const { version } = st.pending[i]!;
+    const { version, since } = st.pending[i]!;
     // Clients process a type's responses in order: an answer to this one settles the older ones too.
     st.pending.splice(0, i + 1);
+    // a config change is live on this proxy once it ACKs the response that carried it
+    if (!error && since !== undefined) this.ctx.convergence.record((performance.now() - since) / 1000);
     const at = new Date();
     if (error) {
       st.nacked = { version, message: error.message, at };
@@ -254,7 +261,8 @@ export abstract class XdsStream<Req extends Request = Request> {
     st.nonce = nonce;
     st.sentAt = new Date();
     st.resources = resources;
-    st.pending.push({ nonce, version });
+    const since = this.ctx.changeSince;
+    st.pending.push(since === undefined ? { nonce, version } : { nonce, version, since });
     if (st.pending.length > MAX_PENDING) st.pending.shift();
     this.ctx.counters.responses++;
     this.ctx.log.debug({ proxy: this.proxy?.node.id, connection: this.connectionId, type: st.typeUrl, version, nonce }, 'xDS response sent');
