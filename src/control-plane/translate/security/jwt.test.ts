@@ -107,7 +107,7 @@ test("the requirement is Istio's: one provider or allow_missing; several: any pr
   });
 });
 
-test('placement: first filter of inbound and gateway connection managers; outbound ones and unselected proxies get none', () => {
+test('placement: first security filter of inbound and gateway connection managers (after istio.stats, which sees every response); outbound ones and unselected proxies get none', () => {
   const resources: MeshResource[] = [
     requestAuthn('reviews-jwt', 'shop', [{ issuer: 'https://a.example', jwksUri: 'https://a.example/k' }], { app: 'reviews' }),
     requestAuthn('gw-jwt', 'istio-system', [{ issuer: 'https://gw.example', jwksUri: 'https://gw.example/k' }], { istio: 'ingressgateway' }),
@@ -138,12 +138,12 @@ test('placement: first filter of inbound and gateway connection managers; outbou
   const sidecar = filtersOf(buildListeners(snapshot, reviews));
   const inbound = Object.entries(sidecar).filter(([n]) => !n.startsWith('0.0.0.0_') && n !== 'http_proxy');
   assert.ok(inbound.length > 0);
-  for (const [, names] of inbound) assert.equal(names[0], JWT_AUTHN_FILTER);
+  for (const [, names] of inbound) assert.deepEqual(names.slice(0, 2), ['istio.stats', JWT_AUTHN_FILTER]);
   for (const [name, names] of Object.entries(sidecar)) if (name.startsWith('0.0.0.0_') || name === 'http_proxy') assert.ok(!names.includes(JWT_AUTHN_FILTER), `${name} is outbound`);
   for (const names of Object.values(filtersOf(buildListeners(snapshot, ratings)))) assert.ok(!names.includes(JWT_AUTHN_FILTER), 'no policy selects ratings');
   const gw = Object.values(filtersOf(buildListeners(snapshot, gateway)));
   assert.ok(gw.length > 0);
-  for (const names of gw) assert.equal(names[0], JWT_AUTHN_FILTER);
+  for (const names of gw) assert.deepEqual(names.slice(0, 2), ['istio.stats', JWT_AUTHN_FILTER]);
   // root-namespace selector policies apply only to what they select; the gateway's one is not the sidecar's
   assert.deepEqual(Object.values(jwtAuthnFilters(snapshot, gateway)[0]!.typed_config.providers).map((p: any) => p.issuer), ['https://gw.example']);
 });
