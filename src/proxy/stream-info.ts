@@ -84,6 +84,8 @@ export class StreamInfo {
   responseCodeDetails: string | undefined = undefined;
   connectionTerminationDetails: string | undefined = undefined;
   responseFlags = 0;
+  /** the health_check filter took the request for a health check */
+  healthCheck = false;
   bytesReceived = 0;
   bytesSent = 0;
   upstreamCluster: string | undefined = undefined;

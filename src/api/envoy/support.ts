@@ -887,7 +887,42 @@ const TABLE: Record<string, MessageSupport> = {
   [`${upstreamHttp}.HttpProtocolOptions.UseDownstreamHttpConfig`]: { fields: { http_protocol_options: ok, http2_protocol_options: ok } },
 
   // ---- access logs
-  'envoy.config.accesslog.v3.AccessLog': { fields: { name: ok, typed_config: ok, filter: later('access log filters are not implemented yet') } },
+  'envoy.config.accesslog.v3.AccessLog': { fields: { name: ok, typed_config: ok, filter: ok } },
+  'envoy.config.accesslog.v3.AccessLogFilter': {
+    note: 'one kind per filter; compiled once into a predicate over the finished request (src/proxy/observability/access-log-filter.ts)',
+    fields: {
+      status_code_filter: ok,
+      duration_filter: ok,
+      not_health_check_filter: ok,
+      runtime_filter: ok,
+      and_filter: ok,
+      or_filter: ok,
+      header_filter: ok,
+      response_flag_filter: ok,
+      grpc_status_filter: ok,
+      traceable_filter: later('tracing decisions are not kept'),
+      metadata_filter: later('not implemented'),
+      log_type_filter: later('Meshwork writes request and connection logs only at their end'),
+      extension_filter: later('no access log filter extensions'),
+    },
+  },
+  'envoy.config.accesslog.v3.ComparisonFilter': { fields: { op: ok, value: ok } },
+  'envoy.config.accesslog.v3.StatusCodeFilter': { fields: { comparison: okNote('against the response code; 0 when none was sent') } },
+  'envoy.config.accesslog.v3.DurationFilter': { fields: { comparison: okNote('against the request duration in ms') } },
+  'envoy.config.accesslog.v3.NotHealthCheckFilter': { fields: {} },
+  'envoy.config.accesslog.v3.RuntimeFilter': {
+    fields: {
+      runtime_key: ignore('no runtime: percent_sampled is the rate'),
+      percent_sampled: ok,
+      use_independent_randomness: okNote('always independent: each request is drawn on its own, at the same rate'),
+    },
+  },
+  'envoy.config.accesslog.v3.AndFilter': { fields: { filters: ok } },
+  'envoy.config.accesslog.v3.OrFilter': { fields: { filters: ok } },
+  'envoy.config.accesslog.v3.HeaderFilter': { fields: { header: okNote('matched against the request headers as a route matches them') } },
+  'envoy.config.accesslog.v3.ResponseFlagFilter': { fields: { flags: okNote('short names (UF, NR, ...); none: any flag') } },
+  'envoy.config.accesslog.v3.GrpcStatusFilter': { fields: { statuses: ok, exclude: ok } },
+  [`${core}.RuntimeUInt32`]: { fields: { default_value: ok, runtime_key: ignore('no runtime: default_value is the value') } },
   'envoy.extensions.access_loggers.file.v3.FileAccessLog': {
     extension: true,
     fields: {

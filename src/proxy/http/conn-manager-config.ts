@@ -4,6 +4,7 @@
 import type { ServerHealth } from '../server/server-health.js';
 import { ConfigError } from '../../common/errors.js';
 import { httpFilters, accessLoggers } from '../extensions/registry.js';
+import { compileAccessLogFilter } from '../observability/access-log-filter.js';
 import type { AccessLogger } from '../observability/access-log.js';
 import type { Counter, Gauge, Histogram, StatsStore } from '../observability/stats.js';
 import { compileRouteConfiguration, type RouteTable } from '../router/route-table.js';
@@ -250,11 +251,18 @@ export function compileHcm(cfg: any, path: string, ctx: { stats: StatsStore; clu
 }
 
 export function buildAccessLogger(al: any, path: string): AccessLogger {
-  if (al.filter) throw new ConfigError('MW_CONFIG_UNSUPPORTED', `${path}.filter`, 'access log filters are not supported yet');
+  const keep = al.filter ? compileAccessLogFilter(al.filter, `${path}.filter`) : undefined;
   const typeUrl = al.typed_config?.['@type'];
   const factory = typeUrl ? accessLoggers.get(typeUrl) : undefined;
   if (!factory) throw new ConfigError('MW_CONFIG_UNKNOWN_EXTENSION', `${path}.typed_config`, `${typeUrl ?? al.name} is not a supported access logger`);
-  return factory(al.typed_config, { path: `${path}.typed_config` });
+  const inner = factory(al.typed_config, { path: `${path}.typed_config` });
+  if (!keep) return inner;
+  return {
+    log(info) {
+      if (keep(info)) inner.log(info);
+    },
+    close: () => inner.close(),
+  };
 }
 
 const XFCC_MODES: readonly XfccMode[] = ['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'];

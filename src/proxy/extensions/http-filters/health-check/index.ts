@@ -52,6 +52,8 @@ class HealthCheckFilter implements HttpFilter {
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
     if (!this.c.matchers.every((m) => m.matches(headers))) return 'continue';
     this.isHealthCheck = true;
+    // Envoy's StreamInfo::healthCheck(): access log filters (not_health_check_filter) skip it
+    this.cb.streamInfo.healthCheck = true;
     // pass-through checks go upstream, except when this server is failed: then the answer is ours (503)
     this.handling = !this.c.passThrough || this.c.failed();
     if (!this.handling) return 'continue';
