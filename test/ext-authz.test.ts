@@ -10,16 +10,13 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type * as ProtoLoader from '@grpc/proto-loader';
+import { authorizationService } from './helpers/envoy-grpc.js';
 import { hcmListener, routerFilter, staticCluster } from './helpers/bootstrap.js';
 import { accessLines, request, startUpstream, stdoutAccessLog, type Upstream } from './helpers/http-semantics.js';
 import { freePort, listenerPort, startProxy, stat, waitFor, type RunningProxy } from './helpers/proxy.js';
 
-const require = createRequire(import.meta.url);
 const EXT_AUTHZ = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
 const PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
 const H2 = { typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } } };
@@ -33,15 +30,7 @@ interface GrpcAuthz {
 }
 
 async function startGrpcAuthz(): Promise<GrpcAuthz> {
-  const protoLoader = require('@grpc/proto-loader') as typeof ProtoLoader;
-  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  const def = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: false,
-    includeDirs: ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d)),
-  });
+  const def = { 'envoy.service.auth.v3.Authorization': authorizationService() };
   const service = (def['envoy.service.auth.v3.Authorization'] as any) as grpc.ServiceDefinition;
   const checks: any[] = [];
   const server = new grpc.Server();

@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { TestMesh, tryRequest, type AppServer, type Reply, type Sidecar } from './helpers/mesh.js';
+import { tcpEcho as echoThrough, TestMesh, tryRequest, type AppServer, type Reply, type Sidecar } from './helpers/mesh.js';
 import { freePort, waitFor } from './helpers/proxy.js';
 
 let mesh: Awaited<ReturnType<typeof TestMesh.withCa>>;
@@ -54,21 +54,7 @@ function raw(path: string, host = 'b'): Promise<{ status: number; head: string }
 }
 
 /** A TCP round trip through a client sidecar to b's echo port: the echoed text, or "closed". */
-function tcpEcho(client: Sidecar): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(ports.tcp, client.outboundBind);
-    let got = '';
-    s.setEncoding('utf8');
-    s.on('connect', () => s.write('ping'));
-    s.on('data', (d) => {
-      got += d;
-      if (got === 'ping') s.end();
-    });
-    s.on('close', () => resolve(got || 'closed'));
-    s.on('error', () => {});
-    s.setTimeout(5000, () => s.destroy());
-  });
-}
+const tcpEcho = (client: Sidecar): Promise<string> => echoThrough(client, ports.tcp);
 
 /**
  * Write the policies and wait until `ready` says the sidecar enforces them. The previous test's policies are

@@ -10,26 +10,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type * as ProtoLoader from '@grpc/proto-loader';
-import { TestMesh, type Sidecar } from './helpers/mesh.js';
+import { authorizationService } from './helpers/envoy-grpc.js';
+import { tcpEcho, TestMesh } from './helpers/mesh.js';
 import { freePort, tmpDir, waitFor } from './helpers/proxy.js';
 
-const require = createRequire(import.meta.url);
 
 /** The authorizer: its verdict is set by the test; every CheckRequest is kept. */
 async function startAuthorizer() {
-  const protoLoader = require('@grpc/proto-loader') as typeof ProtoLoader;
-  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  const def = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: false,
-    includeDirs: ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d)),
-  });
+  const def = { 'envoy.service.auth.v3.Authorization': authorizationService() };
   const state = { verdict: 'allow' as 'allow' | 'deny', checks: [] as any[] };
   const server = new grpc.Server();
   server.addService(def['envoy.service.auth.v3.Authorization'] as any as grpc.ServiceDefinition, {
@@ -40,23 +30,6 @@ async function startAuthorizer() {
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   return { port, state, close: () => server.forceShutdown() };
-}
-
-/** A TCP round trip through a client sidecar to db's echo port: the echoed text, or "closed". */
-function tcpEcho(client: Sidecar, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, client.outboundBind);
-    let got = '';
-    s.setEncoding('utf8');
-    s.on('connect', () => s.write('ping'));
-    s.on('data', (d) => {
-      got += d;
-      if (got === 'ping') s.end();
-    });
-    s.on('close', () => resolve(got || 'closed'));
-    s.on('error', () => {});
-    s.setTimeout(5000, () => s.destroy());
-  });
 }
 
 test('CUSTOM on a TCP port: the connections the policy matches are checked by the gRPC authorizer, the others are not', async () => {

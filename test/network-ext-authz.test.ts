@@ -7,15 +7,12 @@
 // CheckRequest carries the connection's addresses and no request; the statistics.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import path from 'node:path';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type * as ProtoLoader from '@grpc/proto-loader';
+import { authorizationService } from './helpers/envoy-grpc.js';
 import { staticCluster } from './helpers/bootstrap.js';
 import { freePort, listenerPort, startProxy, stat, waitFor, type RunningProxy } from './helpers/proxy.js';
 
-const require = createRequire(import.meta.url);
 const EXT_AUTHZ = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
 const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 const H2 = { typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } } };
@@ -28,15 +25,7 @@ const checks: any[] = [];
 let grpcServer: grpc.Server;
 
 async function startAuthz(): Promise<number> {
-  const protoLoader = require('@grpc/proto-loader') as typeof ProtoLoader;
-  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  const def = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: false,
-    includeDirs: ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d)),
-  });
+  const def = { 'envoy.service.auth.v3.Authorization': authorizationService() };
   grpcServer = new grpc.Server();
   grpcServer.addService(def['envoy.service.auth.v3.Authorization'] as any as grpc.ServiceDefinition, {
     Check(call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) {

@@ -13,14 +13,12 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
-import type * as ProtoLoader from '@grpc/proto-loader';
+import { envoyService } from './helpers/envoy-grpc.js';
 import { handshakeSerial } from './helpers/certs.js';
 import { TestMesh } from './helpers/mesh.js';
 import { freePort, listenerPort, startProxy, tmpDir, waitFor } from './helpers/proxy.js';
 
-const require = createRequire(import.meta.url);
 const DOWNSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
@@ -58,16 +56,7 @@ const tlsListener = (name: string, apiType: 'GRPC' | 'DELTA_GRPC') => ({
 });
 
 function sdsClient(socket: string) {
-  const protoLoader = require('@grpc/proto-loader') as typeof ProtoLoader;
-  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  const def = protoLoader.loadSync('envoy/service/secret/v3/sds.proto', {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: false,
-    includeDirs: ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d)),
-  });
-  const Ctor = grpc.makeClientConstructor(def['envoy.service.secret.v3.SecretDiscoveryService'] as any, 'SecretDiscoveryService');
+  const Ctor = grpc.makeClientConstructor(envoyService('envoy/service/secret/v3/sds.proto', 'envoy.service.secret.v3.SecretDiscoveryService') as any, 'SecretDiscoveryService');
   return new Ctor(`unix:${socket}`, grpc.credentials.createInsecure()) as any;
 }
 

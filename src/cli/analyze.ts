@@ -5,7 +5,7 @@
 // TLS). Prints one line per finding and exits 1 when any is an error.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommand } from './args.js';
 
 const HELP = `Usage: meshwork analyze <dir or file>... [options]
 
@@ -29,23 +29,9 @@ interface Finding {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { json: { type: 'boolean', default: false }, quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h', default: false } },
-      strict: true,
-    }));
-  } catch (err) {
-    process.stderr.write(`meshwork analyze: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCommand('analyze', HELP, argv, { json: { type: 'boolean', default: false }, quiet: { type: 'boolean', short: 'q', default: false } });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   if (positionals.length === 0) {
     process.stderr.write(`meshwork analyze: give a directory or file\n\n${HELP}`);
     return 2;

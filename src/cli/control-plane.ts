@@ -1,7 +1,7 @@
 // `meshwork control-plane`: serves, over xDS (ADS and the per-type services, state of the world and delta),
 // either Envoy resources from a directory or the per-proxy translation of Istio-style mesh resources, with a
 // debug HTTP port for status and metrics.
-import { parseArgs } from 'node:util';
+import { parseCommand, usageError } from './args.js';
 import { MeshworkError } from '../common/errors.js';
 import { logger, setLogLevel } from '../common/log.js';
 
@@ -42,11 +42,7 @@ Certificate authority (with --mesh-dir; docs/security.md):
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
+  const parsed = parseCommand('control-plane', HELP, argv, {
         'config-dir': { type: 'string' },
         'mesh-dir': { type: 'string' },
         'credentials-dir': { type: 'string' },
@@ -62,17 +58,10 @@ export async function run(argv: string[]): Promise<number> {
         'workload-cert-ttl': { type: 'string' },
         'join-token-file': { type: 'string' },
         'log-level': { type: 'string', short: 'l', default: 'info' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  });
+  if (typeof parsed === 'number') return parsed;
+  if (parsed.positionals.length > 0) return usage(`unexpected argument ${parsed.positionals[0]}`);
+  const { values } = parsed;
   if (!values['config-dir'] === !values['mesh-dir']) return usage('give one of --mesh-dir and --config-dir');
   if (values['credentials-dir'] !== undefined && !values['mesh-dir']) return usage('--credentials-dir (Gateway credentials) runs with --mesh-dir');
   if (!setLogLevel(values['log-level']!)) return usage(`unknown log level "${values['log-level']}"`);
@@ -137,7 +126,4 @@ export async function run(argv: string[]): Promise<number> {
   return -1; // keep running
 }
 
-function usage(message: string): number {
-  process.stderr.write(`meshwork control-plane: ${message}\n\n${HELP}`);
-  return 2;
-}
+const usage = (message: string): number => usageError('control-plane', HELP, message);

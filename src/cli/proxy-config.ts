@@ -3,8 +3,8 @@
 // endpoints or secrets, as a table or as the resources. Private keys and passwords never leave this command:
 // they are redacted in every format, as Envoy's /config_dump does.
 import crypto from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { parseCommand, usageError } from './args.js';
 import { ControlPlaneError, DEFAULT_CONTROL_PLANE_HTTP, addressProblem, connectedProxies, debugGet, table, unknownProxyMessage } from './control-plane-client.js';
 
 const HELP = `Usage: meshwork proxy-config <proxy> listeners|routes|clusters|endpoints|secrets [options]
@@ -41,26 +41,12 @@ const VIEWS: Record<string, View> = {
 const viewName = (s: string): string | undefined => (VIEWS[s] ? s : VIEWS[`${s}s`] ? `${s}s` : undefined);
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommand('proxy-config', HELP, argv, {
         'control-plane-http': { type: 'string', default: DEFAULT_CONTROL_PLANE_HTTP },
         output: { type: 'string', short: 'o', default: 'short' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   if (positionals.length !== 2) return usage('give a proxy and a type');
   // istioctl's order (type first) works too, unless the proxy's own name is a type's
   let [proxy, type] = positionals as [string, string];
@@ -96,10 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-function usage(message: string): number {
-  process.stderr.write(`meshwork proxy-config: ${message}\n\n${HELP}`);
-  return 2;
-}
+const usage = (message: string): number => usageError('proxy-config', HELP, message);
 
 const nameOf = (r: Json): string => r.name ?? r.cluster_name ?? '';
 

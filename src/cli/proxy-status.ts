@@ -1,8 +1,8 @@
 // `meshwork proxy-status`: what `istioctl proxy-status` shows, read from the control plane's /debug/syncz:
 // per connected proxy and xDS type, whether the proxy runs what it was last sent (SYNCED), has not answered yet
 // (STALE), rejected it (NACKED) or was never sent that type (NOT SENT). With a node id: that proxy in detail.
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { parseCommand, usageError } from './args.js';
 import type { SyncStatus, TypeSyncStatus } from '../control-plane/xds/status.js';
 import { ControlPlaneError, DEFAULT_CONTROL_PLANE_HTTP, addressProblem, age, debugGet, table, unknownProxyMessage } from './control-plane-client.js';
 
@@ -24,26 +24,12 @@ Options:
 const MAIN_TYPES = ['cds', 'lds', 'eds', 'rds'];
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommand('proxy-status', HELP, argv, {
         'control-plane-http': { type: 'string', default: DEFAULT_CONTROL_PLANE_HTTP },
         output: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   if (positionals.length > 1) return usage('give at most one proxy');
   if (values.output !== undefined && values.output !== 'json' && values.output !== 'yaml') return usage(`unknown output format "${values.output}" (json or yaml)`);
   const address = values['control-plane-http']!;
@@ -69,10 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-function usage(message: string): number {
-  process.stderr.write(`meshwork proxy-status: ${message}\n\n${HELP}`);
-  return 2;
-}
+const usage = (message: string): number => usageError('proxy-status', HELP, message);
 
 /** One per node id: a proxy with several streams (one per standalone xDS service) has its types merged, the
  *  newest stream winning, as /debug/config_dump merges them. */

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { startControlPlane, type RunningControlPlane } from './control-plane.js';
@@ -435,4 +435,22 @@ spec:
     hosts:
     - "*"
 `;
+}
+
+/** A TCP round trip through a client sidecar's outbound listener on `port`: sends "ping" and resolves with what
+ *  came back (the echo), or "closed" when the connection was closed with nothing (refused by policy). */
+export function tcpEcho(client: Sidecar, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, client.outboundBind);
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('connect', () => s.write('ping'));
+    s.on('data', (d) => {
+      got += d;
+      if (got === 'ping') s.end();
+    });
+    s.on('close', () => resolve(got || 'closed'));
+    s.on('error', () => {});
+    s.setTimeout(5000, () => s.destroy());
+  });
 }

@@ -144,24 +144,22 @@ class IstioStatsFilter implements HttpFilter {
   ) {}
 
   decodeHeaders(headers: HeaderMap): FilterStatus {
-    const c = this.c;
     const ct = headers.get('content-type');
     this.grpc = ct !== undefined && ct.startsWith('application/grpc');
-    if (c.reporter === 'destination') {
-      const h = headers.get(MD);
-      if (h !== undefined) this.peer = decodePeer(h);
-      headers.remove(MD);
-      headers.remove(MD_ID);
-    } else if (c.header !== undefined) {
-      headers.set(MD, c.header);
-      headers.set(MD_ID, c.headerId);
-    }
+    // the server side learns its peer from the request; the client side tells it who it is
+    this.exchange(headers, this.c.reporter === 'destination');
     return 'continue';
   }
 
   encodeHeaders(headers: HeaderMap): FilterStatus {
+    this.exchange(headers, this.c.reporter === 'source');
+    return 'continue';
+  }
+
+  /** Read the peer's metadata from `headers` (and take it off them), or add ours. */
+  private exchange(headers: HeaderMap, read: boolean): void {
     const c = this.c;
-    if (c.reporter === 'source') {
+    if (read) {
       const h = headers.get(MD);
       if (h !== undefined) this.peer = decodePeer(h);
       headers.remove(MD);
@@ -170,7 +168,6 @@ class IstioStatsFilter implements HttpFilter {
       headers.set(MD, c.header);
       headers.set(MD_ID, c.headerId);
     }
-    return 'continue';
   }
 
   onDestroy(): void {
