@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   'control-plane': { summary: 'serve a mesh (Istio-style resources) or plain Envoy resources over xDS to proxies', load: () => import('./control-plane.js') },
   analyze: { summary: 'check Istio-style mesh config (errors and warnings with file:line) before applying it', load: () => import('./analyze.js') },
   'proxy-status': { summary: 'xDS sync status of every proxy connected to the control plane (SYNCED, STALE, NACKED)', load: () => import('./proxy-status.js') },
+  why: { summary: 'walk a request through a proxy\'s live config: listener, route (and why earlier ones did not match), cluster, endpoints', load: () => import('./why.js') },
   'proxy-config': { summary: 'the listeners, routes, clusters, endpoints or secrets the control plane sent a proxy', load: () => import('./proxy-config.js') },
   demo: { summary: 'start a whole mesh on this machine: control plane, gateway, services A, B (v1, v2), C with sidecars', load: () => import('./demo.js') },
 };

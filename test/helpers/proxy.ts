@@ -58,6 +58,27 @@ process.on('exit', () => {
  * on a free port is added unless the bootstrap has one. Resolves once /ready answers LIVE.
  */
 export async function startProxy(bootstrap: object | string, opts: { args?: string[]; dir?: string; waitReady?: boolean; env?: Record<string, string> } = {}): Promise<RunningProxy> {
+  // freePort() only finds a port that was free a moment ago: another test's process may bind it first, and then
+  // the admin that answers /ready is someone else's. A chosen admin port is checked and, taken, chosen again.
+  for (let attempt = 1; ; attempt++) {
+    const p = await startProxyOnce(bootstrap, opts);
+    if (opts.waitReady === false || (typeof bootstrap !== 'object') || (bootstrap as any).admin || (await isOurs(p))) return p;
+    await p.stop('SIGKILL').catch(() => {});
+    if (attempt === 3) throw new Error('the admin port chosen for the proxy was taken three times');
+  }
+}
+
+/** Does the admin at p.adminPort belong to p (its config path)? */
+async function isOurs(p: RunningProxy): Promise<boolean> {
+  try {
+    const info = (await (await p.admin('/server_info')).json()) as { command_line_options?: { config_path?: string } };
+    return info.command_line_options?.config_path === p.configPath;
+  } catch {
+    return false;
+  }
+}
+
+async function startProxyOnce(bootstrap: object | string, opts: { args?: string[]; dir?: string; waitReady?: boolean; env?: Record<string, string> }): Promise<RunningProxy> {
   const dir = opts.dir ?? tmpDir();
   let text: string;
   let adminPort: number;

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { logger, logLevels, setLogLevel, LOG_LEVEL_NAMES } from '../../common/log.js';
 import { statsResponse } from '../observability/stats.js';
 import { buildAccessLogger } from '../http/conn-manager-config.js';
+import { explainRequest, parseWhy } from './why.js';
 import type { AccessLogger } from '../observability/access-log.js';
 import { StreamInfo } from '../stream-info.js';
 import { HeaderMap } from '../http/headers.js';
@@ -90,6 +91,11 @@ export class AdminServer {
     });
     this.add('/config_dump', 'dump current Envoy configs', false, (_req, url) => json(this.configDump(url.searchParams.has('include_eds'))));
     this.add('/certs', 'print certs on machine', false, () => json(certsDump(p)));
+    this.add('/why', 'walk a described request through the running config: ?url=&method=&header=name:value', false, (_req, url) => {
+      const q = parseWhy(url.searchParams);
+      if ('error' in q) return { status: 400, type: 'text/plain', body: `${q.error}\n` };
+      return json(explainRequest(q, p.listenerManager, p.clusterManager));
+    });
     this.add('/clusters', 'upstream cluster status', false, (_req, url) => (url.searchParams.get('format') === 'json' ? json(this.clustersJson()) : { type: 'text/plain', body: this.clustersText() }));
     this.add('/listeners', 'print listener info', false, (_req, url) => {
       const ls = p.listenerManager.describe();

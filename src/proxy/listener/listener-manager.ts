@@ -452,6 +452,24 @@ export class ListenerManager {
   }
 
   /** For the admin API: name, configured and bound address, active connections. */
+  /** The listener bound to `port` and the filter chain a connection with these properties would take (admin
+   *  /why): undefined when no listener has the port; chain undefined when no filter chain matches. */
+  explain(port: number, c: { tls: boolean; sni?: string; alpn?: string[] }): { listener: string; chain: { name: string; filters: readonly NetworkFilter[] } | undefined } | undefined {
+    const l = [...this.listeners.values()].find((x) => x.boundPort === port);
+    if (!l) return undefined;
+    const chain = l.runtime.matcher.select({
+      destinationPort: port,
+      destinationIp: l.address.address,
+      serverName: c.sni,
+      transportProtocol: c.tls ? 'tls' : 'raw_buffer',
+      applicationProtocols: c.alpn ?? [],
+      sourceIp: '127.0.0.1',
+      directSourceIp: '127.0.0.1',
+      sourcePort: 0,
+    });
+    return { listener: l.name, chain: chain ? { name: chain.name, filters: chain.filters } : undefined };
+  }
+
   describe(): { name: string; address: string; port: number; activeConnections: number; config: any }[] {
     return [...this.listeners.values()].map((l) => ({ name: l.name, address: l.address.address, port: l.boundPort, activeConnections: l.activeConnections, config: l.runtime.config }));
   }

@@ -39,6 +39,8 @@ export interface NetworkFilterContext {
 
 export interface NetworkFilter {
   readonly terminal: boolean;
+  /** an HTTP connection manager's compiled config, for the admin /why explanation */
+  readonly http?: import('../http/conn-manager-config.js').HcmConfig;
   onConnection(conn: DownstreamConnectionContext, next: () => void): void;
   /** release compiled resources when the config that built it is replaced (e.g. access log files) */
   close?(): Promise<void>;

@@ -367,6 +367,9 @@ export class RouteMatchInput {
 
 export interface CompiledRouteMatch {
   matches(input: RouteMatchInput): boolean;
+  /** Why `input` does not match (the first condition that fails, in words), or undefined when it matches: for
+   *  the admin /why explanation, never on the request path. */
+  explain(input: RouteMatchInput): string | undefined;
   /**
    * How many leading characters of the full :path a prefix_rewrite replaces: the configured prefix or path, or
    * the whole path without query for safe_regex (Envoy's "matched path").
@@ -455,5 +458,14 @@ export function compileRouteMatch(m: RouteMatchConfig, path: string, opts: { ign
           for (const t of tests) if (!t(input)) return false;
           return true;
         };
-  return Object.freeze({ matches, matchedLength });
+  const pathWords = which === 'connect_matcher' ? 'not a CONNECT request' : `path does not match ${which}${which === 'safe_regex' ? ` ${JSON.stringify(m.safe_regex?.regex)}` : ` ${JSON.stringify(m[which])}`}${caseSensitive ? '' : ' (case-insensitive)'}`;
+  const explain = (input: RouteMatchInput): string | undefined => {
+    if (!pathTest(input)) return pathWords;
+    if (m.grpc && !isGrpcRequest(input.headers)) return 'not a gRPC request';
+    for (const h of headers) if (!h.matches(input.headers)) return `header ${JSON.stringify(h.name)} does not match`;
+    for (const qm of query) if (!qm.matches(input.query)) return `query parameter ${JSON.stringify(qm.name)} does not match`;
+    if (!matches(input)) return 'runtime_fraction did not sample this request';
+    return undefined;
+  };
+  return Object.freeze({ matches, matchedLength, explain });
 }

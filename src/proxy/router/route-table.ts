@@ -320,6 +320,18 @@ export interface RouteTable {
   findVirtualHost(authority: string): CompiledVirtualHost | undefined;
   /** every cluster name the table can route or mirror to (cluster_header targets excluded), for the caller to check */
   referencedClusters(): Set<string>;
+  /** route() in words, for the admin /why: the virtual host, each route tried before the one that matched and
+   *  why it did not, and the result. Not for the request path. */
+  explain(req: RouteRequest): RouteExplanation;
+}
+
+export interface RouteExplanation {
+  readonly virtualHost: string | undefined;
+  /** the routes tried, in order: `reason` says why one did not match; the last one matched unless `result` is null */
+  readonly tried: readonly { readonly route: string; readonly reason?: string }[];
+  readonly result: RouteResult | null;
+  /** the virtual host's require_tls sent a redirect before any route */
+  readonly tlsRedirect?: boolean;
 }
 
 // ---- per-request results ----
@@ -876,7 +888,7 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
         responseCode: 301,
         location: sslRedirectLocation,
       });
-      sslRedirect = fixedRoute(entry, { matches: () => true, matchedLength: () => 0 }, undefined, () => undefined).result;
+      sslRedirect = fixedRoute(entry, { matches: () => true, matchedLength: () => 0, explain: () => undefined }, undefined, () => undefined).result;
     }
     const ivh: InternalVirtualHost = Object.freeze({ vh, routes: Object.freeze(routes), sslRedirect });
     vhosts.push(ivh);
@@ -948,6 +960,20 @@ export function compileRouteConfiguration(rc: RouteConfigurationConfig, opts: Ro
       const input = new RouteMatchInput(req.path, req.headers, random, ignorePathParameters);
       for (const r of ivh.routes) if (r.match.matches(input)) return r.pick(input);
       return null;
+    },
+    explain(req: RouteRequest): RouteExplanation {
+      const ivh = lookupVirtualHost(req.authority);
+      if (!ivh) return { virtualHost: undefined, tried: [], result: null };
+      const result = table.route(req);
+      if (result && result === ivh.sslRedirect) return { virtualHost: ivh.vh.name, tried: [], result, tlsRedirect: true };
+      const input = new RouteMatchInput(req.path, req.headers, random, ignorePathParameters);
+      const tried: { route: string; reason?: string }[] = [];
+      for (const [i, r] of ivh.routes.entries()) {
+        const reason = r.match.explain(input);
+        tried.push({ route: r.entry.name || `#${i}`, ...(reason ? { reason } : {}) });
+        if (!reason) break;
+      }
+      return { virtualHost: ivh.vh.name, tried, result };
     },
   };
   return Object.freeze(table);

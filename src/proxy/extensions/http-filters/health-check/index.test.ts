@@ -18,10 +18,11 @@ function setup(config: any, opts: { failed?: boolean; clusters?: Record<string, 
   const make = healthCheckFilter.create({ headers: [{ name: ':path', string_match: { exact: '/healthz' } }], ...config }, ctx);
   const run = (path: string, endStream = true) => {
     const replies: { status: number; headers?: [string, string][]; details?: string }[] = [];
-    const cb = { sendLocalReply: (status: number, _b: unknown, o: any) => replies.push({ status, headers: o?.headers, details: o?.details }) } as unknown as FilterCallbacks;
+    const streamInfo = { healthCheck: false };
+    const cb = { streamInfo, sendLocalReply: (status: number, _b: unknown, o: any) => replies.push({ status, headers: o?.headers, details: o?.details }) } as unknown as FilterCallbacks;
     const f = make(cb);
     const status = f.decodeHeaders!(new HeaderMap([':method', 'GET', ':path', path]), endStream);
-    return { status, replies, f };
+    return { status, replies, f, healthCheck: streamInfo.healthCheck };
   };
   return { state, run };
 }
@@ -31,7 +32,10 @@ test('non-pass-through: answers matching requests 200, or 503 with x-envoy-immed
   const other = run('/other');
   assert.equal(other.status, 'continue');
   assert.equal(other.replies.length, 0);
-  assert.equal(run('/healthz').replies[0]!.status, 200);
+  assert.equal(other.healthCheck, false);
+  const hc = run('/healthz');
+  assert.equal(hc.replies[0]!.status, 200);
+  assert.equal(hc.healthCheck, true, 'marked for not_health_check_filter');
   state.failed = true;
   const r = run('/healthz');
   assert.equal(r.status, 'stop');

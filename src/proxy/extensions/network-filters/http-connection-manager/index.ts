@@ -14,6 +14,7 @@ export const httpConnectionManager: NetworkFilterFactory = {
     const cfg = compileHcm(config, ctx.path, { stats: ctx.stats, clusterManager: ctx.clusterManager, perConnectionBufferLimit: ctx.perConnectionBufferLimit, server: ctx.server, routeConfigs: ctx.routeConfigs });
     return {
       terminal: true,
+      http: cfg,
       onConnection(conn) {
         cfg.stats.downstream_cx_total.inc();
         cfg.stats.downstream_cx_active.inc();
