@@ -1,13 +1,15 @@
 // `meshwork demo` as a newcomer runs it: the control plane, an ingress gateway and services A, B (v1, v2), C
 // with their sidecars, all real processes. Through the gateway: A answers with B's and C's answers; B's
 // traffic splits 90/10 by seed 002's canary; applying seed 002's 7 s fault delay to the running demo's
-// mesh.yaml delays B as the article says; Ctrl-C stops everything and frees every port.
+// mesh.yaml delays B as the article says; a real Prometheus server scraping the proxies answers Istio's
+// requests/s query for A, B and C; Ctrl-C stops everything and frees every port.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import { MESHWORK } from './helpers/proxy.js';
+import { REQUESTS_BY_SERVICE, startPrometheus } from './helpers/prometheus.js';
+import { MESHWORK, waitFor } from './helpers/proxy.js';
 
 interface Answer {
   service: string;
@@ -89,6 +91,35 @@ test('meshwork demo: gateway → A → B (90/10 v1/v2) and C; seed 002 fault del
     assert.match(statsA, /ssl\.handshake: [1-9]/, `the gateway reached A over mTLS:\n${statsA}`);
     const certs = (await (await fetch(`http://127.0.0.1:${15001 + offset}/certs`)).json()) as { workload_certificate?: { identity: string } };
     assert.equal(certs.workload_certificate?.identity, 'spiffe://cluster.local/ns/default/sa/service-a');
+
+    // issue 7: a real Prometheus scraping the demo's proxies (gateway and the four sidecars) sees Istio's
+    // requests/s by destination service and code for every service behind the gateway, while traffic flows
+    const prometheus = await startPrometheus([0, 1, 2, 3, 4].map((i) => 15000 + i + offset));
+    let flowing = true;
+    const traffic = (async () => {
+      while (flowing) {
+        await get(gateway).catch(() => {});
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      const services = ['service-a', 'service-b', 'service-c'].map((n) => `${n}.default.svc.cluster.local`);
+      const seen = await waitFor(
+        async () => {
+          const res = await prometheus.query(REQUESTS_BY_SERVICE).catch(() => []);
+          const ok = res.filter((s) => s.metric.response_code === '200' && Number(s.value[1]) > 0).map((s) => s.metric.destination_service);
+          return services.every((svc) => ok.includes(svc)) ? res : undefined;
+        },
+        'Prometheus to see traffic to A, B and C',
+        60_000,
+      );
+      // what flows now is all 200 (a series of start-up answers may linger at rate 0)
+      assert.ok(seen.every((s) => s.metric.response_code === '200' || Number(s.value[1]) === 0), JSON.stringify(seen));
+    } finally {
+      flowing = false;
+      await traffic;
+      prometheus.stop();
+    }
 
     // seed 002: "add this to your VirtualService to add some chaos": every call to B waits 7 s, and goes to v2
     const yaml = fs.readFileSync(meshFile, 'utf8');

@@ -7,11 +7,10 @@
 // answers `sum(rate(istio_requests_total[30s])) by (destination_service, response_code)` with the traffic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { TestMesh, tryRequest } from './helpers/mesh.js';
-import { freePort, tmpDir, waitFor } from './helpers/proxy.js';
+import { REQUESTS_BY_SERVICE, startPrometheus, type PrometheusServer } from './helpers/prometheus.js';
+import { freePort, waitFor } from './helpers/proxy.js';
 
 /** The istio_requests_total series of an exposition, as label maps with their value. */
 function requestSeries(text: string): { labels: Record<string, string>; value: number }[] {
@@ -38,7 +37,7 @@ test('istio_requests_total and friends, labelled by both sidecars; promtool and 
   const fail = (e: Error) => {
     throw new Error(`${e.message}\n${mesh.logs()}`);
   };
-  let prometheus: ReturnType<typeof spawn> | undefined;
+  let prometheus: PrometheusServer | undefined;
   try {
     const join = (sa: string) => ['--join-token-file', mesh.joinTokenFile, '--service-account', sa];
     const reviews = await mesh.app('reviews', (req, res) => {
@@ -132,23 +131,7 @@ test('istio_requests_total and friends, labelled by both sidecars; promtool and 
     }
 
     // a real Prometheus scraping both sidecars every second
-    const dir = tmpDir('meshwork-prometheus-');
-    const promPort = await freePort();
-    fs.writeFileSync(
-      path.join(dir, 'prometheus.yml'),
-      `global: { scrape_interval: 1s, evaluation_interval: 1s }
-scrape_configs:
-- job_name: sidecars
-  metrics_path: /stats/prometheus
-  static_configs:
-  - targets: ['127.0.0.1:${server.adminPort}', '127.0.0.1:${client.adminPort}']
-`,
-    );
-    prometheus = spawn('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
-    const query = async (q: string) => {
-      const r = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
-      return ((await r.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
-    };
+    prometheus = await startPrometheus([server.adminPort, client.adminPort]);
     // traffic while Prometheus scrapes, so that rate() has at least two samples that differ
     let stop = false;
     const traffic = (async () => {
@@ -158,10 +141,9 @@ scrape_configs:
       }
     })();
     try {
-      const q = 'sum(rate(istio_requests_total[30s])) by (destination_service, response_code)';
       const result = await waitFor(
         async () => {
-          const res = await query(q).catch(() => []);
+          const res = await prometheus!.query(REQUESTS_BY_SERVICE).catch(() => []);
           const ok = res.find((s) => s.metric.destination_service === fqdn && s.metric.response_code === '200');
           return ok && Number(ok.value[1]) > 0 ? res : undefined;
         },
@@ -174,7 +156,7 @@ scrape_configs:
       await traffic;
     }
   } finally {
-    prometheus?.kill('SIGTERM');
+    prometheus?.stop();
     await mesh.close();
   }
 });
