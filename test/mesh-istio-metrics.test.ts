@@ -115,6 +115,8 @@ test('istio_requests_total and friends, labelled by both sidecars; promtool and 
     assert.equal(clientOk.labels.destination_service, fqdn);
     assert.equal(clientOk.labels.destination_principal, 'spiffe://cluster.local/ns/default/sa/reviews');
     assert.ok(requestSeries(clientText).some((s) => s.labels.response_code === '404' && s.value === 1), 'the 404 is its own series');
+    // Envoy's own families carry Istio's tags (the mesh bootstrap's stats_config): the whole cluster name
+    assert.match(clientText, new RegExp(`^envoy_cluster_upstream_rq_total\\{cluster_name="outbound\\|${port}\\|\\|reviews\\.default\\.svc\\.cluster\\.local"\\} [1-9]`, 'm'));
     assert.match(serverText, /^istio_request_duration_milliseconds_bucket\{reporter="destination",.*le="\+Inf"\} \d+$/m);
     assert.match(clientText, /^istio_response_bytes_sum\{reporter="source",/m);
     // promtool: a parse error exits 1; lint findings exit 3. Envoy's own names draw lint findings (no HELP,

@@ -69,8 +69,18 @@ const TABLE: Record<string, MessageSupport> = {
       admin: ok,
       dynamic_resources: okNote('LDS, CDS, RDS, EDS and SDS over ADS (state of the world or delta)'),
       layered_runtime: ignore('runtime layers are not implemented; the static defaults apply'),
+      stats_config: okNote('stats_tags and use_all_default_tags shape /stats/prometheus; read at start (a changed stats_config needs a restart, as in Envoy)'),
     },
   },
+  'envoy.config.metrics.v3.StatsConfig': {
+    fields: {
+      stats_tags: ok,
+      use_all_default_tags: ok,
+      stats_matcher: later('every stat is kept'),
+      histogram_bucket_settings: later('the default buckets apply'),
+    },
+  },
+  'envoy.config.metrics.v3.TagSpecifier': { fields: { tag_name: ok, regex: okNote('JavaScript regular expression syntax; the first group is cut from the name, the second (or the first) is the value'), fixed_value: ok } },
   'envoy.config.bootstrap.v3.Bootstrap.StaticResources': {
     fields: { listeners: ok, clusters: ok, secrets: okNote('named by TLS contexts through an SdsSecretConfig without sds_config') },
   },

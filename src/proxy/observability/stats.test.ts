@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { Counter, DEFAULT_HISTOGRAM_BUCKETS, extractTags, StatsStore, statsResponse } from './stats.js';
+import { compileStatsTags, Counter, DEFAULT_HISTOGRAM_BUCKETS, extractTags, StatsStore, statsResponse } from './stats.js';
 
 const PROMTOOL = '/usr/bin/promtool';
 
@@ -274,4 +274,32 @@ test('the promtool check itself fails on a broken exposition', async () => {
   const broken = '# TYPE envoy_x counter\nenvoy_x{} 1\n# TYPE envoy_x counter\nenvoy_x{a="b"} 2\n';
   const r = await promtoolCheck(broken);
   assert.throws(() => assertValidExposition(r));
+});
+
+test('stats_config: custom stats_tags come first and a regex\'s first group is cut; use_all_default_tags false drops the defaults', () => {
+  const istioCluster = { tag_name: 'cluster_name', regex: String.raw`^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)` };
+  const name = 'cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_200';
+  // Envoy's default rule stops at the first dot
+  assert.deepEqual(extractTags(name).tags.find((t) => t.name === 'envoy.cluster_name')?.value, 'outbound|9080||reviews');
+  const istio = compileStatsTags({ use_all_default_tags: false, stats_tags: [istioCluster, { tag_name: 'response_code', regex: String.raw`_rq(_(\d{3}))$` }, { tag_name: 'mesh', fixed_value: 'm1' }] }, 'stats_config');
+  assert.deepEqual(extractTags(name, istio), {
+    name: 'cluster.upstream_rq',
+    tags: [
+      { name: 'cluster_name', value: 'outbound|9080||reviews.default.svc.cluster.local' },
+      { name: 'response_code', value: '200' },
+      { name: 'mesh', value: 'm1' },
+    ],
+  });
+  // with the defaults kept, a custom tag wins over the default of its name, and the other defaults still apply
+  const both = compileStatsTags({ stats_tags: [{ tag_name: 'envoy.cluster_name', regex: istioCluster.regex }] }, 'stats_config');
+  assert.deepEqual(extractTags(name, both).tags.map((t) => [t.name, t.value]), [
+    ['envoy.cluster_name', 'outbound|9080||reviews.default.svc.cluster.local'],
+    ['envoy.response_code', '200'],
+  ]);
+  // the store renders with them
+  const s = new StatsStore();
+  s.configureTags(istio);
+  s.counter(name).inc();
+  assert.match(s.renderPrometheus(), /^envoy_cluster_upstream_rq\{cluster_name="outbound\|9080\|\|reviews\.default\.svc\.cluster\.local",response_code="200",mesh="m1"\} 1$/m);
+  assert.throws(() => compileStatsTags({ stats_tags: [{ tag_name: 'x', regex: '(' }] }, 'stats_config'), /stats_config\.stats_tags\[0\]\.regex/);
 });

@@ -5,7 +5,7 @@
 // only calls `c.inc()`, `g.set(v)`, `h.record(v)` — plain field updates, no name lookups or string building.
 // Tag extraction (Envoy's default TagNames rules) and Prometheus names are computed lazily once per stat, when
 // /stats/prometheus first renders it.
-import { MeshworkError } from '../../common/errors.js';
+import { ConfigError, MeshworkError } from '../../common/errors.js';
 
 /** Envoy's default histogram buckets (ms), used for Prometheus `le` buckets. */
 export const DEFAULT_HISTOGRAM_BUCKETS: readonly number[] = [
@@ -27,9 +27,10 @@ abstract class Stat {
   private tagged: Tagged | undefined;
   constructor(readonly name: string) {}
 
-  /** @internal computed on first Prometheus render, then reused */
-  prometheus(): Tagged {
-    return (this.tagged ??= toPrometheus(this.name));
+  /** @internal computed on first Prometheus render, then reused (the tag rules are fixed once the bootstrap
+   *  is read, before the admin serves) */
+  prometheus(tags?: TagRules): Tagged {
+    return (this.tagged ??= toPrometheus(this.name, tags));
   }
 }
 
@@ -201,6 +202,8 @@ class StatRegistry {
   readonly gauges = new Map<string, Gauge>();
   readonly histograms = new Map<string, Histogram>();
   readonly labelled = new LabelledRegistry();
+  /** bootstrap stats_config: custom tag rules, and whether Envoy's defaults apply too */
+  tags: TagRules | undefined;
   constructor(readonly buckets: readonly number[]) {}
 }
 
@@ -304,6 +307,11 @@ export class StatsStore {
     return [...this.reg.histograms.values()];
   }
 
+  /** The bootstrap's stats_config.stats_tags / use_all_default_tags (compileStatsTags), for /stats/prometheus. */
+  configureTags(tags: TagRules): void {
+    this.reg.tags = tags;
+  }
+
   /** The series `labels` (rendered label text) of counter family `family` (a full Prometheus name). */
   labelledCounter(family: string, labels: string): LabelledCounter {
     let f = this.reg.labelled.counters.get(family);
@@ -370,19 +378,20 @@ export class StatsStore {
   /** /stats/prometheus: text exposition format 0.0.4 with Envoy's tag extraction and `envoy_` names. */
   renderPrometheus(q: StatsQuery = {}): string {
     const { values, histograms } = this.select(q);
+    const tags = this.reg.tags;
     let out = '';
     const counters = values.filter((s): s is Counter => s instanceof Counter);
     const gauges = values.filter((s): s is Gauge => s instanceof Gauge);
     for (const [type, list] of [['counter', counters], ['gauge', gauges]] as const) {
-      for (const [family, members] of families(list)) {
+      for (const [family, members] of families(list, tags)) {
         out += `# TYPE ${family} ${type}\n`;
-        for (const s of members) out += `${family}{${s.prometheus().labels}} ${promNumber(s.value)}\n`;
+        for (const s of members) out += `${family}{${s.prometheus(tags).labels}} ${promNumber(s.value)}\n`;
       }
     }
-    for (const [family, members] of families(histograms)) {
+    for (const [family, members] of families(histograms, tags)) {
       out += `# TYPE ${family} histogram\n`;
       for (const h of members) {
-        const labels = h.prometheus().labels;
+        const labels = h.prometheus(tags).labels;
         const sep = labels ? ',' : '';
         const cum = h.cumulativeBuckets();
         for (let i = 0; i < h.bounds.length; i++) out += `${family}_bucket{${labels}${sep}le="${promNumber(h.bounds[i]!)}"} ${cum[i]}\n`;
@@ -448,16 +457,16 @@ function promNumber(v: number): string {
 }
 
 /** Group stats by Prometheus family name, families sorted, members sorted by labels. */
-function families<T extends Stat>(stats: T[]): [string, T[]][] {
+function families<T extends Stat>(stats: T[], tags: TagRules | undefined): [string, T[]][] {
   const groups = new Map<string, T[]>();
   for (const s of stats) {
-    const name = s.prometheus().promName;
+    const name = s.prometheus(tags).promName;
     const g = groups.get(name);
     if (g) g.push(s);
     else groups.set(name, [s]);
   }
   const out = [...groups.entries()].sort((a, b) => cmp(a[0], b[0]));
-  for (const [, members] of out) members.sort((a, b) => cmp(a.prometheus().labels, b.prometheus().labels));
+  for (const [, members] of out) members.sort((a, b) => cmp(a.prometheus(tags).labels, b.prometheus(tags).labels));
   return out;
 }
 
@@ -564,12 +573,48 @@ export interface Tag {
   value: string;
 }
 
-/** Envoy's default tag extraction: `cluster.a.upstream_rq_2xx` → `cluster.upstream_rq_xx` + tags. */
-export function extractTags(name: string): { name: string; tags: Tag[] } {
+/** The bootstrap's tag rules: custom ones (tried first; a default rule of the same tag name is then skipped) and
+ *  whether Envoy's defaults apply (use_all_default_tags, default true). */
+export interface TagRules {
+  readonly custom: readonly Extractor[];
+  readonly useDefaults: boolean;
+}
+
+/** stats_config → TagRules; throws ConfigError naming the field. Envoy: a regex's first capture group is cut
+ *  from the name and its second (or, with one group, the first) is the value; fixed_value tags every stat. */
+export function compileStatsTags(cfg: any, path: string): TagRules {
+  const custom = (cfg?.stats_tags ?? []).map((t: any, i: number): Extractor => {
+    const p = `${path}.stats_tags[${i}]`;
+    if (!t.tag_name) throw new ConfigError('MW_CONFIG_INVALID', `${p}.tag_name`, 'a tag name is required');
+    if (t.fixed_value !== undefined) return { tag: t.tag_name, prefix: '', match: () => [String(t.fixed_value), 0, 0] };
+    let re: RegExp;
+    try {
+      re = new RegExp(String(t.regex ?? ''), 'd');
+    } catch (err) {
+      throw new ConfigError('MW_CONFIG_INVALID', `${p}.regex`, `not a regular expression: ${(err as Error).message}`);
+    }
+    return {
+      tag: t.tag_name,
+      prefix: '',
+      match(name) {
+        const m = re.exec(name);
+        if (!m || m[1] === undefined) return undefined;
+        const [start, end] = m.indices![1]!;
+        return [m[2] ?? m[1], start, end];
+      },
+    };
+  });
+  return { custom, useDefaults: cfg?.use_all_default_tags !== false };
+}
+
+/** Envoy's tag extraction: `cluster.a.upstream_rq_2xx` → `cluster.upstream_rq_xx` + tags; the bootstrap's
+ *  custom rules first, then (unless turned off) the defaults. */
+export function extractTags(name: string, config?: TagRules): { name: string; tags: Tag[] } {
   const tokens = name.split('.');
   const tags: Tag[] = [];
   const cuts: [number, number][] = [];
-  const rules = [...RULES_WITHOUT_PREFIX, ...(RULES_BY_PREFIX.get(tokens[0]!) ?? [])];
+  const defaults = config?.useDefaults === false ? [] : [...RULES_WITHOUT_PREFIX, ...(RULES_BY_PREFIX.get(tokens[0]!) ?? [])];
+  const rules = config?.custom.length ? [...config.custom, ...defaults] : defaults;
   for (const r of rules) {
     if (tags.some((t) => t.name === r.tag)) continue;
     const m = r.match(name, tokens);
@@ -588,8 +633,8 @@ export function extractTags(name: string): { name: string; tags: Tag[] } {
 const sanitize = (s: string): string => s.replace(/[^a-zA-Z0-9_]/g, '_');
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
-function toPrometheus(statName: string): Tagged {
-  const { name, tags } = extractTags(statName);
+function toPrometheus(statName: string, rules?: TagRules): Tagged {
+  const { name, tags } = extractTags(statName, rules);
   return {
     promName: 'envoy_' + sanitize(name),
     labels: tags.map((t) => `${sanitize(t.name)}="${escapeLabel(t.value)}"`).join(','),

@@ -10,7 +10,7 @@ import { logger } from '../../common/log.js';
 import { loadBootstrapText } from '../../api/envoy/index.js';
 import { AdminServer } from '../admin/admin.js';
 import { ListenerManager, type ListenerRuntime } from '../listener/listener-manager.js';
-import { StatsStore, type Counter, type Gauge } from '../observability/stats.js';
+import { compileStatsTags, StatsStore, type Counter, type Gauge } from '../observability/stats.js';
 import { flushAll, reopenAll } from '../observability/access-log.js';
 import { ClusterManager, type PreparedCluster } from '../upstream/cluster-manager.js';
 import { needsDiscovery, nodeJson } from '../xds/config-sources.js';
@@ -182,6 +182,8 @@ export class ProxyServer {
     if (this.opts.serviceCluster) node.cluster = this.opts.serviceCluster;
     if (this.opts.serviceZone) node.locality = { ...(node.locality ?? {}), zone: this.opts.serviceZone };
     bootstrap = { ...bootstrap, node };
+    // how /stats/prometheus names and labels stats: fixed for the process's life, as in Envoy
+    if (bootstrap.stats_config) this.stats.configureTags(compileStatsTags(bootstrap.stats_config, 'stats_config'));
     if (bootstrap.admin?.address) {
       this.admin = new AdminServer(this, bootstrap.admin);
       await this.admin.listen();

@@ -2,7 +2,7 @@
 // reject, without binding sockets or resolving names.
 import { ConfigError } from '../../common/errors.js';
 import { ListenerManager, type ListenerRuntime } from '../listener/listener-manager.js';
-import { StatsStore } from '../observability/stats.js';
+import { compileStatsTags, StatsStore } from '../observability/stats.js';
 import { Cluster } from '../upstream/cluster.js';
 import { ClusterManager, lbFactoryOf } from '../upstream/cluster-manager.js';
 import { needsDiscovery, planDynamicResources } from '../xds/config-sources.js';
@@ -21,6 +21,7 @@ export async function validateBootstrap(bootstrap: any): Promise<void> {
     const plan = planDynamicResources(bootstrap);
     secrets.resolver = endpoints.resolver = routeConfigs.resolver = plan.resolve;
   }
+  if (bootstrap.stats_config) compileStatsTags(bootstrap.stats_config, 'stats_config');
   const lm = new ListenerManager(stats, cm, undefined, { routeConfigs, secrets });
   const sr = bootstrap.static_resources ?? {};
   secrets.setStatic(sr.secrets ?? [], 'static_resources.secrets');
