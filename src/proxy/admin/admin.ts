@@ -6,7 +6,6 @@ import http from 'node:http';
 import { logger, logLevels, setLogLevel, LOG_LEVEL_NAMES } from '../../common/log.js';
 import { statsResponse } from '../observability/stats.js';
 import { buildAccessLogger } from '../http/conn-manager-config.js';
-import { explainRequest, parseWhy } from './why.js';
 import type { AccessLogger } from '../observability/access-log.js';
 import { StreamInfo } from '../stream-info.js';
 import { HeaderMap } from '../http/headers.js';
@@ -91,7 +90,9 @@ export class AdminServer {
     });
     this.add('/config_dump', 'dump current Envoy configs', false, (_req, url) => json(this.configDump(url.searchParams.has('include_eds'))));
     this.add('/certs', 'print certs on machine', false, () => json(certsDump(p)));
-    this.add('/why', 'walk a described request through the running config: ?url=&method=&header=name:value', false, (_req, url) => {
+    this.add('/why', 'walk a described request through the running config: ?url=&method=&header=name:value', false, async (_req, url) => {
+      // loaded on first use: a proxy that is never asked does not carry it
+      const { explainRequest, parseWhy } = await import('./why.js');
       const q = parseWhy(url.searchParams);
       if ('error' in q) return { status: 400, type: 'text/plain', body: `${q.error}\n` };
       return json(explainRequest(q, p.listenerManager, p.clusterManager));
