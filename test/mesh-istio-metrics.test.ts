@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { TestMesh, tryRequest } from './helpers/mesh.js';
+import net from 'node:net';
+import { tcpEcho, TestMesh, tryRequest } from './helpers/mesh.js';
 import { REQUESTS_BY_SERVICE, startPrometheus, type PrometheusServer } from './helpers/prometheus.js';
 import { freePort, waitFor } from './helpers/proxy.js';
 
@@ -38,6 +39,7 @@ test('istio_requests_total and friends, labelled by both sidecars; promtool and 
     throw new Error(`${e.message}\n${mesh.logs()}`);
   };
   let prometheus: PrometheusServer | undefined;
+  const closers: (() => void)[] = [];
   try {
     const join = (sa: string) => ['--join-token-file', mesh.joinTokenFile, '--service-account', sa];
     const reviews = await mesh.app('reviews', (req, res) => {
@@ -48,7 +50,17 @@ test('istio_requests_total and friends, labelled by both sidecars; promtool and 
       return true;
     });
     const port = await freePort();
-    const server = await mesh.sidecar({ id: 'reviews-v2-1', service: 'reviews', labels: 'app=reviews,version=v2', ports: [`${port}:${reviews.port}:${await freePort()}`], args: join('reviews') });
+    const tcpPort = await freePort();
+    const echo = net.createServer((sock) => sock.pipe(sock));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    closers.push(() => echo.close());
+    const server = await mesh.sidecar({
+      id: 'reviews-v2-1',
+      service: 'reviews',
+      labels: 'app=reviews,version=v2',
+      ports: [`${port}:${reviews.port}:${await freePort()}`, `${tcpPort}:${(echo.address() as net.AddressInfo).port}:${await freePort()}/tcp`],
+      args: join('reviews'),
+    });
     const client = await mesh.sidecar({ id: 'productpage-1', service: 'productpage', labels: 'app=productpage,version=v1', args: join('productpage') });
     const call = (p: string) => tryRequest(port, { host: client.outboundBind, path: p, headers: { host: `reviews.default.svc.cluster.local:${port}` } });
     await waitFor(async () => (await call('/warm')).status === 200, 'reviews through the mesh', 30_000).catch(fail);
@@ -132,6 +144,24 @@ test('istio_requests_total and friends, labelled by both sidecars; promtool and 
       }
     }
 
+    // TCP: Istio's TCP metrics on both sides (peer workloads are not exchanged on TCP yet: principals are, on the
+    // server side, from the mTLS certificate)
+    assert.equal(await tcpEcho(client, tcpPort), 'ping');
+    const tcpSeries = (text: string, family: string) =>
+      text.split('\n').filter((l) => l.startsWith(`${family}{`)).map((l) => ({ line: l, value: Number(l.slice(l.lastIndexOf(' ') + 1)) }));
+    await waitFor(async () => tcpSeries(await (await server.admin('/stats/prometheus')).text(), 'istio_tcp_connections_closed_total').length > 0, 'the TCP connection counted', 10_000).catch(fail);
+    const serverTcp = await (await server.admin('/stats/prometheus')).text();
+    const opened = tcpSeries(serverTcp, 'istio_tcp_connections_opened_total').find((x) => x.line.includes('connection_security_policy="mutual_tls"'));
+    assert.ok(opened && opened.value >= 1, serverTcp);
+    for (const label of ['reporter="destination"', `destination_service="${fqdn}"`, 'source_principal="spiffe://cluster.local/ns/default/sa/productpage"', 'destination_workload="reviews"', 'request_protocol="tcp"']) {
+      assert.ok(opened.line.includes(label), `${label} in ${opened.line}`);
+    }
+    assert.ok(tcpSeries(serverTcp, 'istio_tcp_received_bytes_total').some((x) => x.value >= 4), 'the 4 bytes sent');
+    assert.ok(tcpSeries(serverTcp, 'istio_tcp_sent_bytes_total').some((x) => x.value >= 4), 'the 4 bytes echoed');
+    await waitFor(async () => tcpSeries(await (await client.admin('/stats/prometheus')).text(), 'istio_tcp_connections_closed_total').some((x) => x.line.includes('reporter="source"')), 'the client side counted', 10_000).catch(fail);
+    const clientTcp = await (await client.admin('/stats/prometheus')).text();
+    assert.ok(tcpSeries(clientTcp, 'istio_tcp_connections_opened_total').some((x) => x.line.includes(`destination_service="${fqdn}"`) && x.line.includes('source_workload="productpage"')), clientTcp);
+
     // a real Prometheus scraping both sidecars every second
     prometheus = await startPrometheus([server.adminPort, client.adminPort]);
     // traffic while Prometheus scrapes, so that rate() has at least two samples that differ
@@ -159,6 +189,7 @@ test('istio_requests_total and friends, labelled by both sidecars; promtool and 
     }
   } finally {
     prometheus?.stop();
+    for (const c of closers) c();
     await mesh.close();
   }
 });

@@ -115,8 +115,8 @@ spec:
   const snap = buildSnapshot(c.resources);
   const inNs = (ns: string) => translate(snap, proxyFromNode({ id: `x.${ns}`, metadata: { NAMESPACE: ns } }));
   const tcpTarget = (r: ReturnType<typeof translate>) => {
-    const l = r.listeners.find((x) => (x as { name: string }).name === '0.0.0.0_5432') as { filter_chains: { filters: { typed_config: { cluster?: string } }[] }[] };
-    return l.filter_chains[0]!.filters[0]!.typed_config.cluster;
+    const l = r.listeners.find((x) => (x as { name: string }).name === '0.0.0.0_5432') as { filter_chains: { filters: { name: string; typed_config: { cluster?: string } }[] }[] };
+    return l.filter_chains[0]!.filters.find((f) => f.name === 'envoy.filters.network.tcp_proxy')!.typed_config.cluster;
   };
   assert.equal(tcpTarget(inNs('batch')), 'outbound|5432||pg-replica.default.svc.cluster.local');
   assert.equal(tcpTarget(inNs('default')), 'outbound|5432||db.default.svc.cluster.local');

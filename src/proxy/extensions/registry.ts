@@ -34,6 +34,7 @@ import { istioStatsFilter } from './http-filters/istio-stats/index.js';
 import { previousPriorities } from './retry-priorities/previous-priorities/index.js';
 import { rbacFilter } from './http-filters/rbac/index.js';
 import { networkRbacFilter } from './network-filters/rbac/index.js';
+import { istioTcpStatsFilter } from './network-filters/istio-stats/index.js';
 import { networkExtAuthzFilter } from './network-filters/ext-authz/index.js';
 import { retryPriorities } from '../router/retry-priority.js';
 
@@ -82,6 +83,7 @@ httpFilters.register(dynamicForwardProxyFilter.typeUrls, dynamicForwardProxyFilt
 httpFilters.register(rbacFilter.typeUrls, rbacFilter);
 networkFilters.register(networkRbacFilter.typeUrls, networkRbacFilter);
 networkFilters.register(networkExtAuthzFilter.typeUrls, networkExtAuthzFilter);
+networkFilters.register(istioTcpStatsFilter.typeUrls, istioTcpStatsFilter);
 httpFilters.register(jwtAuthnFilter.typeUrls, jwtAuthnFilter);
 httpFilters.register(extAuthzFilter.typeUrls, extAuthzFilter);
 httpFilters.register(istioStatsFilter.typeUrls, istioStatsFilter);

@@ -178,7 +178,8 @@ function outboundListeners(proxy: Proxy, scope: ProxyScope): Json[] {
       if (chains.length) out.push({ ...common, listener_filters: [{ name: FILTER.TLS_INSPECTOR, typed_config: { '@type': TYPE.TLS_INSPECTOR } }], filter_chains: chains });
       continue;
     }
-    out.push({ ...common, filter_chains: [{ filters: [serviceTcpProxy(proxy, scope, o.services[0]!, port)] }] });
+    const target = o.services[0]!;
+    out.push({ ...common, filter_chains: [{ filters: [istioStatsFilter(proxy, 'SOURCE', target.hostname), serviceTcpProxy(proxy, scope, target, port)] }] });
   }
   return out;
 }
@@ -210,8 +211,8 @@ function inboundListener(proxy: Proxy, p: InboundPort, mtlsMode: MtlsMode, secur
   const alpn = http ? ['h2', 'http/1.1'] : [];
   // a Sidecar ingress listener's TLS: terminated here, as on a gateway server (ALPN for HTTP ports)
   const ts = p.tls ? downstreamTls(p.tls, alpn) : undefined;
-  // TCP: AuthorizationPolicy as network RBAC filters before tcp_proxy (security/authz.ts)
-  const filters = http ? [filter] : [...authzNetworkFilters(security.snapshot, proxy, p.targetPort), filter];
+  // TCP: Istio's TCP metrics first (they see every connection), then AuthorizationPolicy
+  const filters = http ? [filter] : [istioStatsFilter(proxy, 'DESTINATION'), ...authzNetworkFilters(security.snapshot, proxy, p.targetPort), filter];
   const plain: Json = { name: cluster, ...(ts ? { transport_socket: ts } : {}), filters };
   // Otherwise the mesh's mTLS, as PeerAuthentication says for this port (security/mtls.ts).
   const { chains, inspect } = ts ? { chains: [plain], inspect: false } : inboundChains(proxy, mtlsMode, plain, alpn);

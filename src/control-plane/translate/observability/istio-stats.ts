@@ -11,7 +11,9 @@ export const ISTIO_STATS_FILTER = 'istio.stats';
 /** Istio's default cluster id (Kubernetes); Meshwork runs one cluster */
 const CLUSTER_ID = 'Kubernetes';
 
-export function istioStatsFilter(proxy: Proxy, reporter: 'SOURCE' | 'DESTINATION'): Json {
+/** The filter for an HTTP connection manager, or (the same config, registered by the proxy as a network filter
+ *  too) for a TCP chain before tcp_proxy; `service`: the destination service a SOURCE TCP chain carries. */
+export function istioStatsFilter(proxy: Proxy, reporter: 'SOURCE' | 'DESTINATION', service?: string): Json {
   const labels = Object.fromEntries(Object.entries(proxy.labels).filter(([, v]) => typeof v === 'string'));
   return {
     name: ISTIO_STATS_FILTER,
@@ -24,7 +26,7 @@ export function istioStatsFilter(proxy: Proxy, reporter: 'SOURCE' | 'DESTINATION
         namespace: proxy.namespace,
         cluster: CLUSTER_ID,
         labels,
-        ...(reporter === 'DESTINATION' && proxy.service ? { service: proxy.service } : {}),
+        ...(service ? { service } : reporter === 'DESTINATION' && proxy.service ? { service: proxy.service } : {}),
       },
     },
   };

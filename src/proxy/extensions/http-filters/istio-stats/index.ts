@@ -36,7 +36,7 @@ const DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000
 const BYTES_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
 
 /** A workload as the labels describe it. */
-interface Workload {
+export interface Workload {
   workload: string;
   namespace: string;
   app: string;
@@ -46,7 +46,7 @@ interface Workload {
   cluster: string;
 }
 
-const UNKNOWN: Workload = Object.freeze({ workload: 'unknown', namespace: 'unknown', app: 'unknown', version: 'unknown', canonicalService: 'unknown', canonicalRevision: 'latest', cluster: 'unknown' });
+export const UNKNOWN: Workload = Object.freeze({ workload: 'unknown', namespace: 'unknown', app: 'unknown', version: 'unknown', canonicalService: 'unknown', canonicalRevision: 'latest', cluster: 'unknown' });
 
 function workloadOf(name: string, namespace: string, cluster: string, labels: Record<string, unknown>): Workload {
   const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -88,7 +88,7 @@ function decodePeer(header: string): Workload {
 
 const esc = (v: string) => v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 
-interface Compiled {
+export interface Compiled {
   readonly reporter: 'source' | 'destination';
   readonly local: Workload;
   readonly header: string | undefined;
@@ -99,7 +99,7 @@ interface Compiled {
   readonly series: Map<string, { requests: { value: number }; duration: ReturnType<StatsStore['labelledHistogram']>; reqBytes: ReturnType<StatsStore['labelledHistogram']>; resBytes: ReturnType<StatsStore['labelledHistogram']> }>;
 }
 
-function compile(config: any, path: string, stats: StatsStore): Compiled {
+export function compile(config: any, path: string, stats: StatsStore): Compiled {
   const reporter = config.reporter ?? 'SOURCE';
   if (reporter !== 'SOURCE' && reporter !== 'DESTINATION') throw new ConfigError('MW_CONFIG_INVALID', `${path}.reporter`, 'SOURCE (a client-side proxy: outbound, gateways) or DESTINATION (a sidecar\'s inbound)');
   for (const k of ['workload', 'namespace', 'cluster', 'service']) {
@@ -201,42 +201,51 @@ class IstioStatsFilter implements HttpFilter {
   }
 
   private labels(service: string, code: number, flags: string, grpcStatus: string, peerPrincipal: string, localPrincipal: string, mtls: string): string {
-    const c = this.c;
-    const [src, dst] = c.reporter === 'destination' ? [this.peer, c.local] : [c.local, this.peer];
-    const [srcPrincipal, dstPrincipal] = c.reporter === 'destination' ? [peerPrincipal, localPrincipal] : [localPrincipal, peerPrincipal];
-    const dot = service.indexOf('.');
-    const svcName = dot < 0 ? service : service.slice(0, dot);
-    const rest = dot < 0 ? '' : service.slice(dot + 1);
-    const svcNamespace = rest.includes('.svc.') || rest.endsWith('.svc') ? rest.slice(0, rest.indexOf('.')) : dst.namespace;
-    const pairs: [string, string][] = [
-      ['reporter', c.reporter],
-      ['source_workload', src.workload],
-      ['source_workload_namespace', src.namespace],
-      ['source_principal', srcPrincipal],
-      ['source_app', src.app],
-      ['source_version', src.version],
-      ['source_canonical_service', src.canonicalService],
-      ['source_canonical_revision', src.canonicalRevision],
-      ['source_cluster', src.cluster],
-      ['destination_workload', dst.workload],
-      ['destination_workload_namespace', dst.namespace],
-      ['destination_principal', dstPrincipal],
-      ['destination_app', dst.app],
-      ['destination_version', dst.version],
-      ['destination_service', service],
-      ['destination_service_name', svcName],
-      ['destination_service_namespace', svcNamespace],
-      ['destination_canonical_service', dst.canonicalService],
-      ['destination_canonical_revision', dst.canonicalRevision],
-      ['destination_cluster', dst.cluster],
-      ['request_protocol', this.grpc ? 'grpc' : 'http'],
-      ['response_code', String(code)],
-      ['grpc_response_status', grpcStatus],
-      ['response_flags', flags],
-      ['connection_security_policy', mtls],
-    ];
-    return pairs.map(([k, v]) => `${k}="${esc(v)}"`).join(',');
+    return seriesLabels(this.c, this.peer, { service, protocol: this.grpc ? 'grpc' : 'http', code: String(code), flags, grpcStatus, peerPrincipal, localPrincipal, mtls });
   }
+}
+
+/** The label text of one series, Istio's labels in Istio's order (the HTTP and TCP filters share it). */
+export function seriesLabels(
+  c: Compiled,
+  peer: Workload,
+  f: { service: string; protocol: string; code: string; flags: string; grpcStatus: string; peerPrincipal: string; localPrincipal: string; mtls: string },
+): string {
+  const [src, dst] = c.reporter === 'destination' ? [peer, c.local] : [c.local, peer];
+  const [srcPrincipal, dstPrincipal] = c.reporter === 'destination' ? [f.peerPrincipal, f.localPrincipal] : [f.localPrincipal, f.peerPrincipal];
+  const service = f.service;
+  const dot = service.indexOf('.');
+  const svcName = dot < 0 ? service : service.slice(0, dot);
+  const rest = dot < 0 ? '' : service.slice(dot + 1);
+  const svcNamespace = rest.includes('.svc.') || rest.endsWith('.svc') ? rest.slice(0, rest.indexOf('.')) : dst.namespace;
+  const pairs: [string, string][] = [
+    ['reporter', c.reporter],
+    ['source_workload', src.workload],
+    ['source_workload_namespace', src.namespace],
+    ['source_principal', srcPrincipal],
+    ['source_app', src.app],
+    ['source_version', src.version],
+    ['source_canonical_service', src.canonicalService],
+    ['source_canonical_revision', src.canonicalRevision],
+    ['source_cluster', src.cluster],
+    ['destination_workload', dst.workload],
+    ['destination_workload_namespace', dst.namespace],
+    ['destination_principal', dstPrincipal],
+    ['destination_app', dst.app],
+    ['destination_version', dst.version],
+    ['destination_service', service],
+    ['destination_service_name', svcName],
+    ['destination_service_namespace', svcNamespace],
+    ['destination_canonical_service', dst.canonicalService],
+    ['destination_canonical_revision', dst.canonicalRevision],
+    ['destination_cluster', dst.cluster],
+    ['request_protocol', f.protocol],
+    ['response_code', f.code],
+    ['grpc_response_status', f.grpcStatus],
+    ['response_flags', f.flags],
+    ['connection_security_policy', f.mtls],
+  ];
+  return pairs.map(([k, v]) => `${k}="${esc(v)}"`).join(',');
 }
 
 export const istioStatsFilter: HttpFilterFactory = {
