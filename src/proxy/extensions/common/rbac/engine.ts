@@ -101,6 +101,20 @@ export function setDynamicMetadata(info: { dynamicMetadata: Record<string, Recor
   else all[ns] = fields;
 }
 
+/** The shadow engine's decision as Envoy records it: <prefix>shadow_engine_result and, when a policy matched,
+ *  <prefix>shadow_effective_policy_id, in `namespace` of the stream's or connection's dynamic metadata. */
+export function recordShadowResult(
+  target: { dynamicMetadata: Record<string, Record<string, unknown>> | undefined },
+  namespace: string,
+  d: { allowed: boolean; policy?: string },
+  fields: { policy: string; result: string },
+): void {
+  const out: Record<string, unknown> = {};
+  if (d.policy !== undefined) out[fields.policy] = d.policy;
+  out[fields.result] = d.allowed ? METADATA.allowed : METADATA.denied;
+  setDynamicMetadata(target, namespace, out);
+}
+
 /** The enforced and shadow engines of one filter config (or RBACPerRoute); an absent one checks nothing. */
 export interface RbacEngines {
   readonly enforced: RbacEngine | undefined;

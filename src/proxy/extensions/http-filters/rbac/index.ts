@@ -20,7 +20,7 @@ import { ConfigError } from '../../../../common/errors.js';
 import type { FilterCallbacks, FilterFactoryContext, FilterStatus, HttpFilter, HttpFilterFactory } from '../../../http/filter.js';
 import type { HeaderMap } from '../../../http/headers.js';
 import type { Counter } from '../../../observability/stats.js';
-import { compileRbacEngines, decide, denyDetails, METADATA, setDynamicMetadata, type RbacEngines } from '../../common/rbac/engine.js';
+import { compileRbacEngines, decide, denyDetails, METADATA, recordShadowResult, setDynamicMetadata, type RbacEngines } from '../../common/rbac/engine.js';
 
 const FILTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
 const PER_ROUTE_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
@@ -35,8 +35,7 @@ interface RbacFilterConfig {
   readonly denied: Counter;
   readonly shadowAllowed: Counter;
   readonly shadowDenied: Counter;
-  readonly shadowPolicyField: string;
-  readonly shadowResultField: string;
+  readonly shadowFields: { readonly policy: string; readonly result: string };
 }
 
 class RbacFilter implements HttpFilter {
@@ -54,10 +53,7 @@ class RbacFilter implements HttpFilter {
     if (shadow !== undefined) {
       const d = decide(shadow, headers, info);
       (d.allowed ? cfg.shadowAllowed : cfg.shadowDenied).inc();
-      const fields: Record<string, unknown> = {};
-      if (d.policy !== undefined) fields[cfg.shadowPolicyField] = d.policy;
-      fields[cfg.shadowResultField] = d.allowed ? METADATA.allowed : METADATA.denied;
-      setDynamicMetadata(info, METADATA_NAMESPACE, fields);
+      recordShadowResult(info, METADATA_NAMESPACE, d, cfg.shadowFields);
     }
     const engine = engines.enforced;
     if (engine === undefined) return 'continue';
@@ -90,8 +86,7 @@ export const rbacFilter: HttpFilterFactory = {
       denied: ctx.stats.counter(`${base}${rulesPrefix}denied`),
       shadowAllowed: ctx.stats.counter(`${base}${shadowPrefix}shadow_allowed`),
       shadowDenied: ctx.stats.counter(`${base}${shadowPrefix}shadow_denied`),
-      shadowPolicyField: `${shadowPrefix}${METADATA.shadowEffectivePolicyId}`,
-      shadowResultField: `${shadowPrefix}${METADATA.shadowEngineResult}`,
+      shadowFields: { policy: `${shadowPrefix}${METADATA.shadowEffectivePolicyId}`, result: `${shadowPrefix}${METADATA.shadowEngineResult}` },
     });
     const name = ctx.name;
     return (cb) => new RbacFilter(cb, compiled, name);

@@ -9,10 +9,10 @@
 // without it the peer's workload labels are "unknown", while principals come from the mTLS certificates on the
 // server side.
 import type { NetworkFilter, NetworkFilterFactory } from '../../../listener/network-filter.js';
-import { compile, seriesLabels, UNKNOWN } from '../../http-filters/istio-stats/index.js';
+import { compile, PLUGIN_CONFIG_TYPE, seriesLabels, UNKNOWN } from '../../common/istio-metrics.js';
 
 export const istioTcpStatsFilter: NetworkFilterFactory = {
-  typeUrls: ['type.googleapis.com/stats.PluginConfig'],
+  typeUrls: [PLUGIN_CONFIG_TYPE],
   create(config, ctx): NetworkFilter {
     const c = compile(config ?? {}, ctx.path, ctx.stats);
     const service = c.service ?? 'unknown';

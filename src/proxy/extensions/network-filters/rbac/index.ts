@@ -21,7 +21,7 @@
 import { ConfigError } from '../../../../common/errors.js';
 import { logger } from '../../../../common/log.js';
 import type { DownstreamConnectionContext, NetworkFilter, NetworkFilterFactory } from '../../../listener/network-filter.js';
-import { compileRbacEngines, decide, denyDetails, METADATA, setDynamicMetadata } from '../../common/rbac/engine.js';
+import { compileRbacEngines, decide, denyDetails, METADATA, recordShadowResult } from '../../common/rbac/engine.js';
 import { NO_HEADERS, type RbacConnection } from '../../common/rbac/matchers.js';
 
 const log = logger('rbac');
@@ -45,8 +45,7 @@ export const networkRbacFilter: NetworkFilterFactory = {
     const denied = ctx.stats.counter(`${base}denied`);
     const shadowAllowed = ctx.stats.counter(`${base}${shadowPrefix}shadow_allowed`);
     const shadowDenied = ctx.stats.counter(`${base}${shadowPrefix}shadow_denied`);
-    const shadowPolicyField = `${shadowPrefix}${METADATA.shadowEffectivePolicyId}`;
-    const shadowResultField = `${shadowPrefix}${METADATA.shadowEngineResult}`;
+    const shadowFields = { policy: `${shadowPrefix}${METADATA.shadowEffectivePolicyId}`, result: `${shadowPrefix}${METADATA.shadowEngineResult}` };
     return {
       terminal: false,
       onConnection(conn, next) {
@@ -54,10 +53,7 @@ export const networkRbacFilter: NetworkFilterFactory = {
         if (shadow !== undefined) {
           const d = decide(shadow, NO_HEADERS, view);
           (d.allowed ? shadowAllowed : shadowDenied).inc();
-          const fields: Record<string, unknown> = {};
-          if (d.policy !== undefined) fields[shadowPolicyField] = d.policy;
-          fields[shadowResultField] = d.allowed ? METADATA.allowed : METADATA.denied;
-          setDynamicMetadata(conn, METADATA_NAMESPACE, fields);
+          recordShadowResult(conn, METADATA_NAMESPACE, d, shadowFields);
         }
         if (enforced === undefined) {
           next();
