@@ -40,12 +40,10 @@ const SERVED = [WORKLOAD_SECRET, ROOT_CA_SECRET] as const;
 type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
 type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 
-/** One client stream: what it subscribed to, and what it was last sent. */
+/** One client stream: what it subscribed to; push() sends what changed since its last response. */
 interface Subscriber {
   /** SotW: names, or undefined for a wildcard; delta: the subscribed names (a wildcard is '*') */
   names: Set<string> | undefined;
-  /** per name, the version last sent (delta) */
-  sent: Map<string, string>;
   push(): void;
 }
 
@@ -119,21 +117,19 @@ export class WorkloadSdsServer {
   }
 
   private sotw(call: SotwCall): void {
-    let lastVersion: string | undefined;
+    let requested = false;
+    let lastVersion = '';
     let lastNonce = '';
-    const sub: Subscriber = {
-      names: undefined,
-      sent: new Map(),
-      push: () => {
-        if (lastVersion === undefined) return; // no request yet
-        const res = this.sotwResponse(sub.names);
-        // an unchanged set is not sent again (a change of the other secret, for a stream that names one)
-        if (res.version_info === lastVersion) return;
-        lastVersion = res.version_info;
-        lastNonce = res.nonce;
-        call.write(res);
-      },
+    const send = (force: boolean) => {
+      if (!requested) return;
+      const res = this.sotwResponse(sub.names);
+      // an unchanged set is not sent again (a change of the other secret, for a stream that names one)
+      if (!force && res.version_info === lastVersion) return;
+      lastVersion = res.version_info;
+      lastNonce = res.nonce;
+      call.write(res);
     };
+    const sub: Subscriber = { names: undefined, push: () => send(false) };
     call.on('data', (req: DiscoveryRequest) => {
       if (req.type_url !== TYPE_URL.SECRET) {
         log.debug({ typeUrl: req.type_url }, 'a request for a type this socket does not serve');
@@ -143,24 +139,25 @@ export class WorkloadSdsServer {
       const names = req.resource_names.length ? new Set(req.resource_names) : undefined;
       const same = sameNames(names, sub.names);
       sub.names = names;
-      // an ACK or NACK of the latest response, with the same names, needs no answer
-      if (lastVersion !== undefined && same && req.response_nonce === lastNonce) return;
-      lastVersion = '\u0000'; // force a response: a new stream or new names
-      sub.push();
+      // an ACK or NACK of the latest response, with the same names, needs no answer; a new stream or new names do
+      if (requested && same && req.response_nonce === lastNonce) return;
+      requested = true;
+      send(true);
     });
     this.track(call, sub);
   }
 
   private delta(call: DeltaCall): void {
+    /** per name, the version last sent */
+    const sent = new Map<string, string>();
     const sub: Subscriber = {
       names: new Set(),
-      sent: new Map(),
       push: () => {
         const wildcard = sub.names!.has('*');
         const list = this.available(wildcard ? undefined : sub.names);
-        const changed = list.filter((r) => sub.sent.get(r.name) !== r.version);
+        const changed = list.filter((r) => sent.get(r.name) !== r.version);
         if (changed.length === 0) return;
-        for (const r of changed) sub.sent.set(r.name, r.version);
+        for (const r of changed) sent.set(r.name, r.version);
         call.write({
           system_version_info: '',
           resources: changed.map((r) => ({ name: r.name, version: r.version, resource: packAny(r.value, TYPE_URL.SECRET) })),
@@ -178,12 +175,12 @@ export class WorkloadSdsServer {
         first = false;
         // no names on the first request: a wildcard subscription (the delta protocol's legacy wildcard)
         if (req.resource_names_subscribe.length === 0) sub.names!.add('*');
-        for (const [n, v] of Object.entries(req.initial_resource_versions ?? {})) sub.sent.set(n, v);
+        for (const [n, v] of Object.entries(req.initial_resource_versions ?? {})) sent.set(n, v);
       }
       for (const n of req.resource_names_subscribe) sub.names!.add(n);
       for (const n of req.resource_names_unsubscribe) {
         sub.names!.delete(n);
-        sub.sent.delete(n);
+        sent.delete(n);
       }
       sub.push();
     });
