@@ -117,7 +117,8 @@ export class ControlPlane {
   readonly xds: XdsServer;
   private readonly backend: Backend;
   private readonly meshGenerator: MeshGenerator | undefined;
-  private readonly debug: DebugServer;
+  /** the debug HTTP port; features mount their own routes on it (DebugServer.mount) */
+  readonly debug: DebugServer;
   private ready = false;
   /** set by start() when opts.ca is given */
   ca: CertificateAuthority | undefined;

@@ -27,8 +27,15 @@ export interface DebugTarget {
 const ENDPOINTS = ['/ready', '/debug/syncz', '/debug/config_dump?proxy=<node id>', '/debug/resources', '/debug/ca', '/metrics'];
 const CA_ACTIONS: Record<string, 'revoke' | 'rotate-root'> = { '/debug/ca/revoke': 'revoke', '/debug/ca/rotate-root': 'rotate-root' };
 
+/**
+ * A feature's own routes on the debug port (trace receiver, dashboard): `prefix` matches the path exactly or
+ * as `prefix/...`. The handler owns method checks and the whole response.
+ */
+export type MountedHandler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void;
+
 export class DebugServer {
   private readonly server: http.Server;
+  private readonly mounts: { prefix: string; handler: MountedHandler }[] = [];
 
   constructor(private readonly target: DebugTarget) {
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -43,6 +50,11 @@ export class DebugServer {
     });
   }
 
+  /** Adds a feature's routes (before listen or after: each request looks them up). */
+  mount(prefix: string, handler: MountedHandler): void {
+    this.mounts.push({ prefix, handler });
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
@@ -53,6 +65,18 @@ export class DebugServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://debug');
+    for (const m of this.mounts) {
+      if (url.pathname === m.prefix || url.pathname.startsWith(m.prefix + '/')) {
+        try {
+          m.handler(req, res, url);
+        } catch (err) {
+          log.error({ code: 'MW_INTERNAL', err: (err as Error).stack, path: url.pathname }, 'debug request failed');
+          if (!res.headersSent) json(res, 500, { error: (err as Error).message });
+          else res.destroy();
+        }
+        return;
+      }
+    }
     const action = CA_ACTIONS[url.pathname];
     if (action) {
       // The port's one kind of write: it listens on loopback by default, and must stay off untrusted networks.
@@ -90,7 +114,7 @@ export class DebugServer {
           res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(formatPrometheus(this.target.metrics()));
           return;
         default:
-          return json(res, 404, { error: `unknown path "${url.pathname}"`, endpoints: ENDPOINTS });
+          return json(res, 404, { error: `unknown path "${url.pathname}"`, endpoints: [...ENDPOINTS, ...this.mounts.map((m) => m.prefix)] });
       }
     } catch (err) {
       log.error({ code: 'MW_INTERNAL', err: (err as Error).stack, path: url.pathname }, 'debug request failed');
